@@ -1,0 +1,40 @@
+# creditdesk — everything a fresh machine needs goes through here.
+GO      ?= go
+BIN     := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+
+STRIPE_MOCK_VERSION := v0.203.0
+
+.PHONY: run build test vet fmt-check bench stripe-mock clean
+
+## run: the console in demo mode (no Stripe account, no config)
+run: build
+	$(BIN)/creditdesk demo
+
+## build: bin/creditdesk
+build:
+	$(GO) build -o $(BIN)/creditdesk .
+
+## test: gofmt, go vet, every test with the race detector
+test: fmt-check vet stripe-mock
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## stripe-mock: install stripe-mock into ./bin (tests start it on a free port)
+stripe-mock: $(BIN)/stripe-mock
+$(BIN)/stripe-mock:
+	GOBIN=$(BIN) $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+
+## bench: simulate against serve on loopback, plus Go benchmarks; see docs/PERFORMANCE.md
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./storage/ ./billing/
+	bash docs/bench.sh
+
+clean:
+	rm -rf $(BIN)

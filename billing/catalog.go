@@ -1,0 +1,257 @@
+package billing
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Plan is a subscription that grants MonthlyCredits per paid invoice.
+type Plan struct {
+	Name           string   `toml:"-"`
+	MonthlyCredits int64    `toml:"monthly_credits"`
+	Rollover       bool     `toml:"rollover"`
+	PriceIDs       []string `toml:"price_ids"`
+	Amount         int64    `toml:"amount"`
+	Currency       string   `toml:"currency"`
+}
+
+// Pack is a one-time purchase of Credits that never expire.
+type Pack struct {
+	Name     string   `toml:"-"`
+	Credits  int64    `toml:"credits"`
+	PriceIDs []string `toml:"price_ids"`
+	// Amount (in the currency's smallest unit) and Currency sell the pack
+	// with an ad-hoc price when it has no Stripe price id.
+	Amount   int64  `toml:"amount"`
+	Currency string `toml:"currency"`
+}
+
+// Catalog is what can be bought. A plan's or pack's name is its purchase type.
+type Catalog struct {
+	FreeCredits int64            `toml:"free_credits"`
+	AllowDebt   bool             `toml:"allow_debt"`
+	Plans       map[string]*Plan `toml:"plans"`
+	Packs       map[string]*Pack `toml:"packs"`
+	// ProductMap maps a Stripe price or product id to a purchase type
+	// (STRIPE_PRODUCT_MAP and STRIPE_<NAME>_PRICE_ID).
+	ProductMap map[string]string `toml:"product_map"`
+	// PaymentLinks maps a purchase type to a payment-link URL kept in config.
+	PaymentLinks map[string]string `toml:"payment_links"`
+}
+
+// DefaultFreeCredits is the free-tier allowance when the catalog names none.
+const DefaultFreeCredits = 100
+
+// SampleCatalog is the catalog demo mode uses; it matches the simulator.
+func SampleCatalog() Catalog {
+	return Catalog{
+		FreeCredits: DefaultFreeCredits,
+		Plans: map[string]*Plan{
+			"pro":        {Name: "pro", MonthlyCredits: 2500, PriceIDs: []string{"price_pro_monthly"}, Amount: 4900, Currency: "usd"},
+			"enterprise": {Name: "enterprise", MonthlyCredits: 10000, PriceIDs: []string{"price_enterprise_monthly"}, Amount: 19900, Currency: "usd"},
+		},
+		Packs: map[string]*Pack{
+			"starter": {Name: "starter", Credits: 500, PriceIDs: []string{"price_starter"}, Amount: 900, Currency: "usd"},
+			"topup":   {Name: "topup", Credits: 1000, PriceIDs: []string{"price_topup"}, Amount: 2000, Currency: "usd"},
+			"bulk":    {Name: "bulk", Credits: 5000, PriceIDs: []string{"price_bulk"}, Amount: 7900, Currency: "usd"},
+		},
+		ProductMap: map[string]string{},
+	}
+}
+
+// LoadCatalog reads a creditdesk.toml. Errors name the file, line and key.
+func LoadCatalog(path string) (Catalog, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Catalog{}, fmt.Errorf("catalog: %w", err)
+	}
+	return ParseCatalog(path, string(raw))
+}
+
+// ParseCatalog parses catalog TOML; name is used in error messages.
+func ParseCatalog(name, text string) (Catalog, error) {
+	var c Catalog
+	md, err := toml.Decode(text, &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			key := ""
+			if pe.LastKey != "" {
+				key = " (key " + pe.LastKey + ")"
+			}
+			return Catalog{}, fmt.Errorf("%s:%d: %s%s", name, pe.Position.Line, pe.Message, key)
+		}
+		return Catalog{}, fmt.Errorf("%s: %v", name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return Catalog{}, fmt.Errorf("%s: unknown key %s", name, und[0].String())
+	}
+	if !md.IsDefined("free_credits") {
+		c.FreeCredits = DefaultFreeCredits
+	}
+	if c.ProductMap == nil {
+		c.ProductMap = map[string]string{}
+	}
+	for n, p := range c.Plans {
+		p.Name = n
+		if p.MonthlyCredits <= 0 {
+			return Catalog{}, fmt.Errorf("%s: plans.%s.monthly_credits must be a positive number", name, n)
+		}
+	}
+	for n, p := range c.Packs {
+		p.Name = n
+		if p.Credits <= 0 {
+			return Catalog{}, fmt.Errorf("%s: packs.%s.credits must be a positive number", name, n)
+		}
+		if _, clash := c.Plans[n]; clash {
+			return Catalog{}, fmt.Errorf("%s: %q is both a plan and a pack; purchase types must be unique", name, n)
+		}
+	}
+	return c, nil
+}
+
+// ApplyEnv adds the price and product mappings users of the common starter
+// kits keep in env vars: STRIPE_PRODUCT_MAP (a JSON object or id=type,id=type)
+// and STRIPE_<NAME>_PRICE_ID / STRIPE_PRICE_ID_<NAME>.
+func (c *Catalog) ApplyEnv(environ []string) error {
+	if c.ProductMap == nil {
+		c.ProductMap = map[string]string{}
+	}
+	if c.PaymentLinks == nil {
+		c.PaymentLinks = map[string]string{}
+	}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || v == "" {
+			continue
+		}
+		switch {
+		case k == "STRIPE_PRODUCT_MAP":
+			m, err := parseProductMap(v)
+			if err != nil {
+				return fmt.Errorf("STRIPE_PRODUCT_MAP: %w", err)
+			}
+			for id, t := range m {
+				c.ProductMap[id] = t
+			}
+		case strings.HasPrefix(k, "STRIPE_PRICE_ID_"):
+			c.ProductMap[v] = strings.ToLower(strings.TrimPrefix(k, "STRIPE_PRICE_ID_"))
+		case strings.HasPrefix(k, "STRIPE_") && strings.HasSuffix(k, "_PRICE_ID") && len(k) > len("STRIPE__PRICE_ID"):
+			c.ProductMap[v] = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(k, "STRIPE_"), "_PRICE_ID"))
+		case strings.HasPrefix(k, "CHECKOUT_URL_"):
+			c.PaymentLinks[strings.ToLower(strings.TrimPrefix(k, "CHECKOUT_URL_"))] = v
+		case strings.HasPrefix(k, "STRIPE_") && strings.HasSuffix(k, "_PAYMENT_LINK") && len(k) > len("STRIPE__PAYMENT_LINK"):
+			c.PaymentLinks[strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(k, "STRIPE_"), "_PAYMENT_LINK"))] = v
+		}
+	}
+	return nil
+}
+
+func parseProductMap(v string) (map[string]string, error) {
+	v = strings.TrimSpace(v)
+	m := map[string]string{}
+	if strings.HasPrefix(v, "{") {
+		if err := json.Unmarshal([]byte(v), &m); err != nil {
+			return nil, fmt.Errorf("not a JSON object of id to type: %v", err)
+		}
+		return m, nil
+	}
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, t, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(id) == "" || strings.TrimSpace(t) == "" {
+			return nil, fmt.Errorf("%q is not id=type", part)
+		}
+		m[strings.TrimSpace(id)] = strings.TrimSpace(t)
+	}
+	return m, nil
+}
+
+// Resolve maps a purchase type as written anywhere (plan-pro, credits-topup,
+// PRO) to a catalog name; ok is false when nothing in the catalog matches.
+func (c Catalog) Resolve(t string) (name string, ok bool) {
+	t = strings.ToLower(strings.TrimSpace(t))
+	if t == "" {
+		return "", false
+	}
+	if c.has(t) {
+		return t, true
+	}
+	// plan-pro, credits-topup, pack_topup: the part after the first
+	// separator names the type.
+	for _, sep := range []string{"-", "_", ":"} {
+		if _, rest, found := strings.Cut(t, sep); found && c.has(rest) {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+func (c Catalog) has(n string) bool {
+	if _, ok := c.Plans[n]; ok {
+		return true
+	}
+	_, ok := c.Packs[n]
+	return ok
+}
+
+// ByPrice returns the purchase type a price or product id maps to: the
+// product map first, then the catalog's price ids.
+func (c Catalog) ByPrice(ids ...string) (string, bool) {
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if t, ok := c.ProductMap[id]; ok {
+			if n, ok := c.Resolve(t); ok {
+				return n, true
+			}
+		}
+	}
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		for _, n := range c.Names() {
+			for _, p := range c.priceIDs(n) {
+				if p == id {
+					return n, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+func (c Catalog) priceIDs(n string) []string {
+	if p, ok := c.Plans[n]; ok {
+		return p.PriceIDs
+	}
+	if p, ok := c.Packs[n]; ok {
+		return p.PriceIDs
+	}
+	return nil
+}
+
+// Names lists every purchase type, plans first, each group sorted.
+func (c Catalog) Names() []string {
+	var plans, packs []string
+	for n := range c.Plans {
+		plans = append(plans, n)
+	}
+	for n := range c.Packs {
+		packs = append(packs, n)
+	}
+	sort.Strings(plans)
+	sort.Strings(packs)
+	return append(plans, packs...)
+}

@@ -1,0 +1,171 @@
+package billing
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"creditdesk/storage"
+)
+
+// Envelope is the part of a Stripe event every API version agrees on.
+type Envelope struct {
+	ID         string          `json:"id"`
+	Object     string          `json:"object"`
+	Type       string          `json:"type"`
+	Created    int64           `json:"created"`
+	APIVersion string          `json:"api_version"`
+	Livemode   bool            `json:"livemode"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// ErrMalformed marks a body that is not a Stripe event.
+var ErrMalformed = errors.New("malformed event")
+
+// ParseEnvelope reads the event header from a raw body. It does not look at
+// the API version: events of any version are accepted and read field by field.
+func ParseEnvelope(payload []byte) (Envelope, error) {
+	var env Envelope
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return env, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	switch {
+	case env.ID == "":
+		return env, fmt.Errorf("%w: no id", ErrMalformed)
+	case env.Type == "":
+		return env, fmt.Errorf("%w: no type", ErrMalformed)
+	case env.Object != "" && env.Object != "event":
+		return env, fmt.Errorf("%w: object is %q, not event", ErrMalformed, env.Object)
+	}
+	return env, nil
+}
+
+// StoredEvent turns a verified body into the record the inbox stores.
+func StoredEvent(env Envelope, payload []byte, source string, now time.Time) storage.Event {
+	return storage.Event{
+		EventRecord: storage.EventRecord{
+			ID: env.ID, Type: env.Type, Created: env.Created, APIVersion: env.APIVersion,
+			Livemode: env.Livemode, ReceivedAt: now.UTC(), State: storage.StateReceived, Source: source,
+		},
+		Payload: payload,
+	}
+}
+
+// Obj is a decoded JSON object read by path, so that fields that moved
+// between Stripe API versions can be read from their old and new places.
+type Obj map[string]any
+
+// DataObject returns the event's data.object.
+func DataObject(payload []byte) (Obj, error) {
+	var ev struct {
+		Data struct {
+			Object Obj `json:"object"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if ev.Data.Object == nil {
+		return nil, fmt.Errorf("%w: no data.object", ErrMalformed)
+	}
+	return ev.Data.Object, nil
+}
+
+// Get walks path through nested objects; nil when any step is missing.
+func (o Obj) Get(path ...string) any {
+	var cur any = map[string]any(o)
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			if om, ok2 := cur.(Obj); ok2 {
+				m = om
+			} else {
+				return nil
+			}
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+// Str returns the string at path. An expanded object yields its id, so
+// "customer" reads the same whether Stripe sent an id or the object.
+func (o Obj) Str(path ...string) string {
+	switch v := o.Get(path...).(type) {
+	case string:
+		return v
+	case map[string]any:
+		if id, ok := v["id"].(string); ok {
+			return id
+		}
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return ""
+}
+
+// Int returns the integer at path, reading numbers and numeric strings.
+func (o Obj) Int(path ...string) (int64, bool) {
+	switch v := o.Get(path...).(type) {
+	case float64:
+		return int64(v), true
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// Bool returns the boolean at path.
+func (o Obj) Bool(path ...string) (value, present bool) {
+	v, ok := o.Get(path...).(bool)
+	return v, ok
+}
+
+// Child returns the object at path, or nil.
+func (o Obj) Child(path ...string) Obj {
+	if m, ok := o.Get(path...).(map[string]any); ok {
+		return m
+	}
+	return nil
+}
+
+// List returns the objects of the list at path; a Stripe list object
+// ({"data": [...]}) and a plain array both work.
+func (o Obj) List(path ...string) []Obj {
+	v := o.Get(path...)
+	if m, ok := v.(map[string]any); ok {
+		v = m["data"]
+	}
+	arr, _ := v.([]any)
+	out := make([]Obj, 0, len(arr))
+	for _, x := range arr {
+		if m, ok := x.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// First returns the first non-empty string among paths.
+func (o Obj) First(paths ...[]string) string {
+	for _, p := range paths {
+		if s := o.Str(p...); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// Time returns the unix time at path.
+func (o Obj) Time(path ...string) time.Time {
+	if n, ok := o.Int(path...); ok && n > 0 {
+		return time.Unix(n, 0).UTC()
+	}
+	return time.Time{}
+}

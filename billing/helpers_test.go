@@ -1,0 +1,96 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"creditdesk/storage"
+)
+
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+type M = map[string]any
+
+// payload builds a Stripe event body of the given API version.
+func payload(id, typ string, created time.Time, version string, object M) []byte {
+	b, _ := json.Marshal(M{"id": id, "object": "event", "type": typ, "created": created.Unix(),
+		"api_version": version, "livemode": false, "data": M{"object": object}})
+	return b
+}
+
+type harness struct {
+	t   *testing.T
+	svc *Service
+	st  *storage.Store
+	now time.Time
+}
+
+func newHarness(t *testing.T, cat Catalog) *harness {
+	t.Helper()
+	st, err := storage.Open(filepath.Join(t.TempDir(), "b.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &harness{t: t, st: st, now: t0}
+	h.svc = NewService(st, Options{Rules: Rules{Catalog: cat}, Clock: func() time.Time { return h.now }})
+	return h
+}
+
+// send ingests a body and applies everything that is due.
+func (h *harness) send(body []byte) {
+	h.t.Helper()
+	if _, _, err := h.svc.Ingest(body, "test"); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.svc.ProcessPending(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) event(id string) storage.EventRecord {
+	h.t.Helper()
+	ev, err := h.st.EventByID(id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return ev.EventRecord
+}
+
+func (h *harness) user(id string) UserDetail {
+	h.t.Helper()
+	d, err := h.svc.UserDetail(id)
+	if err != nil {
+		h.t.Fatalf("user %s: %v", id, err)
+	}
+	return d
+}
+
+func (h *harness) verify() {
+	h.t.Helper()
+	if _, err := h.st.Verify(); err != nil {
+		h.t.Fatalf("verify: %v", err)
+	}
+}
+
+func testCatalog() Catalog {
+	return Catalog{
+		FreeCredits: 100,
+		Plans:       map[string]*Plan{"pro": {Name: "pro", MonthlyCredits: 2500, PriceIDs: []string{"price_pro_monthly"}}},
+		Packs:       map[string]*Pack{"topup": {Name: "topup", Credits: 1000, PriceIDs: []string{"price_topup"}}},
+		ProductMap:  map[string]string{},
+	}
+}
+
+func session(id, user string, md M, extra M) M {
+	o := M{"id": id, "object": "checkout.session", "mode": "payment", "payment_status": "paid", "status": "complete",
+		"customer": "cus_" + user, "amount_total": 2000, "currency": "usd", "payment_intent": "pi_" + id, "metadata": md,
+		"customer_details": M{"email": user + "@example.com", "name": "User " + user}}
+	for k, v := range extra {
+		o[k] = v
+	}
+	return o
+}

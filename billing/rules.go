@@ -1,0 +1,423 @@
+package billing
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"creditdesk/storage"
+)
+
+// State is what the rules may read: the store as it stands before the
+// event. *storage.Tx satisfies it; tests use a map.
+type State interface {
+	CustomerUser(customerID string) string
+	User(id string) (storage.User, bool, error)
+	Purchase(id string) (storage.Purchase, bool, error)
+	GetKV(key string, v any) (bool, error)
+}
+
+// Rules are the billing rules with their configuration.
+type Rules struct {
+	Catalog Catalog
+	// LineItems is true when a Stripe secret key is configured, so a
+	// checkout whose type the event does not carry can be resolved from its
+	// line items through the API.
+	LineItems bool
+}
+
+// Decision is what one event does: plain data that the service writes in
+// one transaction with the event's new state.
+type Decision struct {
+	State  storage.EventState
+	Reason string
+	// User and Amount are for the live feed.
+	User   string
+	Amount int64
+
+	// Retry, with State waiting, asks for another attempt after backoff
+	// (an API that could not be reached) rather than when something else
+	// arrives.
+	Retry bool
+	// NeedLineItems asks the service to fetch the checkout session's line
+	// items through the Stripe API and decide again.
+	NeedLineItems string
+
+	Users     []UserPatch
+	Links     []Link
+	Purchases []storage.Purchase
+	Subs      []Subscription
+	KV        []KV
+	// ExpirePlans lists users whose unexpired plan credits expire now,
+	// before Postings are written.
+	ExpirePlans []string
+	Postings    []storage.Posting
+	Flags       []Flag
+	Unflags     []string
+}
+
+// UserPatch sets the non-empty fields on a user, creating it if new.
+type UserPatch struct {
+	ID             string
+	Email          string
+	Name           string
+	Tier           string
+	CustomerID     string
+	SubscriptionID string
+	Unlinked       *bool
+}
+
+// Link ties a Stripe customer to a user.
+type Link struct{ Customer, User string }
+
+// KV is a small JSON value the rules keep (payment intent → purchase).
+type KV struct {
+	Key    string
+	Value  any
+	Delete bool
+}
+
+// Flag is an item in the Attention tab.
+type Flag struct {
+	Kind   string    `json:"kind"` // unresolved, unlinked, past_due, disputed
+	ID     string    `json:"id"`
+	User   string    `json:"user,omitempty"`
+	Detail string    `json:"detail"`
+	At     time.Time `json:"at"`
+}
+
+// FlagKey is the kv key of an attention flag.
+func FlagKey(kind, id string) string { return "attn:" + kind + ":" + id }
+
+func ignored(reason string) Decision { return Decision{State: storage.StateIgnored, Reason: reason} }
+
+func waiting(reason string) Decision { return Decision{State: storage.StateWaiting, Reason: reason} }
+
+// Decide applies the billing rules to one event. It reads st and returns
+// what to write; it never writes, and an error means the event is malformed
+// for its type (the event is marked failed).
+func (r Rules) Decide(ev storage.Event, st State, now time.Time) (Decision, error) {
+	obj, err := DataObject(ev.Payload)
+	if err != nil {
+		return Decision{}, err
+	}
+	switch ev.Type {
+	case "checkout.session.completed", "checkout.session.async_payment_succeeded":
+		return r.checkoutCompleted(ev, obj, st)
+	case "checkout.session.async_payment_failed":
+		return r.checkoutClosed(ev, obj, st, "failed", "async payment failed")
+	case "checkout.session.expired":
+		return r.checkoutClosed(ev, obj, st, "abandoned", "checkout expired")
+	case "invoice.paid", "invoice.payment_succeeded":
+		return r.invoicePaid(ev, obj, st, now)
+	case "invoice.payment_failed":
+		return r.invoiceFailed(ev, obj, st)
+	case "customer.subscription.created", "customer.subscription.updated",
+		"customer.subscription.deleted", "customer.subscription.paused", "customer.subscription.resumed":
+		return r.subscriptionChanged(ev, obj, st, now)
+	case "charge.refunded":
+		return r.chargeRefunded(ev, obj, st)
+	case "charge.dispute.created":
+		return r.disputeCreated(ev, obj, st)
+	case "charge.dispute.closed":
+		return r.disputeClosed(ev, obj, st)
+	case "customer.created", "customer.updated":
+		return r.customerChanged(obj, st)
+	case "customer.deleted":
+		d := Decision{State: storage.StateApplied, Reason: "customer deleted in Stripe", User: st.CustomerUser(obj.Str("id"))}
+		return d, nil
+	case "payment_intent.payment_failed":
+		return Decision{State: storage.StateApplied, Reason: "payment failed: " + paymentError(obj),
+			User: r.userOf(obj, st)}, nil
+	case "product.created", "product.updated", "product.deleted":
+		return cacheProduct(ev, obj), nil
+	case "price.created", "price.updated", "price.deleted":
+		return cachePrice(ev, obj), nil
+	}
+	if strings.HasPrefix(ev.Type, "coupon.") {
+		return Decision{State: storage.StateApplied, Reason: "coupon " + obj.Str("id") + " " + strings.TrimPrefix(ev.Type, "coupon.")}, nil
+	}
+	return ignored("not used by creditdesk"), nil
+}
+
+// userOf finds the user an object belongs to: metadata.user_id,
+// metadata.userId, client_reference_id, then the stored customer link.
+func (r Rules) userOf(obj Obj, st State) string {
+	if u := obj.First([]string{"metadata", "user_id"}, []string{"metadata", "userId"}, []string{"client_reference_id"}); u != "" {
+		return u
+	}
+	return st.CustomerUser(obj.Str("customer"))
+}
+
+func paymentError(obj Obj) string {
+	if m := obj.Str("last_payment_error", "message"); m != "" {
+		return m
+	}
+	if c := obj.Str("last_payment_error", "code"); c != "" {
+		return c
+	}
+	return "no reason given"
+}
+
+// purchaseType resolves what a checkout bought, first match wins: session
+// metadata.type; metadata.credits/tokens as an ad-hoc pack; the line items'
+// product metadata.type; the product map (price, then product); a catalog
+// price id.
+type resolved struct {
+	Type    string
+	Kind    string // pack or plan
+	Credits int64
+}
+
+func (r Rules) purchaseType(obj Obj, items *LineItems) (resolved, bool) {
+	if t := obj.Str("metadata", "type"); t != "" {
+		if n, ok := r.Catalog.Resolve(t); ok {
+			return r.catalogType(n), true
+		}
+	}
+	for _, k := range []string{"credits", "tokens"} {
+		if n, ok := obj.Int("metadata", k); ok && n > 0 {
+			t := "credits"
+			if mt := obj.Str("metadata", "type"); mt != "" {
+				t = mt
+			}
+			return resolved{Type: t, Kind: "pack", Credits: n}, true
+		}
+	}
+	if items != nil {
+		for _, it := range items.Items {
+			if n, ok := r.Catalog.Resolve(it.ProductType); ok {
+				return r.catalogType(n), true
+			}
+			if it.ProductCredits > 0 {
+				return resolved{Type: "credits", Kind: "pack", Credits: it.ProductCredits * max(it.Quantity, 1)}, true
+			}
+		}
+		for _, it := range items.Items {
+			if n, ok := r.Catalog.ByPrice(it.PriceID, it.ProductID); ok {
+				return r.catalogType(n), true
+			}
+		}
+	}
+	return resolved{}, false
+}
+
+func (r Rules) catalogType(n string) resolved {
+	if p, ok := r.Catalog.Plans[n]; ok {
+		return resolved{Type: n, Kind: "plan", Credits: p.MonthlyCredits}
+	}
+	return resolved{Type: n, Kind: "pack", Credits: r.Catalog.Packs[n].Credits}
+}
+
+// LineItems is what the Stripe API says a checkout session sold, cached
+// in the store under LineItemsKey.
+type LineItems struct {
+	Items []LineItem `json:"items"`
+}
+
+// LineItem is one line of a checkout session.
+type LineItem struct {
+	PriceID        string `json:"price_id"`
+	ProductID      string `json:"product_id"`
+	ProductType    string `json:"product_type,omitempty"`
+	ProductCredits int64  `json:"product_credits,omitempty"`
+	Quantity       int64  `json:"quantity"`
+}
+
+// LineItemsKey is the kv key of a session's cached line items.
+func LineItemsKey(sessionID string) string { return "lineitems:" + sessionID }
+
+func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision, error) {
+	sid := obj.Str("id")
+	if sid == "" {
+		return Decision{}, fmt.Errorf("checkout session without id")
+	}
+	mode := obj.Str("mode")
+	status := obj.Str("payment_status")
+	paid := status == "paid" || status == "no_payment_required" || ev.Type == "checkout.session.async_payment_succeeded"
+	customer := obj.Str("customer")
+	user := r.userOf(obj, st)
+	d := Decision{State: storage.StateApplied}
+
+	prev, seen, err := st.Purchase(sid)
+	if err != nil {
+		return Decision{}, err
+	}
+	if seen && (prev.Status == "paid" || prev.Status == "refunded") {
+		return ignored("purchase already applied"), nil
+	}
+	if seen && prev.Status == "failed" && !paid {
+		return ignored("purchase already closed"), nil
+	}
+
+	var items *LineItems
+	var cached LineItems
+	if ok, err := st.GetKV(LineItemsKey(sid), &cached); err != nil {
+		return Decision{}, err
+	} else if ok {
+		items = &cached
+	}
+	rt, ok := r.purchaseType(obj, items)
+	if !ok && mode == "subscription" {
+		if n, found := r.Catalog.ByPrice(obj.Str("metadata", "price_id")); found {
+			rt, ok = r.catalogType(n), true
+		}
+	}
+	if !ok && items == nil && r.LineItems {
+		return Decision{State: storage.StateWaiting, Reason: "reading line items from Stripe", NeedLineItems: sid}, nil
+	}
+
+	unlinked := false
+	if user == "" {
+		user, unlinked = customer, true
+		if user == "" {
+			user = "unlinked:" + sid
+		}
+	}
+	p := storage.Purchase{
+		ID: sid, UserID: user, CustomerID: customer, Mode: mode, AmountTotal: amount(obj, "amount_total"),
+		Currency: obj.Str("currency"), PaymentIntent: obj.Str("payment_intent"), Subscription: obj.Str("subscription"),
+		EventID: ev.ID, Type: rt.Type, Kind: rt.Kind, Credits: rt.Credits,
+	}
+	if seen {
+		p.Note = prev.Note
+	}
+	d.User = user
+	patch := UserPatch{ID: user, Email: obj.Str("customer_details", "email"), Name: obj.Str("customer_details", "name"), CustomerID: customer}
+	if unlinked {
+		patch.Unlinked = &unlinked
+		d.Flags = append(d.Flags, Flag{Kind: "unlinked", ID: user, User: user,
+			Detail: fmt.Sprintf("purchase %s has no user id; kept under %s", sid, user)})
+	} else if customer != "" {
+		d.Links = append(d.Links, Link{Customer: customer, User: user})
+	}
+	d.Users = append(d.Users, patch)
+	if p.PaymentIntent != "" {
+		d.KV = append(d.KV, KV{Key: "pi:" + p.PaymentIntent, Value: sid})
+	}
+
+	switch {
+	case !ok:
+		p.Status = "unresolved"
+		d.Purchases = append(d.Purchases, p)
+		d.Flags = append(d.Flags, Flag{Kind: "unresolved", ID: sid, User: user,
+			Detail: "purchase type unknown: set metadata.type, STRIPE_PRODUCT_MAP or a catalog price id, or assign a type here"})
+		d.Reason = "purchase type unresolved (see Attention)"
+		return d, nil
+	case !paid:
+		p.Status = "pending"
+		d.Purchases = append(d.Purchases, p)
+		d.Reason = "payment " + status + ": waiting for async payment"
+		return d, nil
+	}
+	p.Status = "paid"
+	d.Purchases = append(d.Purchases, p)
+	d.Unflags = append(d.Unflags, FlagKey("unresolved", sid))
+	if mode == "subscription" || rt.Kind == "plan" {
+		// The period's credits come from its paid invoice, never from here.
+		sub := p.Subscription
+		d.Reason = "subscribed to " + rt.Type
+		d.Users[0].Tier = rt.Type
+		d.Users[0].SubscriptionID = sub
+		if sub != "" {
+			d.Subs = append(d.Subs, Subscription{ID: sub, CustomerID: customer, UserID: user, Plan: rt.Type})
+		}
+		return d, nil
+	}
+	d.Amount = rt.Credits
+	d.Reason = fmt.Sprintf("%s pack: +%d credits", rt.Type, rt.Credits)
+	d.Postings = append(d.Postings, storage.Posting{
+		UserID: user, Delta: rt.Credits, Key: "purchase:" + sid, Reason: d.Reason,
+		Source: ev.ID, Kind: "pack", PurchaseID: sid,
+	})
+	return d, nil
+}
+
+func amount(obj Obj, field string) int64 {
+	n, _ := obj.Int(field)
+	return n
+}
+
+func (r Rules) checkoutClosed(ev storage.Event, obj Obj, st State, status, reason string) (Decision, error) {
+	sid := obj.Str("id")
+	prev, seen, err := st.Purchase(sid)
+	if err != nil {
+		return Decision{}, err
+	}
+	if seen && (prev.Status == "paid" || prev.Status == "refunded") {
+		return ignored("purchase already paid"), nil
+	}
+	user := r.userOf(obj, st)
+	p := storage.Purchase{ID: sid, UserID: user, CustomerID: obj.Str("customer"), Mode: obj.Str("mode"), Status: status,
+		AmountTotal: amount(obj, "amount_total"), Currency: obj.Str("currency"), EventID: ev.ID}
+	if seen {
+		p.Type, p.Kind, p.Credits = prev.Type, prev.Kind, prev.Credits
+	} else if rt, ok := r.purchaseType(obj, nil); ok {
+		p.Type, p.Kind, p.Credits = rt.Type, rt.Kind, rt.Credits
+	}
+	return Decision{State: storage.StateApplied, Reason: reason, User: user, Purchases: []storage.Purchase{p}}, nil
+}
+
+func (r Rules) customerChanged(obj Obj, st State) (Decision, error) {
+	cus := obj.Str("id")
+	user := obj.First([]string{"metadata", "user_id"}, []string{"metadata", "userId"})
+	d := Decision{State: storage.StateApplied, Reason: "customer " + cus}
+	if user == "" {
+		user = st.CustomerUser(cus)
+	}
+	if user == "" {
+		d.Reason = "customer " + cus + " not linked to a user yet"
+		return d, nil
+	}
+	d.User = user
+	d.Links = []Link{{Customer: cus, User: user}}
+	d.Users = []UserPatch{{ID: user, Email: obj.Str("email"), Name: obj.Str("name"), CustomerID: cus}}
+	return d, nil
+}
+
+func cacheProduct(ev storage.Event, obj Obj) Decision {
+	id := obj.Str("id")
+	d := Decision{State: storage.StateApplied, Reason: "product " + id + " cached"}
+	if ev.Type == "product.deleted" {
+		d.KV = []KV{{Key: "product:" + id, Delete: true}}
+		return d
+	}
+	credits, _ := obj.Int("metadata", "credits")
+	d.KV = []KV{{Key: "product:" + id, Value: CachedProduct{ID: id, Name: obj.Str("name"), Type: obj.Str("metadata", "type"),
+		Credits: credits, Active: obj.Str("active") == "true", Updated: ev.Created}}}
+	return d
+}
+
+func cachePrice(ev storage.Event, obj Obj) Decision {
+	id := obj.Str("id")
+	d := Decision{State: storage.StateApplied, Reason: "price " + id + " cached"}
+	if ev.Type == "price.deleted" {
+		d.KV = []KV{{Key: "price:" + id, Delete: true}}
+		return d
+	}
+	unit, _ := obj.Int("unit_amount")
+	d.KV = []KV{{Key: "price:" + id, Value: CachedPrice{ID: id, Product: obj.Str("product"), UnitAmount: unit,
+		Currency: obj.Str("currency"), Recurring: obj.Child("recurring") != nil, Active: obj.Str("active") == "true", Updated: ev.Created}}}
+	return d
+}
+
+// CachedProduct is a Stripe product as the store keeps it.
+type CachedProduct struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Type    string `json:"type,omitempty"`
+	Credits int64  `json:"credits,omitempty"`
+	Active  bool   `json:"active"`
+	Updated int64  `json:"updated"`
+}
+
+// CachedPrice is a Stripe price as the store keeps it.
+type CachedPrice struct {
+	ID         string `json:"id"`
+	Product    string `json:"product"`
+	UnitAmount int64  `json:"unit_amount"`
+	Currency   string `json:"currency"`
+	Recurring  bool   `json:"recurring"`
+	Active     bool   `json:"active"`
+	Updated    int64  `json:"updated"`
+}

@@ -1,0 +1,362 @@
+package billing
+
+import (
+	"fmt"
+	"time"
+
+	"creditdesk/storage"
+)
+
+// SubscriptionKey is the kv key of a subscription's state.
+func SubscriptionKey(id string) string { return "sub:" + id }
+
+// subscriptionOf reads the subscription an invoice belongs to from where
+// each API version puts it.
+func invoiceSubscription(obj Obj) string {
+	if s := obj.First([]string{"subscription"}, []string{"parent", "subscription_details", "subscription"}); s != "" {
+		return s
+	}
+	for _, l := range obj.List("lines") {
+		if s := lineSubscription(l); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func lineSubscription(l Obj) string {
+	return l.First([]string{"subscription"}, []string{"parent", "subscription_item_details", "subscription"})
+}
+
+func linePrice(l Obj) string {
+	return l.First([]string{"price", "id"}, []string{"pricing", "price_details", "price"}, []string{"plan", "id"})
+}
+
+func invoiceMeta(obj Obj, key string) string {
+	return obj.First([]string{"subscription_details", "metadata", key}, []string{"parent", "subscription_details", "metadata", key})
+}
+
+func loadSub(st State, id string) (Subscription, bool, error) {
+	var s Subscription
+	ok, err := st.GetKV(SubscriptionKey(id), &s)
+	return s, ok, err
+}
+
+// subscriptionLine is the invoice line that bills the subscription: its
+// price says the plan, its period when the credits expire.
+func subscriptionLine(obj Obj, sub string) (price string, start, end time.Time) {
+	lines := obj.List("lines")
+	for _, l := range lines {
+		ls := lineSubscription(l)
+		if ls != "" && ls != sub {
+			continue
+		}
+		if p := linePrice(l); p != "" {
+			return p, l.Time("period", "start"), l.Time("period", "end")
+		}
+	}
+	return "", obj.Time("period_start"), obj.Time("period_end")
+}
+
+func (r Rules) invoicePaid(ev storage.Event, obj Obj, st State, now time.Time) (Decision, error) {
+	in := obj.Str("id")
+	sub := invoiceSubscription(obj)
+	if sub == "" {
+		return ignored("invoice without a subscription"), nil
+	}
+	if status := obj.Str("status"); status != "" && status != "paid" {
+		if paid, ok := obj.Bool("paid"); !ok || !paid {
+			return ignored("invoice is " + status + ", not paid"), nil
+		}
+	}
+	switch reason := obj.Str("billing_reason"); reason {
+	case "subscription_create", "subscription_cycle", "":
+	default:
+		return ignored("billing reason " + reason + " grants no credits"), nil
+	}
+	rec, known, err := loadSub(st, sub)
+	if err != nil {
+		return Decision{}, err
+	}
+	customer := obj.Str("customer")
+	user := invoiceMeta(obj, "user_id")
+	if user == "" {
+		user = invoiceMeta(obj, "userId")
+	}
+	if user == "" && known {
+		user = rec.UserID
+	}
+	if user == "" {
+		user = st.CustomerUser(customer)
+	}
+	if user == "" {
+		return waiting(fmt.Sprintf("waiting for the checkout that links subscription %s to a user", sub)), nil
+	}
+	price, _, periodEnd := subscriptionLine(obj, sub)
+	plan, ok := r.Catalog.ByPrice(price)
+	if !ok {
+		if n, found := r.Catalog.Resolve(invoiceMeta(obj, "type")); found {
+			plan, ok = n, true
+		}
+	}
+	if !ok && known && rec.Plan != "" {
+		plan, ok = rec.Plan, r.Catalog.Plans[rec.Plan] != nil
+	}
+	p := r.Catalog.Plans[plan]
+	if !ok || p == nil {
+		return waiting(fmt.Sprintf("waiting: price %q of invoice %s is no plan in the catalog", price, in)), nil
+	}
+	if !known {
+		rec = Subscription{ID: sub}
+	}
+	rec.CustomerID, rec.UserID, rec.Plan, rec.PriceID = customer, user, plan, price
+	if periodEnd.After(rec.PeriodEnd) {
+		rec.PeriodEnd = periodEnd
+	}
+	if rec.Status == "" || rec.Status == "incomplete" || rec.Status == "past_due" {
+		rec.Status = "active"
+	}
+	d := Decision{State: storage.StateApplied, User: user, Amount: p.MonthlyCredits,
+		Reason: fmt.Sprintf("%s invoice paid: +%d credits", plan, p.MonthlyCredits)}
+	var expires time.Time
+	if !p.Rollover {
+		expires = periodEnd
+	}
+	if rec.Deleted {
+		// The plan ended before this invoice arrived: its credits expire
+		// at once, as they would have at the cancellation.
+		expires = rec.DeletedAt
+	}
+	patch := UserPatch{ID: user, CustomerID: customer}
+	if !rec.Deleted {
+		patch.Tier, patch.SubscriptionID = plan, sub
+	}
+	d.Users = []UserPatch{patch}
+	d.Links = []Link{{Customer: customer, User: user}}
+	d.Subs = []Subscription{rec}
+	pi := obj.Str("payment_intent")
+	d.Purchases = []storage.Purchase{{ID: in, UserID: user, CustomerID: customer, Type: plan, Kind: "plan", Mode: "subscription",
+		Status: "paid", Credits: p.MonthlyCredits, AmountTotal: amount(obj, "amount_paid"), Currency: obj.Str("currency"),
+		PaymentIntent: pi, Subscription: sub, EventID: ev.ID}}
+	if pi != "" {
+		d.KV = append(d.KV, KV{Key: "pi:" + pi, Value: in})
+	}
+	if ch := obj.Str("charge"); ch != "" {
+		d.KV = append(d.KV, KV{Key: "charge:" + ch, Value: in})
+	}
+	d.Postings = []storage.Posting{{UserID: user, Delta: p.MonthlyCredits, Key: "invoice:" + in, Reason: d.Reason,
+		Source: ev.ID, Kind: "plan", ExpiresAt: expires, PurchaseID: in}}
+	d.Unflags = []string{FlagKey("past_due", sub)}
+	return d, nil
+}
+
+func (r Rules) invoiceFailed(ev storage.Event, obj Obj, st State) (Decision, error) {
+	sub := invoiceSubscription(obj)
+	user := invoiceMeta(obj, "user_id")
+	if rec, ok, err := loadSub(st, sub); err != nil {
+		return Decision{}, err
+	} else if ok && user == "" {
+		user = rec.UserID
+	}
+	if user == "" {
+		user = st.CustomerUser(obj.Str("customer"))
+	}
+	d := Decision{State: storage.StateApplied, User: user, Reason: "invoice payment failed"}
+	if sub == "" {
+		return d, nil
+	}
+	attempts, _ := obj.Int("attempt_count")
+	d.Flags = []Flag{{Kind: "past_due", ID: sub, User: user,
+		Detail: fmt.Sprintf("invoice %s payment failed (attempt %d); subscription past due", obj.Str("id"), attempts)}}
+	return d, nil
+}
+
+func (r Rules) subscriptionChanged(ev storage.Event, obj Obj, st State, now time.Time) (Decision, error) {
+	id := obj.Str("id")
+	rec, known, err := loadSub(st, id)
+	if err != nil {
+		return Decision{}, err
+	}
+	if !known {
+		rec = Subscription{ID: id}
+	}
+	customer := obj.Str("customer")
+	user := obj.First([]string{"metadata", "user_id"}, []string{"metadata", "userId"})
+	if user == "" {
+		user = rec.UserID
+	}
+	if user == "" {
+		user = st.CustomerUser(customer)
+	}
+	deleted := ev.Type == "customer.subscription.deleted" || obj.Str("status") == "canceled" && obj.Str("ended_at") != ""
+	if deleted && user == "" {
+		return waiting(fmt.Sprintf("waiting for the checkout that links subscription %s to a user", id)), nil
+	}
+	d := Decision{State: storage.StateApplied, User: user}
+	rec.CustomerID = customer
+	if user != "" {
+		rec.UserID = user
+		d.Links = []Link{{Customer: customer, User: user}}
+	}
+	items := obj.List("items")
+	newer := ev.Created >= rec.EventCreated
+	if newer && !rec.Deleted {
+		rec.EventCreated = ev.Created
+		rec.Status = obj.Str("status")
+		rec.CancelAtPeriodEnd, _ = obj.Bool("cancel_at_period_end")
+		if len(items) > 0 {
+			price := linePrice(items[0])
+			if plan, ok := r.Catalog.ByPrice(price, items[0].Str("price", "product")); ok {
+				rec.Plan, rec.PriceID = plan, price
+			}
+		}
+		end := obj.Time("current_period_end")
+		if end.IsZero() && len(items) > 0 {
+			end = items[0].Time("current_period_end")
+		}
+		if end.After(rec.PeriodEnd) {
+			rec.PeriodEnd = end
+		}
+	}
+	d.Reason = fmt.Sprintf("subscription %s %s", rec.Plan, rec.Status)
+	switch {
+	case deleted && !rec.Deleted:
+		rec.Deleted, rec.Status = true, "canceled"
+		rec.DeletedAt = firstTime(obj.Time("ended_at"), obj.Time("canceled_at"), time.Unix(ev.Created, 0).UTC())
+		d.Reason = fmt.Sprintf("subscription %s cancelled: tier free, plan credits expire, +%d free credits", rec.Plan, r.Catalog.FreeCredits)
+		u, _, err := st.User(user)
+		if err != nil {
+			return Decision{}, err
+		}
+		patch := UserPatch{ID: user, CustomerID: customer}
+		if u.SubscriptionID == "" || u.SubscriptionID == id {
+			patch.Tier = "free"
+		}
+		d.Users = []UserPatch{patch}
+		d.ExpirePlans = []string{user}
+		if r.Catalog.FreeCredits > 0 {
+			d.Amount = r.Catalog.FreeCredits
+			d.Postings = []storage.Posting{{UserID: user, Delta: r.Catalog.FreeCredits, Key: "free:" + id,
+				Reason: "free-tier allowance after cancellation", Source: ev.ID, Kind: "free"}}
+		}
+		d.Unflags = []string{FlagKey("past_due", id)}
+	case rec.Deleted:
+		d.Reason = "subscription already cancelled"
+	case rec.Status == "past_due" || rec.Status == "unpaid":
+		d.Flags = []Flag{{Kind: "past_due", ID: id, User: user, Detail: "subscription " + rec.Status}}
+	case rec.Status == "active" || rec.Status == "trialing":
+		d.Unflags = []string{FlagKey("past_due", id)}
+	}
+	rec.UpdatedAt = time.Unix(ev.Created, 0).UTC()
+	d.Subs = []Subscription{rec}
+	return d, nil
+}
+
+func firstTime(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// purchaseOfCharge finds the purchase a charge paid for, through its
+// payment intent or its invoice.
+func purchaseOfCharge(st State, obj Obj) (storage.Purchase, bool, error) {
+	for _, key := range []string{"pi:" + obj.Str("payment_intent"), "charge:" + obj.Str("charge"), "charge:" + obj.Str("id")} {
+		var id string
+		if ok, err := st.GetKV(key, &id); err != nil {
+			return storage.Purchase{}, false, err
+		} else if ok {
+			return st.Purchase(id)
+		}
+	}
+	if in := obj.Str("invoice"); in != "" {
+		return st.Purchase(in)
+	}
+	return storage.Purchase{}, false, nil
+}
+
+// clawback takes back the share of a purchase's credits that was refunded,
+// from that purchase's grants first, never below zero unless debt is
+// allowed. key makes it once per refund state.
+func (r Rules) clawback(ev storage.Event, p storage.Purchase, share float64, key, why string) Decision {
+	target := int64(float64(p.Credits)*share + 0.5)
+	if target > p.Credits {
+		target = p.Credits
+	}
+	take := target - p.RefundedCredits
+	d := Decision{State: storage.StateApplied, User: p.UserID}
+	if take <= 0 || p.Kind == "plan" && p.Status != "paid" && p.Status != "refunded" && p.Status != "partially_refunded" {
+		d.Reason = why + ": nothing more to claw back"
+		return d
+	}
+	p.RefundedCredits = target
+	if target >= p.Credits {
+		p.Status = "refunded"
+	} else {
+		p.Status = "partially_refunded"
+	}
+	d.Amount = -take
+	d.Reason = fmt.Sprintf("%s: -%d credits of %s", why, take, p.ID)
+	d.Purchases = []storage.Purchase{p}
+	d.Postings = []storage.Posting{{UserID: p.UserID, Delta: -take, Key: key, Reason: d.Reason, Source: ev.ID,
+		Kind: "refund", FromPurchase: p.ID, Clamp: !r.Catalog.AllowDebt, AllowNegative: r.Catalog.AllowDebt}}
+	return d
+}
+
+func (r Rules) chargeRefunded(ev storage.Event, obj Obj, st State) (Decision, error) {
+	p, ok, err := purchaseOfCharge(st, obj)
+	if err != nil {
+		return Decision{}, err
+	}
+	if !ok {
+		return waiting("waiting for the purchase charge " + obj.Str("id") + " paid for"), nil
+	}
+	if p.Status != "paid" && p.Status != "partially_refunded" && p.Status != "refunded" {
+		return Decision{State: storage.StateApplied, User: p.UserID, Reason: "refund of a purchase that granted nothing (" + p.Status + ")"}, nil
+	}
+	total, _ := obj.Int("amount")
+	refunded, _ := obj.Int("amount_refunded")
+	if full, _ := obj.Bool("refunded"); full || total <= 0 {
+		refunded, total = 1, 1
+	}
+	share := float64(refunded) / float64(total)
+	return r.clawback(ev, p, share, fmt.Sprintf("refund:%s:%d/%d", obj.Str("id"), refunded, total), "refunded"), nil
+}
+
+func (r Rules) disputeCreated(ev storage.Event, obj Obj, st State) (Decision, error) {
+	p, ok, err := purchaseOfCharge(st, obj)
+	if err != nil {
+		return Decision{}, err
+	}
+	d := Decision{State: storage.StateApplied, Reason: "dispute opened: " + obj.Str("reason")}
+	user := ""
+	if ok {
+		user = p.UserID
+	}
+	d.User = user
+	d.Flags = []Flag{{Kind: "disputed", ID: obj.Str("id"), User: user,
+		Detail: fmt.Sprintf("charge %s disputed (%s), respond in the Stripe Dashboard", obj.Str("charge"), obj.Str("reason"))}}
+	return d, nil
+}
+
+func (r Rules) disputeClosed(ev storage.Event, obj Obj, st State) (Decision, error) {
+	id := obj.Str("id")
+	status := obj.Str("status")
+	if status != "lost" {
+		d := Decision{State: storage.StateApplied, Reason: "dispute closed: " + status, Unflags: []string{FlagKey("disputed", id)}}
+		return d, nil
+	}
+	p, ok, err := purchaseOfCharge(st, obj)
+	if err != nil {
+		return Decision{}, err
+	}
+	if !ok {
+		return waiting("waiting for the purchase disputed charge " + obj.Str("charge") + " paid for"), nil
+	}
+	d := r.clawback(ev, p, 1, "dispute:"+id, "dispute lost")
+	d.Unflags = append(d.Unflags, FlagKey("disputed", id))
+	return d, nil
+}

@@ -1,0 +1,713 @@
+// Package billing holds creditdesk's rules: which Stripe event grants or
+// takes back which credits, plan state, purchase resolution. The rules are
+// plain functions over plain types (Rules.Decide); Service runs them over
+// the store: it ingests verified events, applies them in arrival order and
+// serves the console's reads and the operator's actions.
+package billing
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"creditdesk/storage"
+)
+
+// LineItemFetcher reads a checkout session's line items through the Stripe
+// API. A *TransientError means try again later.
+type LineItemFetcher interface {
+	SessionLineItems(ctx context.Context, sessionID string) (LineItems, error)
+}
+
+// TransientError marks a failure worth retrying (network, rate limit, 5xx).
+type TransientError struct{ Err error }
+
+func (e *TransientError) Error() string { return e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// Options configure a Service.
+type Options struct {
+	Rules Rules
+	// Clock returns now; default time.Now.
+	Clock func() time.Time
+	Log   *slog.Logger
+	// Fetcher reads line items; nil when no secret key is configured.
+	Fetcher LineItemFetcher
+	// BatchSize bounds how many events one processor transaction applies.
+	BatchSize int
+	// WaitLimit is how long after its creation an event may wait for a
+	// missing piece (default 72h, Stripe's retry window). Past it the
+	// piece will not come by webhook: the event is set aside as ignored and
+	// flagged in Attention, where it can be retried.
+	WaitLimit time.Duration
+}
+
+// Service runs the billing rules over a store.
+type Service struct {
+	store   *storage.Store
+	rules   Rules
+	clock   func() time.Time
+	log     *slog.Logger
+	fetcher LineItemFetcher
+	batch   int
+	wait    time.Duration
+	hub     hub
+
+	wake    chan struct{}
+	running atomic.Bool
+	started time.Time
+
+	received, duplicates, applied, ignored, failed atomic.Uint64
+	lastEvent                                      atomic.Int64
+	rejMu                                          sync.Mutex
+	rejected                                       map[string]uint64
+}
+
+// NewService returns a service over store. Call Run to start the processor.
+func NewService(store *storage.Store, opt Options) *Service {
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = 256
+	}
+	if opt.WaitLimit <= 0 {
+		opt.WaitLimit = 72 * time.Hour
+	}
+	opt.Rules.LineItems = opt.Fetcher != nil
+	return &Service{
+		store: store, rules: opt.Rules, clock: opt.Clock, log: opt.Log, fetcher: opt.Fetcher, batch: opt.BatchSize, wait: opt.WaitLimit,
+		wake: make(chan struct{}, 1), rejected: map[string]uint64{}, started: opt.Clock(),
+	}
+}
+
+// Store is the service's store.
+func (s *Service) Store() *storage.Store { return s.store }
+
+// Rules is the service's rules and catalog.
+func (s *Service) Rules() Rules { return s.rules }
+
+func (s *Service) now() time.Time { return s.clock().UTC() }
+
+// Ingest stores a verified event body durably. When it returns without
+// error the event is committed; duplicate is true for an event id already
+// stored, in which case nothing changed.
+func (s *Service) Ingest(payload []byte, source string) (rec EventRecord, duplicate bool, err error) {
+	env, err := ParseEnvelope(payload)
+	if err != nil {
+		return rec, false, err
+	}
+	rec, duplicate, err = s.store.Ingest(StoredEvent(env, payload, source, s.now()))
+	if err != nil {
+		return rec, false, err
+	}
+	if duplicate {
+		s.duplicates.Add(1)
+		s.hub.publish(Activity{At: s.now(), Kind: ActivityDuplicate, Seq: rec.Seq, EventID: rec.ID, Type: rec.Type,
+			User: rec.User, State: rec.State, Reason: "redelivery, already stored"})
+		return rec, true, nil
+	}
+	s.received.Add(1)
+	s.lastEvent.Store(rec.ReceivedAt.UnixNano())
+	s.hub.publish(Activity{At: rec.ReceivedAt, Kind: ActivityEvent, Seq: rec.Seq, EventID: rec.ID, Type: rec.Type, State: rec.State})
+	s.Wake()
+	return rec, false, nil
+}
+
+// NoteRejected counts a refused webhook request by reason and shows it.
+func (s *Service) NoteRejected(reason, detail string) {
+	s.rejMu.Lock()
+	s.rejected[reason]++
+	s.rejMu.Unlock()
+	s.hub.publish(Activity{At: s.now(), Kind: ActivityRejected, Type: "webhook rejected", Reason: reason + ": " + detail})
+}
+
+// Wake tells the processor there is work.
+func (s *Service) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Subscribe returns the live feed of activities.
+func (s *Service) Subscribe() (<-chan Activity, func()) { return s.hub.Subscribe() }
+
+// Running reports whether the processor loop is running.
+func (s *Service) Running() bool { return s.running.Load() }
+
+// Run is the processor: it applies stored events in arrival order until ctx
+// ends, then applies every event already received and returns. Expiry runs
+// at start and every minute.
+func (s *Service) Run(ctx context.Context) error {
+	s.running.Store(true)
+	defer s.running.Store(false)
+	s.ExpireDue()
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	retryWaiting := true
+	for {
+		res, err := s.processOnce(ctx, retryWaiting, false)
+		if err != nil {
+			s.log.Error("processor", "err", err)
+		}
+		retryWaiting = res.applied > 0 && res.waiting > 0
+		if res.processed > 0 && err == nil {
+			if ctx.Err() == nil {
+				continue
+			}
+		}
+		var due <-chan time.Time
+		var timer *time.Timer
+		if !res.nextDue.IsZero() {
+			timer = time.NewTimer(max(time.Until(res.nextDue), 10*time.Millisecond))
+			due = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			s.drain()
+			return nil
+		case <-s.wake:
+		case <-due:
+		case <-tick.C:
+			s.ExpireDue()
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// drain applies every event in state received, then returns: what the
+// receiver acknowledged is applied before shutdown.
+func (s *Service) drain() {
+	for i := 0; i < 10000; i++ {
+		res, err := s.processOnce(context.Background(), false, true)
+		if err != nil {
+			s.log.Error("processor drain", "err", err)
+			return
+		}
+		if res.processed == 0 {
+			return
+		}
+	}
+}
+
+// ProcessPending applies what is due now and returns how many events it
+// looked at; tests and one-shot commands use it instead of Run.
+func (s *Service) ProcessPending(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		res, err := s.processOnce(ctx, true, false)
+		total += res.processed
+		if err != nil || res.processed == 0 || res.applied == 0 {
+			return total, err
+		}
+	}
+}
+
+type batchResult struct {
+	processed, applied, waiting int
+	nextDue                     time.Time
+}
+
+func (s *Service) processOnce(ctx context.Context, retryWaiting, receivedOnly bool) (batchResult, error) {
+	var res batchResult
+	now := s.now()
+	evs, err := s.store.Pending(s.batch, func(r storage.EventRecord) bool {
+		if r.State == storage.StateReceived {
+			return true
+		}
+		if receivedOnly {
+			return false
+		}
+		if retryWaiting || !r.NextAttempt.After(now) {
+			return true
+		}
+		if res.nextDue.IsZero() || r.NextAttempt.Before(res.nextDue) {
+			res.nextDue = r.NextAttempt
+		}
+		return false
+	})
+	if err != nil || len(evs) == 0 {
+		return res, err
+	}
+	res.processed = len(evs)
+	var acts []Activity
+	var fetch []fetchReq
+	err = s.store.Update(now, func(tx *storage.Tx) error {
+		acts, fetch = acts[:0], fetch[:0]
+		for _, ev := range evs {
+			a, f, err := s.applyOne(tx, ev, now)
+			if err != nil {
+				return err
+			}
+			acts = append(acts, a)
+			if f != "" {
+				fetch = append(fetch, fetchReq{event: ev.ID, session: f})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// A write failed: apply one by one so one event cannot hold up the
+		// others, and mark the one that fails.
+		acts, fetch = acts[:0], fetch[:0]
+		for _, ev := range evs {
+			var a Activity
+			var f string
+			err := s.store.Update(now, func(tx *storage.Tx) error {
+				var err error
+				a, f, err = s.applyOne(tx, ev, now)
+				return err
+			})
+			if err != nil {
+				a = s.markFailed(ev, now, err)
+			}
+			acts = append(acts, a)
+			if f != "" {
+				fetch = append(fetch, fetchReq{event: ev.ID, session: f})
+			}
+		}
+	}
+	for _, a := range acts {
+		switch a.State {
+		case storage.StateApplied:
+			res.applied++
+			s.applied.Add(1)
+		case storage.StateIgnored:
+			s.ignored.Add(1)
+		case storage.StateFailed:
+			s.failed.Add(1)
+		case storage.StateWaiting:
+			res.waiting++
+		}
+		s.hub.publish(a)
+	}
+	if len(fetch) > 0 {
+		s.fetchLineItems(ctx, fetch)
+		res.applied++ // decide those events again at once
+		res.waiting++
+	}
+	return res, nil
+}
+
+type fetchReq struct {
+	event   string
+	session string
+}
+
+func backoff(attempts int) time.Duration {
+	d := 5 * time.Second
+	for i := 1; i < attempts && d < 10*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 10*time.Minute)
+}
+
+// applyOne decides one event and writes the decision in tx. An error from
+// the rules marks the event failed; an error from the store aborts tx.
+func (s *Service) applyOne(tx *storage.Tx, ev storage.Event, now time.Time) (Activity, string, error) {
+	rec := ev.EventRecord
+	rec.Attempts++
+	d, derr := s.rules.Decide(ev, tx, now)
+	if derr == nil && d.State == storage.StateWaiting && d.NeedLineItems == "" && !d.Retry &&
+		now.After(time.Unix(ev.Created, 0).Add(s.wait)) {
+		d.Flags = append(d.Flags, Flag{Kind: "gave_up", ID: ev.ID, User: d.User,
+			Detail: fmt.Sprintf("%s set aside after waiting: %s", ev.Type, d.Reason)})
+		d.State, d.Reason = storage.StateIgnored, "set aside (nothing arrived within "+strings.TrimSuffix(s.wait.String(), "0m0s")+" of its creation): "+d.Reason
+	}
+	if derr != nil {
+		rec.State, rec.Reason = storage.StateFailed, derr.Error()
+	} else {
+		keys, err := s.write(tx, d)
+		if err != nil {
+			return Activity{}, "", err
+		}
+		rec.State, rec.Reason, rec.User, rec.Amount, rec.Keys = d.State, d.Reason, d.User, d.Amount, keys
+		rec.NextAttempt = time.Time{}
+		if d.State == storage.StateWaiting {
+			rec.NextAttempt = now.Add(backoff(rec.Attempts))
+			if d.NeedLineItems != "" {
+				rec.NextAttempt = now
+			}
+		}
+	}
+	if err := tx.SetEvent(rec); err != nil {
+		return Activity{}, "", err
+	}
+	if derr == nil && d.State == storage.StateWaiting && d.NeedLineItems != "" {
+		return activityOf(rec), d.NeedLineItems, nil
+	}
+	return activityOf(rec), "", nil
+}
+
+func activityOf(rec storage.EventRecord) Activity {
+	return Activity{At: rec.ReceivedAt, Kind: ActivityEvent, Seq: rec.Seq, EventID: rec.ID, Type: rec.Type,
+		User: rec.User, Amount: rec.Amount, State: rec.State, Reason: rec.Reason}
+}
+
+func (s *Service) markFailed(ev storage.Event, now time.Time, cause error) Activity {
+	rec := ev.EventRecord
+	rec.State, rec.Reason = storage.StateFailed, cause.Error()
+	if err := s.store.Update(now, func(tx *storage.Tx) error { return tx.SetEvent(rec) }); err != nil {
+		s.log.Error("mark event failed", "event", ev.ID, "err", err)
+	}
+	return activityOf(rec)
+}
+
+// write stores a decision and returns the idempotency keys of the ledger
+// entries it stands for.
+func (s *Service) write(tx *storage.Tx, d Decision) ([]string, error) {
+	for _, p := range d.Users {
+		u, err := tx.EnsureUser(p.ID)
+		if err != nil {
+			return nil, err
+		}
+		setIf(&u.Email, p.Email)
+		setIf(&u.Name, p.Name)
+		setIf(&u.Tier, p.Tier)
+		setIf(&u.CustomerID, p.CustomerID)
+		setIf(&u.SubscriptionID, p.SubscriptionID)
+		if p.Unlinked != nil {
+			u.Unlinked = *p.Unlinked
+		}
+		if err := tx.PutUser(u); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range d.Links {
+		if err := tx.LinkCustomer(l.Customer, l.User); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range d.Purchases {
+		if err := tx.PutPurchase(p); err != nil {
+			return nil, err
+		}
+	}
+	for _, sub := range d.Subs {
+		sub.UpdatedAt = tx.Now()
+		if err := tx.PutKV(SubscriptionKey(sub.ID), sub); err != nil {
+			return nil, err
+		}
+	}
+	for _, kv := range d.KV {
+		var err error
+		if kv.Delete {
+			err = tx.DeleteKV(kv.Key)
+		} else {
+			err = tx.PutKV(kv.Key, kv.Value)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, u := range d.ExpirePlans {
+		if _, err := tx.ExpireGrants(u, func(g storage.Grant) bool { return g.Kind == "plan" }, "plan cancelled: plan credits expire"); err != nil {
+			return nil, err
+		}
+	}
+	var keys []string
+	for _, p := range d.Postings {
+		e, _, err := tx.Post(p)
+		var insufficient *storage.ErrInsufficient
+		if errors.As(err, &insufficient) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.ID != 0 {
+			keys = append(keys, e.Key)
+		}
+		// A grant whose period already ended expires at once.
+		if _, err := tx.ExpireDue(p.UserID); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range d.Flags {
+		var prev Flag
+		if ok, _ := tx.GetKV(FlagKey(f.Kind, f.ID), &prev); ok {
+			f.At = prev.At
+		} else {
+			f.At = tx.Now()
+		}
+		if err := tx.PutKV(FlagKey(f.Kind, f.ID), f); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range d.Unflags {
+		if err := tx.DeleteKV(k); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+func setIf(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) {
+	for _, r := range reqs {
+		if s.fetcher == nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		items, err := s.fetcher.SessionLineItems(cctx, r.session)
+		cancel()
+		now := s.now()
+		err2 := s.store.Update(now, func(tx *storage.Tx) error {
+			if err == nil {
+				return tx.PutKV(LineItemsKey(r.session), items)
+			}
+			var te *TransientError
+			if !errors.As(err, &te) {
+				// The API answered: there is nothing to read. Resolve from
+				// what the event carries.
+				s.log.Warn("line items", "session", r.session, "err", err)
+				return tx.PutKV(LineItemsKey(r.session), LineItems{})
+			}
+			ev, ok, err := tx.Event(r.event)
+			if err != nil || !ok {
+				return err
+			}
+			rec := ev.EventRecord
+			rec.State = storage.StateWaiting
+			rec.NextAttempt = now.Add(backoff(rec.Attempts))
+			rec.Reason = fmt.Sprintf("Stripe API unreachable (%v); retry at %s", te.Err, rec.NextAttempt.Format(time.TimeOnly))
+			return tx.SetEvent(rec)
+		})
+		if err2 != nil {
+			s.log.Error("store line items", "err", err2)
+		}
+	}
+}
+
+// ExpireDue writes off every grant past its expiry, for all users.
+func (s *Service) ExpireDue() {
+	now := s.now()
+	var ids []string
+	if err := s.store.View(now, func(tx *storage.Tx) error {
+		var err error
+		ids, err = tx.UsersWithExpiry()
+		return err
+	}); err != nil {
+		s.log.Error("expiry scan", "err", err)
+		return
+	}
+	for _, id := range ids {
+		var n int64
+		err := s.store.Update(now, func(tx *storage.Tx) error {
+			var err error
+			n, err = tx.ExpireDue(id)
+			return err
+		})
+		if err != nil {
+			s.log.Error("expiry", "user", id, "err", err)
+			continue
+		}
+		if n > 0 {
+			s.hub.publish(Activity{At: now, Kind: ActivityExpiry, Type: "credits expired", User: id, Amount: -n, State: storage.StateApplied})
+		}
+	}
+}
+
+// ErrInvalid marks operator input that was refused.
+var ErrInvalid = errors.New("invalid")
+
+// NewKey returns a random idempotency key.
+func NewKey() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Adjust grants (delta > 0) or revokes (delta < 0) credits by hand with a
+// required reason. A revoke beyond the balance fails with
+// *storage.ErrInsufficient unless force. The same key twice is one change.
+func (s *Service) Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (Entry, error) {
+	user, reason = strings.TrimSpace(user), strings.TrimSpace(reason)
+	switch {
+	case user == "":
+		return Entry{}, fmt.Errorf("%w: a user id is required", ErrInvalid)
+	case delta == 0:
+		return Entry{}, fmt.Errorf("%w: amount must not be zero", ErrInvalid)
+	case reason == "":
+		return Entry{}, fmt.Errorf("%w: a reason is required", ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil {
+		return Entry{}, err
+	}
+	if key == "" {
+		key = NewKey()
+	}
+	verb := "grant"
+	if delta < 0 {
+		verb = "revoke"
+	}
+	var e Entry
+	err := s.store.Update(s.now(), func(tx *storage.Tx) error {
+		var err error
+		e, _, err = tx.Post(storage.Posting{UserID: user, Delta: delta, Key: "manual:" + key, Reason: reason,
+			Source: "manual", Kind: "manual", AllowNegative: force})
+		return err
+	})
+	if err != nil {
+		return Entry{}, err
+	}
+	s.hub.publish(Activity{At: e.At, Kind: ActivityManual, Type: "manual " + verb, User: user, Amount: e.Delta,
+		State: storage.StateApplied, Reason: reason})
+	return e, nil
+}
+
+// Stats returns counters since start and store totals.
+func (s *Service) Stats() Stats {
+	st := Stats{Received: s.received.Load(), Duplicates: s.duplicates.Load(), Applied: s.applied.Load(),
+		Ignored: s.ignored.Load(), Started: s.started, Rejected: map[string]uint64{}}
+	s.rejMu.Lock()
+	for k, v := range s.rejected {
+		st.Rejected[k] = v
+	}
+	s.rejMu.Unlock()
+	if c, err := s.store.Counts(); err == nil {
+		st.Events, st.Users, st.Pending, st.Purchases, st.Failed = c.Events, c.Users, c.Pending, c.Purchases, c.Failed
+	}
+	if n := s.lastEvent.Load(); n > 0 {
+		st.LastEvent = time.Unix(0, n)
+	}
+	return st
+}
+
+// EventsPage returns events newest first below sequence before.
+func (s *Service) EventsPage(before uint64, limit int) ([]EventRecord, error) {
+	return s.store.EventsPage(before, limit, nil)
+}
+
+// PurchasesPage returns purchases newest first below sequence before.
+func (s *Service) PurchasesPage(before uint64, limit int) ([]Purchase, error) {
+	return s.store.PurchasesPage(before, limit)
+}
+
+// UsersPage returns users in id order after the id after, matching filter,
+// with balances that never count expired credits.
+func (s *Service) UsersPage(after, filter string, limit int) ([]User, error) {
+	us, err := s.store.UsersPage(after, filter, limit)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	for i := range us {
+		if us[i].NextExpiry.IsZero() || us[i].NextExpiry.After(now) {
+			continue
+		}
+		_ = s.store.View(now, func(tx *storage.Tx) error {
+			b, err := tx.Spendable(us[i])
+			if err == nil {
+				us[i].Balance = b
+			}
+			return err
+		})
+	}
+	return us, nil
+}
+
+// UserDetail returns one user with grants, recent ledger entries, purchases
+// and plan.
+func (s *Service) UserDetail(id string) (UserDetail, error) {
+	var d UserDetail
+	err := s.store.View(s.now(), func(tx *storage.Tx) error {
+		u, ok, err := tx.User(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("user %s: %w", id, storage.ErrNotFound)
+		}
+		d.User = u
+		if d.Spendable, err = tx.Spendable(u); err != nil {
+			return err
+		}
+		if d.Grants, err = tx.Grants(id); err != nil {
+			return err
+		}
+		if d.Entries, err = tx.Entries(id, 0, 500); err != nil {
+			return err
+		}
+		if u.SubscriptionID != "" {
+			var sub Subscription
+			if ok, _ := tx.GetKV(SubscriptionKey(u.SubscriptionID), &sub); ok {
+				d.Plan = &sub
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return d, err
+	}
+	d.Purchases, err = s.userPurchases(id, 100)
+	return d, err
+}
+
+func (s *Service) userPurchases(user string, limit int) ([]Purchase, error) {
+	var out []Purchase
+	var before uint64
+	for len(out) < limit {
+		page, err := s.store.PurchasesPage(before, 1000)
+		if err != nil || len(page) == 0 {
+			return out, err
+		}
+		for _, p := range page {
+			if p.UserID == user {
+				out = append(out, p)
+			}
+		}
+		before = page[len(page)-1].Seq
+	}
+	return out, nil
+}
+
+// Ledger returns up to limit of a user's entries, newest first.
+func (s *Service) Ledger(user string, limit int) ([]Entry, error) {
+	var es []Entry
+	err := s.store.View(s.now(), func(tx *storage.Tx) error {
+		var err error
+		es, err = tx.Entries(user, 0, limit)
+		return err
+	})
+	return es, err
+}
+
+// Flags returns every open attention flag, oldest first.
+func (s *Service) Flags() ([]Flag, error) {
+	var out []Flag
+	err := s.store.View(s.now(), func(tx *storage.Tx) error {
+		var err error
+		tx.ScanKV("attn:", func(_ string, raw []byte) bool {
+			var f Flag
+			if err = json.Unmarshal(raw, &f); err != nil {
+				return false
+			}
+			out = append(out, f)
+			return true
+		})
+		return err
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, err
+}

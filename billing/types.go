@@ -1,0 +1,109 @@
+package billing
+
+import (
+	"time"
+
+	"creditdesk/storage"
+)
+
+// The record types the console and command line read. They are the store's
+// own records; billing re-exports them so that the console depends on
+// billing alone.
+type (
+	User        = storage.User
+	Entry       = storage.Entry
+	Grant       = storage.Grant
+	Purchase    = storage.Purchase
+	EventRecord = storage.EventRecord
+	EventState  = storage.EventState
+)
+
+// Event states, re-exported for the console.
+const (
+	StateReceived = storage.StateReceived
+	StateWaiting  = storage.StateWaiting
+	StateApplied  = storage.StateApplied
+	StateIgnored  = storage.StateIgnored
+	StateFailed   = storage.StateFailed
+)
+
+// ActivityKind says what an Activity is about.
+type ActivityKind string
+
+const (
+	// ActivityEvent: a Stripe event was stored or changed state.
+	ActivityEvent ActivityKind = "event"
+	// ActivityDuplicate: a redelivery of a stored event, acknowledged, no change.
+	ActivityDuplicate ActivityKind = "duplicate"
+	// ActivityRejected: a webhook request that was refused (bad signature...).
+	ActivityRejected ActivityKind = "rejected"
+	// ActivityManual: an operator grant or revoke.
+	ActivityManual ActivityKind = "manual"
+	// ActivityAPI: a spend or grant through the app's API.
+	ActivityAPI ActivityKind = "api"
+	// ActivityExpiry: credits expired.
+	ActivityExpiry ActivityKind = "expiry"
+)
+
+// Activity is one line of the live feed.
+type Activity struct {
+	At      time.Time
+	Kind    ActivityKind
+	Seq     uint64
+	EventID string
+	Type    string
+	User    string
+	Amount  int64
+	State   EventState
+	Reason  string
+	// Missed is how many activities this subscriber lost because it was
+	// slow; the console shows "N more" instead of stalling the receiver.
+	Missed int
+}
+
+// Stats are the receiver's and processor's counters since start, plus
+// store totals.
+type Stats struct {
+	Received   uint64
+	Duplicates uint64
+	Rejected   map[string]uint64
+	Applied    uint64
+	Ignored    uint64
+	Failed     uint64
+	Waiting    uint64
+	// Store totals.
+	Events    uint64
+	Users     uint64
+	Pending   uint64
+	Purchases uint64
+	Started   time.Time
+	LastEvent time.Time
+}
+
+// UserDetail is everything the console shows for one user.
+type UserDetail struct {
+	User      User
+	Spendable int64
+	Grants    []Grant
+	Entries   []Entry
+	Purchases []Purchase
+	Plan      *Subscription
+}
+
+// Subscription is a user's plan state as the billing rules keep it.
+type Subscription struct {
+	ID                string    `json:"id"`
+	CustomerID        string    `json:"customer_id"`
+	UserID            string    `json:"user_id"`
+	Plan              string    `json:"plan"`
+	PriceID           string    `json:"price_id,omitempty"`
+	Status            string    `json:"status"`
+	PeriodEnd         time.Time `json:"period_end,omitzero"`
+	CancelAtPeriodEnd bool      `json:"cancel_at_period_end,omitempty"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	// EventCreated is the created time of the Stripe event that last set
+	// the fields above; an older event does not overwrite a newer one.
+	EventCreated int64     `json:"event_created"`
+	Deleted      bool      `json:"deleted,omitempty"`
+	DeletedAt    time.Time `json:"deleted_at,omitzero"`
+}

@@ -1,0 +1,168 @@
+// Package cli is creditdesk's command line: it reads the configuration,
+// wires store, billing, receiver and console together and runs one command.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"creditdesk/billing"
+	"creditdesk/internal/config"
+	"creditdesk/storage"
+)
+
+// Main runs the command line and returns the process exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if err := config.LoadDotEnv(); err != nil {
+		fmt.Fprintln(stderr, "creditdesk:", err)
+		return 2
+	}
+	cmd := "console"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	c, ok := commands[cmd]
+	if !ok {
+		fmt.Fprintf(stderr, "creditdesk: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	env := &Env{Stdout: stdout, Stderr: stderr, Config: config.FromEnv()}
+	err := c.run(env, args)
+	var exit *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &exit):
+		if exit.msg != "" {
+			fmt.Fprintln(stderr, "creditdesk:", exit.msg)
+		}
+		return exit.code
+	default:
+		fmt.Fprintln(stderr, "creditdesk:", err)
+		return 1
+	}
+}
+
+// Env is what a command runs with.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Config         config.Config
+}
+
+type command struct {
+	summary string
+	run     func(env *Env, args []string) error
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"console":  {"console and webhook receiver (the default)", runConsole},
+		"serve":    {"webhook receiver and processor without a console; logs to stdout", runServe},
+		"demo":     {"console fed by a built-in Stripe simulator; no account needed", runDemo},
+		"users":    {"list users [--json]", runUsers},
+		"events":   {"list recent events [--json] [--limit N]", runEvents},
+		"ledger":   {"USER: a user's ledger [--json]", runLedger},
+		"grant":    {"USER N --reason TEXT: add credits by hand", runGrant},
+		"revoke":   {"USER N --reason TEXT [--force]: take credits by hand", runRevoke},
+		"verify":   {"check every invariant of the database", runVerify},
+		"simulate": {"send signed simulated Stripe events; a load generator", runSimulate},
+		"help":     {"this list", func(env *Env, _ []string) error { usage(env.Stdout); return nil }},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: creditdesk [command] [flags]")
+	fmt.Fprintln(w)
+	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "simulate", "help"} {
+		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Common flags: --db FILE (CREDITDESK_DB, default creditdesk.db), --addr HOST:PORT (CREDITDESK_ADDR, default 127.0.0.1:4242).")
+	fmt.Fprintln(w, "Stripe: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET (comma-separated to rotate); a .env file in the working directory is read.")
+}
+
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// flags is a flag set with the flags every command shares.
+func newFlags(env *Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("creditdesk "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.StringVar(&env.Config.DB, "db", env.Config.DB, "database file (CREDITDESK_DB)")
+	return fs
+}
+
+// parse parses flags wherever they stand among positional arguments and
+// returns the positional ones.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// openStore opens the database for a command. A database held by a running
+// creditdesk is a plain one-line error.
+func openStore(env *Env, readOnly bool) (*storage.Store, error) {
+	if readOnly {
+		if _, err := os.Stat(env.Config.DB); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s: pass --db FILE or set CREDITDESK_DB", env.Config.DB)
+		}
+	}
+	st, err := storage.Open(env.Config.DB, storage.Options{ReadOnly: readOnly})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// rules builds the billing rules from --config, creditdesk.toml or the
+// sample catalog (demo), plus env price mappings.
+func rules(env *Env, demo bool) (billing.Rules, error) {
+	var cat billing.Catalog
+	switch {
+	case env.Config.CatalogPath != "":
+		var err error
+		if cat, err = billing.LoadCatalog(env.Config.CatalogPath); err != nil {
+			return billing.Rules{}, err
+		}
+	case demo:
+		cat = billing.SampleCatalog()
+	default:
+		cat = billing.Catalog{FreeCredits: billing.DefaultFreeCredits}
+	}
+	if err := cat.ApplyEnv(os.Environ()); err != nil {
+		return billing.Rules{}, err
+	}
+	return billing.Rules{Catalog: cat}, nil
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+

@@ -1,0 +1,254 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"creditdesk/billing"
+	"creditdesk/internal/simulate"
+	"creditdesk/storage"
+)
+
+func printJSON(env *Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// readService opens the database read-only and returns a service over it
+// for reads (no processor runs).
+func readService(env *Env) (*billing.Service, func(), error) {
+	st, err := openStore(env, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return billing.NewService(st, billing.Options{}), func() { st.Close() }, nil
+}
+
+type userJSON struct {
+	ID               string `json:"id"`
+	Email            string `json:"email"`
+	Tier             string `json:"tier"`
+	Credits          int64  `json:"credits"`
+	StripeCustomerID string `json:"stripe_customer_id"`
+}
+
+func runUsers(env *Env, args []string) error {
+	fs := newFlags(env, "users")
+	asJSON := fs.Bool("json", false, "print JSON")
+	filter := fs.String("filter", "", "only users whose id, email, name or customer contains TEXT")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	svc, done, err := readService(env)
+	if err != nil {
+		return err
+	}
+	defer done()
+	out := []userJSON{}
+	after := ""
+	for {
+		page, err := svc.UsersPage(after, *filter, 1000)
+		if err != nil {
+			return err
+		}
+		for _, u := range page {
+			out = append(out, userJSON{ID: u.ID, Email: u.Email, Tier: u.Tier, Credits: u.Balance, StripeCustomerID: u.CustomerID})
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if *asJSON {
+		return printJSON(env, out)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tCREDITS\tTIER\tEMAIL\tCUSTOMER")
+	for _, u := range out {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", u.ID, u.Credits, u.Tier, u.Email, u.StripeCustomerID)
+	}
+	return tw.Flush()
+}
+
+func runEvents(env *Env, args []string) error {
+	fs := newFlags(env, "events")
+	asJSON := fs.Bool("json", false, "print JSON")
+	limit := fs.Int("limit", 50, "how many, newest first")
+	state := fs.String("state", "", "only events in this state (received, waiting, applied, ignored, failed)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(env, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var match func(storage.EventRecord) bool
+	if *state != "" {
+		match = func(r storage.EventRecord) bool { return string(r.State) == *state }
+	}
+	evs, err := st.EventsPage(0, *limit, match)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []storage.EventRecord{}
+	}
+	if *asJSON {
+		return printJSON(env, evs)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tRECEIVED\tTYPE\tUSER\tAMOUNT\tSTATE\tREASON")
+	for _, e := range evs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.ReceivedAt.Local().Format(time.DateTime), e.Type, e.User, e.Amount, e.State, e.Reason)
+	}
+	return tw.Flush()
+}
+
+type entryJSON struct {
+	ID           uint64    `json:"id"`
+	Delta        int64     `json:"delta"`
+	BalanceAfter int64     `json:"balance_after"`
+	Reason       string    `json:"reason"`
+	Source       string    `json:"source"`
+	At           time.Time `json:"at"`
+}
+
+func runLedger(env *Env, args []string) error {
+	fs := newFlags(env, "ledger")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return &exitError{code: 2, msg: "usage: creditdesk ledger USER [--json]"}
+	}
+	svc, done, err := readService(env)
+	if err != nil {
+		return err
+	}
+	defer done()
+	es, err := svc.Ledger(pos[0], 1<<30)
+	if err != nil {
+		return err
+	}
+	out := make([]entryJSON, 0, len(es))
+	for i := len(es) - 1; i >= 0; i-- { // oldest first
+		e := es[i]
+		out = append(out, entryJSON{ID: e.ID, Delta: e.Delta, BalanceAfter: e.BalanceAfter, Reason: e.Reason, Source: e.Source, At: e.At})
+	}
+	if *asJSON {
+		return printJSON(env, out)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tAT\tDELTA\tBALANCE\tSOURCE\tREASON")
+	for _, e := range out {
+		fmt.Fprintf(tw, "%d\t%s\t%+d\t%d\t%s\t%s\n", e.ID, e.At.Local().Format(time.DateTime), e.Delta, e.BalanceAfter, e.Source, e.Reason)
+	}
+	return tw.Flush()
+}
+
+func runGrant(env *Env, args []string) error  { return adjust(env, "grant", args) }
+func runRevoke(env *Env, args []string) error { return adjust(env, "revoke", args) }
+
+func adjust(env *Env, verb string, args []string) error {
+	fs := newFlags(env, verb)
+	reason := fs.String("reason", "", "why (required; kept in the ledger)")
+	force := false
+	if verb == "revoke" {
+		fs.BoolVar(&force, "force", false, "allow the balance to go below zero")
+	}
+	key := fs.String("key", "", "idempotency key: the same key twice changes the balance once")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	use := fmt.Sprintf("usage: creditdesk %s USER N --reason TEXT", verb)
+	if len(pos) != 2 {
+		return &exitError{code: 2, msg: use}
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(pos[1], ",", ""), 10, 64)
+	if err != nil || n <= 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("%s: N must be a positive whole number of credits, got %q", verb, pos[1])}
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return &exitError{code: 2, msg: verb + " needs --reason TEXT: every manual change says why"}
+	}
+	if verb == "revoke" {
+		n = -n
+	}
+	st, err := openStore(env, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := billing.NewService(st, billing.Options{})
+	e, err := svc.Adjust(context.Background(), pos[0], n, *reason, force, *key)
+	var insufficient *storage.ErrInsufficient
+	if errors.As(err, &insufficient) {
+		return fmt.Errorf("%v; nothing changed (pass --force to go below zero)", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: %+d credits, balance %d (entry %d)\n", pos[0], e.Delta, e.BalanceAfter, e.ID)
+	return nil
+}
+
+func runVerify(env *Env, args []string) error {
+	fs := newFlags(env, "verify")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(env, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := st.Verify()
+	if err != nil {
+		return &exitError{code: 1, msg: "verify: " + err.Error()}
+	}
+	fmt.Fprintf(env.Stdout, "ok: %d users, %d ledger entries, %d events (%d applied); every invariant holds\n", r.Users, r.Entries, r.Events, r.Applied)
+	return nil
+}
+
+func runSimulate(env *Env, args []string) error {
+	fs := newFlags(env, "simulate")
+	cfg := simulate.Config{}
+	fs.StringVar(&cfg.URL, "url", "http://"+env.Config.Addr+env.Config.WebhookPath, "webhook URL")
+	fs.StringVar(&cfg.Secret, "secret", env.Config.WebhookSecret, "webhook signing secret (STRIPE_WEBHOOK_SECRET)")
+	fs.IntVar(&cfg.Count, "count", 100, "events to send")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "events per second (0: as fast as possible)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 8, "requests in flight")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long")
+	fs.BoolVar(&cfg.Load, "load", false, "only independent pack checkouts (load testing)")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "event stream seed (0: random)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if secrets := strings.Split(cfg.Secret, ","); cfg.Secret != "" {
+		cfg.Secret = strings.TrimSpace(secrets[0])
+	} else {
+		return &exitError{code: 2, msg: "simulate needs --secret whsec_… (or STRIPE_WEBHOOK_SECRET), the secret the receiver checks"}
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	rep, err := simulate.Run(ctx, cfg)
+	fmt.Fprintln(env.Stdout, rep.String())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if rep.OK < rep.Sent {
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d events were not acknowledged", rep.Sent-rep.OK, rep.Sent)}
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"creditdesk/billing"
+	"creditdesk/internal/config"
+	"creditdesk/internal/simulate"
+	"creditdesk/storage"
+	"creditdesk/tui"
+	"creditdesk/webhook"
+)
+
+// app is a running creditdesk: store, billing service, processor and HTTP
+// server, started and stopped in the right order.
+type app struct {
+	store    *storage.Store
+	svc      *billing.Service
+	server   *webhook.Server
+	log      *slog.Logger
+	procStop context.CancelFunc
+	procDone chan struct{}
+	srvDone  chan error
+	url      string
+	secrets  []string
+	keyKind  config.KeyKind
+}
+
+type appOptions struct {
+	demo          bool
+	requireSecret bool
+	log           *slog.Logger
+}
+
+func startApp(env *Env, opt appOptions) (*app, error) {
+	cfg := env.Config
+	kind, err := config.CheckSecretKey(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	secrets := webhook.ParseSecrets(cfg.WebhookSecret)
+	if err := config.CheckWebhookSecrets(secrets, opt.requireSecret); err != nil {
+		return nil, err
+	}
+	r, err := rules(env, opt.demo)
+	if err != nil {
+		return nil, err
+	}
+	st, err := storage.Open(cfg.DB, storage.Options{})
+	if err != nil {
+		return nil, err
+	}
+	svc := billing.NewService(st, billing.Options{Rules: r, Log: opt.log})
+	rc := webhook.NewReceiver(svc, secrets)
+	rc.Log = opt.log
+	a := &app{store: st, svc: svc, log: opt.log, secrets: secrets, keyKind: kind, procDone: make(chan struct{}), srvDone: make(chan error, 1)}
+	a.server = webhook.NewServer(cfg.WebhookPath, rc, func() error {
+		if !svc.Running() {
+			return errors.New("processor not running")
+		}
+		return nil
+	})
+	if err := a.server.Listen(cfg.Addr); err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.url = "http://" + a.server.Addr() + cfg.WebhookPath
+	var procCtx context.Context
+	procCtx, a.procStop = context.WithCancel(context.Background())
+	go func() {
+		defer close(a.procDone)
+		_ = svc.Run(procCtx)
+	}()
+	go func() { a.srvDone <- a.server.Serve() }()
+	return a, nil
+}
+
+// stop closes the server (no new requests; requests in flight finish and
+// are stored), lets the processor apply what is stored, then closes the
+// store.
+func (a *app) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err := a.server.Shutdown(ctx)
+	a.procStop()
+	select {
+	case <-a.procDone:
+	case <-time.After(5 * time.Second):
+		a.log.Warn("processor did not finish in 5s; unapplied events stay stored and are applied on next start")
+	}
+	if cerr := a.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runServe(env *Env, args []string) error {
+	fs := newFlags(env, "serve")
+	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
+	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(env.Stdout, nil))
+	a, err := startApp(env, appOptions{requireSecret: true, log: log})
+	if err != nil {
+		return err
+	}
+	mode := "no STRIPE_SECRET_KEY (API features off)"
+	if env.Config.SecretKey != "" {
+		mode = fmt.Sprintf("key %s", config.Mask(env.Config.SecretKey))
+	}
+	log.Info("creditdesk serving", "webhook", a.url, "db", env.Config.DB, "webhook_secrets", len(a.secrets), "stripe", mode)
+	ctx, cancel := signalContext()
+	defer cancel()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: stop accepting, apply stored events, close store")
+	case err := <-a.srvDone:
+		if err != nil {
+			log.Error("server", "err", err)
+		}
+	}
+	if err := a.stop(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// consoleLog writes logs next to the database so they never paint over the
+// console.
+func consoleLog(db string) (*slog.Logger, func()) {
+	f, err := os.OpenFile(db+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return discardLogger(), func() {}
+	}
+	return slog.New(slog.NewTextHandler(f, nil)), func() { f.Close() }
+}
+
+func runConsole(env *Env, args []string) error {
+	fs := newFlags(env, "console")
+	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
+	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	log, closeLog := consoleLog(env.Config.DB)
+	defer closeLog()
+	a, err := startApp(env, appOptions{log: log})
+	if err != nil {
+		return err
+	}
+	notice := ""
+	if len(a.secrets) == 0 {
+		notice = "STRIPE_WEBHOOK_SECRET not set: webhooks are rejected. Set it (or run `creditdesk demo`)."
+	}
+	return runTUI(a, tui.Options{WebhookURL: a.url, DBPath: env.Config.DB, Notice: notice}, nil)
+}
+
+func runTUI(a *app, opt tui.Options, beforeStop func()) error {
+	ctx, cancel := signalContext()
+	defer cancel()
+	err := tui.Run(ctx, a.svc, opt)
+	if beforeStop != nil {
+		beforeStop()
+	}
+	if serr := a.stop(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+func runDemo(env *Env, args []string) error {
+	fs := newFlags(env, "demo")
+	env.Config.DB = ""
+	fs.StringVar(&env.Config.DB, "db", "", "keep the demo database in FILE (default: a temporary one, removed on exit)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if env.Config.DB == "" {
+		dir, err := os.MkdirTemp("", "creditdesk-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		env.Config.DB = filepath.Join(dir, "demo.db")
+	}
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+	env.Config.WebhookSecret = "whsec_demo" + hex.EncodeToString(secret)
+	env.Config.SecretKey = ""
+	env.Config.Addr = "127.0.0.1:0"
+	env.Config.CatalogPath = ""
+	log, closeLog := consoleLog(env.Config.DB)
+	defer closeLog()
+	a, err := startApp(env, appOptions{demo: true, requireSecret: true, log: log})
+	if err != nil {
+		return err
+	}
+	simCtx, stopSim := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		simulate.Trickle(simCtx, a.url, env.Config.WebhookSecret, nil, func(err error) { log.Warn("simulator", "err", err) })
+	}()
+	return runTUI(a, tui.Options{Demo: true, WebhookURL: a.url, DBPath: env.Config.DB}, func() {
+		stopSim()
+		wg.Wait()
+	})
+}

@@ -1,0 +1,221 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrClosed is returned by Ingest after Close.
+var ErrClosed = errors.New("store is closed")
+
+// maxGroup bounds how many ingests share one commit.
+const maxGroup = 512
+
+type ingestReq struct {
+	ev   Event
+	done chan ingestResult
+}
+
+type ingestResult struct {
+	rec       EventRecord
+	duplicate bool
+	err       error
+}
+
+// Ingest stores a verified event durably: when it returns without error the
+// event is committed and fsynced, so the caller may acknowledge it. An event
+// id already stored is a duplicate: nothing changes and duplicate is true.
+//
+// Concurrent calls share commits (group commit): a single writer takes every
+// request waiting when it starts a transaction, so the fsync cost is paid once
+// per group, not once per request.
+func (s *Store) Ingest(ev Event) (rec EventRecord, duplicate bool, err error) {
+	req := &ingestReq{ev: ev, done: make(chan ingestResult, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return EventRecord{}, false, ErrClosed
+	}
+	s.ingest <- req
+	s.mu.Unlock()
+	r := <-req.done
+	return r.rec, r.duplicate, r.err
+}
+
+func (s *Store) ingestLoop() {
+	defer s.wg.Done()
+	group := make([]*ingestReq, 0, maxGroup)
+	for first := range s.ingest {
+		group = append(group[:0], first)
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-s.ingest:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+func (s *Store) commitGroup(group []*ingestReq) {
+	results := make([]ingestResult, len(group))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i, r := range group {
+			results[i] = ingestResult{}
+			rec, dup, err := ingestTx(tx, r.ev)
+			if err != nil {
+				return err
+			}
+			results[i] = ingestResult{rec: rec, duplicate: dup}
+		}
+		return nil
+	})
+	if err != nil && len(group) > 1 {
+		// One bad request must not fail the others: retry them one by one.
+		for _, r := range group {
+			s.commitGroup([]*ingestReq{r})
+		}
+		return
+	}
+	for i, r := range group {
+		if err != nil {
+			results[i] = ingestResult{err: err}
+		}
+		r.done <- results[i]
+	}
+}
+
+func ingestTx(tx *bolt.Tx, ev Event) (EventRecord, bool, error) {
+	if ev.ID == "" {
+		return EventRecord{}, false, fmt.Errorf("event has no id")
+	}
+	ids := tx.Bucket(eventIDsBucket)
+	if seq := ids.Get([]byte(ev.ID)); seq != nil {
+		var rec EventRecord
+		_, err := getJSON(tx.Bucket(eventsBucket), seq, &rec)
+		return rec, true, err
+	}
+	events := tx.Bucket(eventsBucket)
+	seq, err := events.NextSequence()
+	if err != nil {
+		return EventRecord{}, false, err
+	}
+	rec := ev.EventRecord
+	rec.Seq = seq
+	if rec.State == "" {
+		rec.State = StateReceived
+	}
+	if rec.ReceivedAt.IsZero() {
+		rec.ReceivedAt = time.Now().UTC()
+	}
+	k := itob(seq)
+	if err := putJSON(events, k, rec); err != nil {
+		return EventRecord{}, false, err
+	}
+	if err := tx.Bucket(payloadsBucket).Put(k, ev.Payload); err != nil {
+		return EventRecord{}, false, err
+	}
+	if err := ids.Put([]byte(ev.ID), k); err != nil {
+		return EventRecord{}, false, err
+	}
+	if rec.State == StateReceived || rec.State == StateWaiting {
+		if err := tx.Bucket(pendingBucket).Put(k, nil); err != nil {
+			return EventRecord{}, false, err
+		}
+	}
+	return rec, false, addCount(tx, "events", 1)
+}
+
+// Pending returns up to limit events in state received or waiting for which
+// due (nil: all) is true, in arrival order, with payloads.
+func (s *Store) Pending(limit int, due func(EventRecord) bool) ([]Event, error) {
+	var out []Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(pendingBucket).Cursor()
+		events, payloads := tx.Bucket(eventsBucket), tx.Bucket(payloadsBucket)
+		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+			var ev Event
+			if _, err := getJSON(events, k, &ev.EventRecord); err != nil {
+				return err
+			}
+			if due != nil && !due(ev.EventRecord) {
+				continue
+			}
+			ev.Payload = bytes.Clone(payloads.Get(k))
+			out = append(out, ev)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// EventByID returns a stored event with its payload.
+func (s *Store) EventByID(id string) (Event, error) {
+	var ev Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		k := tx.Bucket(eventIDsBucket).Get([]byte(id))
+		if k == nil {
+			return ErrNotFound
+		}
+		if _, err := getJSON(tx.Bucket(eventsBucket), k, &ev.EventRecord); err != nil {
+			return err
+		}
+		ev.Payload = bytes.Clone(tx.Bucket(payloadsBucket).Get(k))
+		return nil
+	})
+	return ev, err
+}
+
+// EventsPage returns up to limit events newest first, starting below seq
+// before (0 means from the newest). It reads only the page, never the bucket.
+func (s *Store) EventsPage(before uint64, limit int, match func(EventRecord) bool) ([]EventRecord, error) {
+	var out []EventRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(eventsBucket).Cursor()
+		var k, v []byte
+		if before == 0 {
+			k, v = c.Last()
+		} else {
+			k, v = c.Seek(itob(before))
+			if k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+			var rec EventRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			if match == nil || match(rec) {
+				out = append(out, rec)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LastEvent returns the newest stored event, or ErrNotFound.
+func (s *Store) LastEvent() (EventRecord, error) {
+	recs, err := s.EventsPage(0, 1, nil)
+	if err != nil {
+		return EventRecord{}, err
+	}
+	if len(recs) == 0 {
+		return EventRecord{}, ErrNotFound
+	}
+	return recs[0], nil
+}

@@ -1,0 +1,446 @@
+package storage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrInsufficient is returned when a debit would take a balance below zero
+// and the caller did not allow it.
+type ErrInsufficient struct {
+	UserID    string
+	Balance   int64
+	Requested int64
+}
+
+func (e *ErrInsufficient) Error() string {
+	return fmt.Sprintf("user %s has %d credits, %d requested", e.UserID, e.Balance, e.Requested)
+}
+
+// Posting is one change to a user's credits.
+type Posting struct {
+	UserID string
+	// Delta is positive for a grant, negative for a debit.
+	Delta int64
+	// Key is the idempotency key: a second Post with the same key changes
+	// nothing and returns the first entry.
+	Key    string
+	Reason string
+	// Source is the event id, "manual: NOTE", or "api:KEY".
+	Source string
+	// Kind classifies the entry: pack, plan, free, manual, spend, expire,
+	// refund, dispute.
+	Kind string
+	At   time.Time
+	// ExpiresAt, for a grant, is when what is left of it expires (zero: never).
+	ExpiresAt  time.Time
+	PurchaseID string
+	// AllowNegative lets a debit take the balance below zero (forced revoke,
+	// configured debt). Without it a debit larger than the balance fails with
+	// *ErrInsufficient and changes nothing.
+	AllowNegative bool
+	// FromPurchase, for a debit, takes first from the grants of that purchase
+	// (a refund claws back that purchase's credits).
+	FromPurchase string
+	// Clamp, for a debit, takes at most what the balance holds instead of
+	// failing (clawbacks that must not create debt).
+	Clamp bool
+}
+
+// Tx is a read-write transaction over users, ledger, grants and purchases.
+// Everything a business operation does goes in one Tx.
+type Tx struct {
+	tx  *bolt.Tx
+	now time.Time
+}
+
+// Update runs fn in one read-write transaction; now is the clock the ledger
+// uses for expiry.
+func (s *Store) Update(now time.Time, fn func(*Tx) error) error {
+	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now}) })
+}
+
+// View runs fn in a read-only transaction. Writing through it fails.
+func (s *Store) View(now time.Time, fn func(*Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now}) })
+}
+
+// Now is the transaction's clock.
+func (t *Tx) Now() time.Time { return t.now }
+
+// User returns a stored user.
+func (t *Tx) User(id string) (User, bool, error) {
+	var u User
+	ok, err := getJSON(t.tx.Bucket(usersBucket), []byte(id), &u)
+	return u, ok, err
+}
+
+// PutUser stores u, creating it if new.
+func (t *Tx) PutUser(u User) error {
+	b := t.tx.Bucket(usersBucket)
+	if b.Get([]byte(u.ID)) == nil {
+		if u.CreatedAt.IsZero() {
+			u.CreatedAt = t.now
+		}
+		if u.Tier == "" {
+			u.Tier = "free"
+		}
+		if err := addCount(t.tx, "users", 1); err != nil {
+			return err
+		}
+	}
+	u.UpdatedAt = t.now
+	return putJSON(b, []byte(u.ID), u)
+}
+
+// EnsureUser returns the user, creating an empty free-tier one if needed.
+func (t *Tx) EnsureUser(id string) (User, error) {
+	if id == "" {
+		return User{}, errors.New("empty user id")
+	}
+	u, ok, err := t.User(id)
+	if err != nil || ok {
+		return u, err
+	}
+	u = User{ID: id, Tier: "free", CreatedAt: t.now}
+	return u, t.PutUser(u)
+}
+
+// CustomerUser returns the user linked to a Stripe customer, or "".
+func (t *Tx) CustomerUser(customerID string) string {
+	if customerID == "" {
+		return ""
+	}
+	return string(t.tx.Bucket(customersBucket).Get([]byte(customerID)))
+}
+
+// LinkCustomer records that customerID belongs to userID.
+func (t *Tx) LinkCustomer(customerID, userID string) error {
+	if customerID == "" || userID == "" {
+		return nil
+	}
+	return t.tx.Bucket(customersBucket).Put([]byte(customerID), []byte(userID))
+}
+
+// EntryByKey returns the entry an idempotency key wrote.
+func (t *Tx) EntryByKey(key string) (Entry, bool, error) {
+	v := t.tx.Bucket(ledgerKeysBucket).Get([]byte(key))
+	if v == nil {
+		return Entry{}, false, nil
+	}
+	var ref keyRef
+	if err := json.Unmarshal(v, &ref); err != nil {
+		return Entry{}, false, err
+	}
+	var e Entry
+	ok, err := getJSON(t.tx.Bucket(ledgerBucket), userKey(ref.User, ref.ID), &e)
+	return e, ok, err
+}
+
+type keyRef struct {
+	User string `json:"u"`
+	ID   uint64 `json:"id"`
+}
+
+// Grants returns the user's grants in the order credits are spent: earliest
+// expiry first, grants that never expire last, older before newer.
+func (t *Tx) Grants(userID string) ([]Grant, error) {
+	var gs []Grant
+	c := t.tx.Bucket(grantsBucket).Cursor()
+	p := userPrefix(userID)
+	for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
+		var g Grant
+		if err := json.Unmarshal(v, &g); err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	sortGrants(gs)
+	return gs, nil
+}
+
+func sortGrants(gs []Grant) {
+	sort.SliceStable(gs, func(i, j int) bool {
+		a, b := gs[i], gs[j]
+		if a.Expires() != b.Expires() {
+			return a.Expires()
+		}
+		if a.Expires() && !a.ExpiresAt.Equal(b.ExpiresAt) {
+			return a.ExpiresAt.Before(b.ExpiresAt)
+		}
+		return a.EntryID < b.EntryID
+	})
+}
+
+func hasPrefix(k, p []byte) bool {
+	return len(k) >= len(p) && string(k[:len(p)]) == string(p)
+}
+
+func (t *Tx) putGrant(g Grant) error {
+	return putJSON(t.tx.Bucket(grantsBucket), userKey(g.UserID, g.EntryID), g)
+}
+
+// Post appends one ledger entry and updates the balance and grants in the
+// same transaction. A key already used returns its entry and fresh=false.
+// Before any change, grants past their expiry are expired as entries of
+// their own, so a debit never spends expired credits.
+func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
+	if p.Key == "" {
+		return Entry{}, false, errors.New("ledger posting without idempotency key")
+	}
+	if p.Delta == 0 {
+		return Entry{}, false, errors.New("ledger posting of zero credits")
+	}
+	if prev, ok, err := t.EntryByKey(p.Key); err != nil || ok {
+		return prev, false, err
+	}
+	if p.At.IsZero() {
+		p.At = t.now
+	}
+	if _, err := t.ExpireDue(p.UserID); err != nil {
+		return Entry{}, false, err
+	}
+	u, err := t.EnsureUser(p.UserID)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	gs, err := t.Grants(p.UserID)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	delta := p.Delta
+	if delta < 0 {
+		want := -delta
+		if u.Balance < want && !p.AllowNegative {
+			if !p.Clamp {
+				return Entry{}, false, &ErrInsufficient{UserID: u.ID, Balance: max(u.Balance, 0), Requested: want}
+			}
+			want = max(u.Balance, 0)
+			if want == 0 {
+				return Entry{}, false, nil
+			}
+			delta = -want
+		}
+		if err := t.consume(gs, want, p.FromPurchase); err != nil {
+			return Entry{}, false, err
+		}
+	}
+	ledger := t.tx.Bucket(ledgerBucket)
+	id, err := ledger.NextSequence()
+	if err != nil {
+		return Entry{}, false, err
+	}
+	e = Entry{
+		ID: id, UserID: p.UserID, Delta: delta, BalanceAfter: u.Balance + delta,
+		Reason: p.Reason, Source: p.Source, Key: p.Key, At: p.At, Kind: p.Kind,
+	}
+	if delta > 0 {
+		// A grant first pays back any debt; the rest is spendable.
+		remaining := delta
+		if u.Balance < 0 {
+			remaining = max(0, u.Balance+delta)
+		}
+		g := Grant{EntryID: id, UserID: p.UserID, Amount: delta, Remaining: remaining, ExpiresAt: p.ExpiresAt,
+			Kind: p.Kind, Source: p.Source, PurchaseID: p.PurchaseID, At: p.At}
+		if err := t.putGrant(g); err != nil {
+			return Entry{}, false, err
+		}
+	}
+	if err := putJSON(ledger, userKey(p.UserID, id), e); err != nil {
+		return Entry{}, false, err
+	}
+	ref, _ := json.Marshal(keyRef{User: p.UserID, ID: id})
+	if err := t.tx.Bucket(ledgerKeysBucket).Put([]byte(p.Key), ref); err != nil {
+		return Entry{}, false, err
+	}
+	u.Balance = e.BalanceAfter
+	u.Entries++
+	if err := t.refreshNextExpiry(&u); err != nil {
+		return Entry{}, false, err
+	}
+	return e, true, t.PutUser(u)
+}
+
+// consume takes want credits from grants: those of purchase first if given,
+// then earliest expiry first. Whatever grants cannot cover is debt.
+func (t *Tx) consume(gs []Grant, want int64, purchase string) error {
+	order := gs
+	if purchase != "" {
+		order = make([]Grant, 0, len(gs))
+		for _, g := range gs {
+			if g.PurchaseID == purchase {
+				order = append(order, g)
+			}
+		}
+		for _, g := range gs {
+			if g.PurchaseID != purchase {
+				order = append(order, g)
+			}
+		}
+	}
+	for _, g := range order {
+		if want == 0 {
+			break
+		}
+		if g.Remaining <= 0 {
+			continue
+		}
+		take := min(g.Remaining, want)
+		g.Remaining -= take
+		want -= take
+		if err := t.putGrant(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Tx) refreshNextExpiry(u *User) error {
+	gs, err := t.Grants(u.ID)
+	if err != nil {
+		return err
+	}
+	u.NextExpiry = time.Time{}
+	for _, g := range gs {
+		if g.Remaining > 0 && g.Expires() {
+			u.NextExpiry = g.ExpiresAt
+			break
+		}
+	}
+	return nil
+}
+
+// ExpireDue writes an expiry entry for every grant of the user whose expiry
+// has passed at the transaction's clock and that still has credits, and
+// returns how many credits expired.
+func (t *Tx) ExpireDue(userID string) (int64, error) {
+	u, ok, err := t.User(userID)
+	if err != nil || !ok || u.NextExpiry.IsZero() || u.NextExpiry.After(t.now) {
+		return 0, err
+	}
+	return t.expireGrants(u, func(g Grant) bool { return g.Expires() && !g.ExpiresAt.After(t.now) }, "expired at period end")
+}
+
+// ExpireGrants expires now every grant of the user that match selects, with
+// reason (a cancelled plan's credits).
+func (t *Tx) ExpireGrants(userID string, match func(Grant) bool, reason string) (int64, error) {
+	u, ok, err := t.User(userID)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return t.expireGrants(u, match, reason)
+}
+
+func (t *Tx) expireGrants(u User, match func(Grant) bool, reason string) (int64, error) {
+	gs, err := t.Grants(u.ID)
+	if err != nil {
+		return 0, err
+	}
+	ledger := t.tx.Bucket(ledgerBucket)
+	var total int64
+	for _, g := range gs {
+		if g.Remaining <= 0 || !match(g) {
+			continue
+		}
+		id, err := ledger.NextSequence()
+		if err != nil {
+			return 0, err
+		}
+		at := t.now
+		if g.Expires() && g.ExpiresAt.Before(at) {
+			at = g.ExpiresAt
+		}
+		key := fmt.Sprintf("expire:%s:%d", u.ID, g.EntryID)
+		u.Balance -= g.Remaining
+		total += g.Remaining
+		e := Entry{ID: id, UserID: u.ID, Delta: -g.Remaining, BalanceAfter: u.Balance, Reason: reason,
+			Source: g.Source, Key: key, At: at, Kind: "expire"}
+		g.Remaining = 0
+		if err := t.putGrant(g); err != nil {
+			return 0, err
+		}
+		if err := putJSON(ledger, userKey(u.ID, id), e); err != nil {
+			return 0, err
+		}
+		ref, _ := json.Marshal(keyRef{User: u.ID, ID: id})
+		if err := t.tx.Bucket(ledgerKeysBucket).Put([]byte(key), ref); err != nil {
+			return 0, err
+		}
+		u.Entries++
+	}
+	if total == 0 {
+		return 0, nil
+	}
+	if err := t.refreshNextExpiry(&u); err != nil {
+		return 0, err
+	}
+	return total, t.PutUser(u)
+}
+
+// Spendable is the user's balance without credits past their expiry that the
+// expiry run has not written off yet. Every balance shown or returned uses it.
+func (t *Tx) Spendable(u User) (int64, error) {
+	if u.NextExpiry.IsZero() || u.NextExpiry.After(t.now) {
+		return u.Balance, nil
+	}
+	gs, err := t.Grants(u.ID)
+	if err != nil {
+		return 0, err
+	}
+	b := u.Balance
+	for _, g := range gs {
+		if g.Remaining > 0 && g.Expires() && !g.ExpiresAt.After(t.now) {
+			b -= g.Remaining
+		}
+	}
+	return b, nil
+}
+
+// Entries returns up to limit of the user's entries, newest first, with ids
+// below before (0: from the newest).
+func (t *Tx) Entries(userID string, before uint64, limit int) ([]Entry, error) {
+	var out []Entry
+	c := t.tx.Bucket(ledgerBucket).Cursor()
+	p := userPrefix(userID)
+	var k, v []byte
+	if before == 0 {
+		k, v = c.Seek(userKey(userID, ^uint64(0)))
+	} else {
+		k, v = c.Seek(userKey(userID, before))
+	}
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	for ; k != nil && hasPrefix(k, p) && len(out) < limit; k, v = c.Prev() {
+		var e Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// UsersWithExpiry returns the ids of users whose next expiry is at or before
+// now; the expiry run walks them.
+func (t *Tx) UsersWithExpiry() ([]string, error) {
+	var ids []string
+	err := t.tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
+		var u User
+		if err := json.Unmarshal(v, &u); err != nil {
+			return err
+		}
+		if !u.NextExpiry.IsZero() && !u.NextExpiry.After(t.now) {
+			ids = append(ids, u.ID)
+		}
+		return nil
+	})
+	return ids, err
+}

@@ -1,0 +1,132 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names. Every bucket is created in one transaction when the store opens,
+// so code that reads or writes can assume they exist.
+var (
+	// metaBucket holds the schema version and store-wide counters.
+	metaBucket = []byte("meta")
+	// eventsBucket maps an arrival sequence (8 bytes big-endian) to an EventRecord
+	// without its payload, so listing pages of events never reads payloads.
+	eventsBucket = []byte("events")
+	// payloadsBucket maps the same arrival sequence to the raw body Stripe signed.
+	payloadsBucket = []byte("payloads")
+	// eventIDsBucket maps a Stripe event id to its arrival sequence; it is what
+	// makes a redelivery a no-op.
+	eventIDsBucket = []byte("event_ids")
+	// pendingBucket holds the arrival sequence of every event in state received
+	// or waiting; the processor walks it in order.
+	pendingBucket = []byte("pending")
+	// usersBucket maps a user id to a User.
+	usersBucket = []byte("users")
+	// customersBucket maps a Stripe customer id to the user id it belongs to.
+	customersBucket = []byte("customers")
+	// ledgerBucket maps userID, 0x00, entry id (8 bytes big-endian) to an Entry,
+	// so one user's entries are contiguous and in order.
+	ledgerBucket = []byte("ledger")
+	// ledgerKeysBucket maps an idempotency key to the entry id that used it.
+	ledgerKeysBucket = []byte("ledger_keys")
+	// grantsBucket maps userID, 0x00, entry id to the Grant the entry created.
+	grantsBucket = []byte("grants")
+	// purchasesBucket maps a purchase id (a checkout session id) to a Purchase.
+	purchasesBucket = []byte("purchases")
+	// purchaseOrderBucket maps a purchase sequence (8 bytes) to its id, newest last.
+	purchaseOrderBucket = []byte("purchase_order")
+	// kvBucket holds small named values owned by other packages (subscriptions,
+	// catalog cache) as JSON.
+	kvBucket = []byte("kv")
+)
+
+var allBuckets = [][]byte{
+	metaBucket, eventsBucket, payloadsBucket, eventIDsBucket, pendingBucket,
+	usersBucket, customersBucket, ledgerBucket, ledgerKeysBucket, grantsBucket,
+	purchasesBucket, purchaseOrderBucket, kvBucket,
+}
+
+var schemaVersionKey = []byte("schema_version")
+
+// migration moves a database from version-1 to version in the same transaction
+// that records the new version.
+type migration struct {
+	version uint64
+	name    string
+	apply   func(tx *bolt.Tx) error
+}
+
+// migrations is the ordered history of the schema. Append; never edit a
+// released entry. Version 1 is the layout above.
+var migrations = []migration{
+	{version: 1, name: "initial layout", apply: func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+}
+
+// SchemaVersion is the schema this binary writes.
+func SchemaVersion() uint64 { return migrations[len(migrations)-1].version }
+
+func migrate(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(metaBucket)
+		if err != nil {
+			return err
+		}
+		var current uint64
+		if v := meta.Get(schemaVersionKey); v != nil {
+			current = btoi(v)
+		}
+		if current > SchemaVersion() {
+			return fmt.Errorf("database schema version %d is newer than this creditdesk understands (%d): upgrade creditdesk", current, SchemaVersion())
+		}
+		for _, m := range migrations {
+			if m.version <= current {
+				continue
+			}
+			if err := m.apply(tx); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+			}
+			if err := meta.Put(schemaVersionKey, itob(m.version)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// itob encodes v as 8 big-endian bytes so keys sort numerically.
+func itob(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func btoi(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// userKey is userID, 0x00, then id as 8 big-endian bytes.
+func userKey(userID string, id uint64) []byte {
+	k := make([]byte, 0, len(userID)+9)
+	k = append(k, userID...)
+	k = append(k, 0)
+	return append(k, itob(id)...)
+}
+
+func userPrefix(userID string) []byte {
+	k := make([]byte, 0, len(userID)+1)
+	k = append(k, userID...)
+	return append(k, 0)
+}

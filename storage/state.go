@@ -1,0 +1,187 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SetEvent stores the processing result of an event already in the inbox and
+// keeps the pending index and failure count in step with its state.
+func (t *Tx) SetEvent(rec EventRecord) error {
+	k := itob(rec.Seq)
+	events := t.tx.Bucket(eventsBucket)
+	var prev EventRecord
+	if ok, err := getJSON(events, k, &prev); err != nil {
+		return err
+	} else if !ok {
+		return ErrNotFound
+	}
+	if err := putJSON(events, k, rec); err != nil {
+		return err
+	}
+	pending := t.tx.Bucket(pendingBucket)
+	if rec.State == StateReceived || rec.State == StateWaiting {
+		if err := pending.Put(k, nil); err != nil {
+			return err
+		}
+	} else if err := pending.Delete(k); err != nil {
+		return err
+	}
+	if prev.State != StateFailed && rec.State == StateFailed {
+		return addCount(t.tx, "failed", 1)
+	}
+	if prev.State == StateFailed && rec.State != StateFailed {
+		return addCount(t.tx, "failed", -1)
+	}
+	return nil
+}
+
+// Event returns a stored event record by id.
+func (t *Tx) Event(id string) (Event, bool, error) {
+	k := t.tx.Bucket(eventIDsBucket).Get([]byte(id))
+	if k == nil {
+		return Event{}, false, nil
+	}
+	var ev Event
+	if _, err := getJSON(t.tx.Bucket(eventsBucket), k, &ev.EventRecord); err != nil {
+		return Event{}, false, err
+	}
+	ev.Payload = bytes.Clone(t.tx.Bucket(payloadsBucket).Get(k))
+	return ev, true, nil
+}
+
+// Purchase returns a stored purchase.
+func (t *Tx) Purchase(id string) (Purchase, bool, error) {
+	var p Purchase
+	ok, err := getJSON(t.tx.Bucket(purchasesBucket), []byte(id), &p)
+	return p, ok, err
+}
+
+// PutPurchase stores p, giving a new purchase its place in the order.
+func (t *Tx) PutPurchase(p Purchase) error {
+	b := t.tx.Bucket(purchasesBucket)
+	var prev Purchase
+	if ok, err := getJSON(b, []byte(p.ID), &prev); err != nil {
+		return err
+	} else if ok {
+		p.Seq, p.CreatedAt = prev.Seq, prev.CreatedAt
+	} else {
+		order := t.tx.Bucket(purchaseOrderBucket)
+		seq, err := order.NextSequence()
+		if err != nil {
+			return err
+		}
+		p.Seq = seq
+		if p.CreatedAt.IsZero() {
+			p.CreatedAt = t.now
+		}
+		if err := order.Put(itob(seq), []byte(p.ID)); err != nil {
+			return err
+		}
+		if err := addCount(t.tx, "purchases", 1); err != nil {
+			return err
+		}
+	}
+	p.UpdatedAt = t.now
+	return putJSON(b, []byte(p.ID), p)
+}
+
+// GetKV reads a JSON value stored under a namespaced key.
+func (t *Tx) GetKV(key string, v any) (bool, error) {
+	return getJSON(t.tx.Bucket(kvBucket), []byte(key), v)
+}
+
+// PutKV stores v as JSON under key.
+func (t *Tx) PutKV(key string, v any) error {
+	return putJSON(t.tx.Bucket(kvBucket), []byte(key), v)
+}
+
+// DeleteKV removes key.
+func (t *Tx) DeleteKV(key string) error { return t.tx.Bucket(kvBucket).Delete([]byte(key)) }
+
+// ScanKV calls fn for every key with prefix, in key order, until fn returns
+// false.
+func (t *Tx) ScanKV(prefix string, fn func(key string, raw []byte) bool) {
+	c := t.tx.Bucket(kvBucket).Cursor()
+	p := []byte(prefix)
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if !fn(string(k), v) {
+			return
+		}
+	}
+}
+
+// UsersPage returns up to limit users in id order after the id after,
+// keeping those whose id, email, name or customer contains filter
+// (case-insensitive). With no filter it reads only the page.
+func (s *Store) UsersPage(after, filter string, limit int) ([]User, error) {
+	var out []User
+	filter = strings.ToLower(filter)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(usersBucket).Cursor()
+		var k, v []byte
+		if after == "" {
+			k, v = c.First()
+		} else {
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			if filter != "" && !bytes.Contains(bytes.ToLower(v), []byte(filter)) {
+				continue
+			}
+			var u User
+			if err := json.Unmarshal(v, &u); err != nil {
+				return err
+			}
+			if filter != "" && !userMatches(u, filter) {
+				continue
+			}
+			out = append(out, u)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func userMatches(u User, f string) bool {
+	for _, s := range []string{u.ID, u.Email, u.Name, u.CustomerID, u.Tier} {
+		if strings.Contains(strings.ToLower(s), f) {
+			return true
+		}
+	}
+	return false
+}
+
+// PurchasesPage returns up to limit purchases newest first, below sequence
+// before (0: from the newest).
+func (s *Store) PurchasesPage(before uint64, limit int) ([]Purchase, error) {
+	var out []Purchase
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(purchaseOrderBucket).Cursor()
+		var k, v []byte
+		if before == 0 {
+			k, v = c.Last()
+		} else if k, v = c.Seek(itob(before)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		pb := tx.Bucket(purchasesBucket)
+		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+			var p Purchase
+			if ok, err := getJSON(pb, v, &p); err != nil {
+				return err
+			} else if ok {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

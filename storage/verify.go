@@ -1,0 +1,120 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// VerifyReport is what Verify checked.
+type VerifyReport struct {
+	Users   int
+	Entries int
+	Events  int
+	Applied int
+}
+
+// Verify checks every invariant of the store and returns the first one that
+// is broken:
+//   - each user's balance equals the sum of their entries, and each entry's
+//     balance_after is the running sum;
+//   - each user's balance equals what their grants hold (or is a debt with no
+//     grant holding anything);
+//   - no idempotency key is used twice, and each key points at its entry;
+//   - every applied event's ledger entries are present;
+//   - the pending index holds exactly the events that are received or waiting.
+func (s *Store) Verify() (VerifyReport, error) {
+	var r VerifyReport
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ledger := tx.Bucket(ledgerBucket)
+		keys := tx.Bucket(ledgerKeysBucket)
+		grants := tx.Bucket(grantsBucket)
+		seenKeys := map[string]uint64{}
+		err := tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
+			var u User
+			if err := json.Unmarshal(v, &u); err != nil {
+				return fmt.Errorf("user %q: %w", k, err)
+			}
+			r.Users++
+			var sum int64
+			var n uint64
+			c := ledger.Cursor()
+			p := userPrefix(u.ID)
+			for ek, ev := c.Seek(p); ek != nil && hasPrefix(ek, p); ek, ev = c.Next() {
+				var e Entry
+				if err := json.Unmarshal(ev, &e); err != nil {
+					return fmt.Errorf("user %s entry: %w", u.ID, err)
+				}
+				sum += e.Delta
+				n++
+				r.Entries++
+				if e.BalanceAfter != sum {
+					return fmt.Errorf("user %s: entry %d says balance %d after it, the entries before it sum to %d", u.ID, e.ID, e.BalanceAfter, sum)
+				}
+				if prev, dup := seenKeys[e.Key]; dup {
+					return fmt.Errorf("idempotency key %q used twice (entries %d and %d)", e.Key, prev, e.ID)
+				}
+				seenKeys[e.Key] = e.ID
+				var ref keyRef
+				if raw := keys.Get([]byte(e.Key)); raw == nil {
+					return fmt.Errorf("entry %d: its idempotency key %q is not indexed", e.ID, e.Key)
+				} else if err := json.Unmarshal(raw, &ref); err != nil || ref.ID != e.ID || ref.User != u.ID {
+					return fmt.Errorf("entry %d: idempotency key %q points elsewhere", e.ID, e.Key)
+				}
+			}
+			if sum != u.Balance {
+				return fmt.Errorf("user %s: balance %d, entries sum to %d", u.ID, u.Balance, sum)
+			}
+			if n != u.Entries {
+				return fmt.Errorf("user %s: %d entries counted, %d stored", u.ID, u.Entries, n)
+			}
+			var held int64
+			gc := grants.Cursor()
+			for gk, gv := gc.Seek(p); gk != nil && hasPrefix(gk, p); gk, gv = gc.Next() {
+				var g Grant
+				if err := json.Unmarshal(gv, &g); err != nil {
+					return err
+				}
+				if g.Remaining < 0 || g.Remaining > g.Amount {
+					return fmt.Errorf("user %s: grant %d holds %d of %d", u.ID, g.EntryID, g.Remaining, g.Amount)
+				}
+				held += g.Remaining
+			}
+			if (u.Balance >= 0 && held != u.Balance) || (u.Balance < 0 && held != 0) {
+				return fmt.Errorf("user %s: balance %d, grants hold %d", u.ID, u.Balance, held)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n := keys.Stats().KeyN; n != len(seenKeys) {
+			return fmt.Errorf("%d idempotency keys indexed, %d entries", n, len(seenKeys))
+		}
+		pending := tx.Bucket(pendingBucket)
+		return tx.Bucket(eventsBucket).ForEach(func(k, v []byte) error {
+			var rec EventRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("event seq %d: %w", btoi(k), err)
+			}
+			r.Events++
+			isPending := pending.Get(k) != nil
+			wantPending := rec.State == StateReceived || rec.State == StateWaiting
+			if isPending != wantPending {
+				return fmt.Errorf("event %s is %s but pending index says %v", rec.ID, rec.State, isPending)
+			}
+			if rec.State != StateApplied {
+				return nil
+			}
+			r.Applied++
+			for _, key := range rec.Keys {
+				if keys.Get([]byte(key)) == nil {
+					return fmt.Errorf("event %s is applied but its ledger entry %q is missing", rec.ID, key)
+				}
+			}
+			return nil
+		})
+	})
+	return r, err
+}

@@ -1,0 +1,71 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Health reports whether the store is open and the processor running.
+type Health func() error
+
+// Server is creditdesk's HTTP server: the webhook receiver, /healthz and
+// whatever else main mounts on Mux.
+type Server struct {
+	Mux  *http.ServeMux
+	http *http.Server
+	ln   net.Listener
+}
+
+// NewServer mounts the receiver at path and /healthz.
+func NewServer(path string, rc *Receiver, health Health) *Server {
+	mux := http.NewServeMux()
+	mux.Handle(path, rc)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := health(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return &Server{Mux: mux, http: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}}
+}
+
+// Listen binds addr; a port already taken is a one-line error naming it.
+func (s *Server) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return fmt.Errorf("cannot listen on %s: %v (is another creditdesk running? pass --addr with a free port)", addr, op.Err)
+		}
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address (with the real port when addr had port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until Shutdown.
+func (s *Server) Serve() error {
+	err := s.http.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting and waits for requests in flight, so every event
+// that was acknowledged is stored before the store closes.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
