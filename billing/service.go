@@ -81,7 +81,7 @@ func NewService(store *storage.Store, opt Options) *Service {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	if opt.BatchSize <= 0 {
-		opt.BatchSize = 256
+		opt.BatchSize = 128
 	}
 	if opt.WaitLimit <= 0 {
 		opt.WaitLimit = 72 * time.Hour

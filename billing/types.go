@@ -16,6 +16,9 @@ type (
 	Purchase    = storage.Purchase
 	EventRecord = storage.EventRecord
 	EventState  = storage.EventState
+	// ErrInsufficient is returned when a debit would take a balance below
+	// zero and force was not given.
+	ErrInsufficient = storage.ErrInsufficient
 )
 
 // Event states, re-exported for the console.

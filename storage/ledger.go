@@ -147,7 +147,7 @@ type keyRef struct {
 	ID   uint64 `json:"id"`
 }
 
-// Grants returns the user's grants in the order credits are spent: earliest
+// Grants returns the user's open grants (credits left) in the order credits are spent: earliest
 // expiry first, grants that never expire last, older before newer.
 func (t *Tx) Grants(userID string) ([]Grant, error) {
 	var gs []Grant
@@ -209,10 +209,6 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 	if err != nil {
 		return Entry{}, false, err
 	}
-	gs, err := t.Grants(p.UserID)
-	if err != nil {
-		return Entry{}, false, err
-	}
 	delta := p.Delta
 	if delta < 0 {
 		want := -delta
@@ -226,7 +222,11 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 			}
 			delta = -want
 		}
-		if err := t.consume(gs, want, p.FromPurchase); err != nil {
+		gs, err := t.Grants(p.UserID)
+		if err != nil {
+			return Entry{}, false, err
+		}
+		if u.NextExpiry, err = t.consume(gs, want, p.FromPurchase); err != nil {
 			return Entry{}, false, err
 		}
 	}
@@ -245,10 +245,15 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 		if u.Balance < 0 {
 			remaining = max(0, u.Balance+delta)
 		}
-		g := Grant{EntryID: id, UserID: p.UserID, Amount: delta, Remaining: remaining, ExpiresAt: p.ExpiresAt,
-			Kind: p.Kind, Source: p.Source, PurchaseID: p.PurchaseID, At: p.At}
-		if err := t.putGrant(g); err != nil {
-			return Entry{}, false, err
+		if remaining > 0 {
+			g := Grant{EntryID: id, UserID: p.UserID, Amount: delta, Remaining: remaining, ExpiresAt: p.ExpiresAt,
+				Kind: p.Kind, Source: p.Source, PurchaseID: p.PurchaseID, At: p.At}
+			if err := t.putGrant(g); err != nil {
+				return Entry{}, false, err
+			}
+			if g.Expires() && (u.NextExpiry.IsZero() || g.ExpiresAt.Before(u.NextExpiry)) {
+				u.NextExpiry = g.ExpiresAt
+			}
 		}
 	}
 	if err := putJSON(ledger, userKey(p.UserID, id), e); err != nil {
@@ -260,15 +265,14 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 	}
 	u.Balance = e.BalanceAfter
 	u.Entries++
-	if err := t.refreshNextExpiry(&u); err != nil {
-		return Entry{}, false, err
-	}
 	return e, true, t.PutUser(u)
 }
 
-// consume takes want credits from grants: those of purchase first if given,
-// then earliest expiry first. Whatever grants cannot cover is debt.
-func (t *Tx) consume(gs []Grant, want int64, purchase string) error {
+// consume takes want credits from grants (in spending order): those of
+// purchase first if given, then earliest expiry first. Whatever the grants
+// cannot cover is debt. A grant with nothing left is removed, so only open
+// grants are ever scanned. It returns the earliest expiry still open.
+func (t *Tx) consume(gs []Grant, want int64, purchase string) (time.Time, error) {
 	order := gs
 	if purchase != "" {
 		order = make([]Grant, 0, len(gs))
@@ -283,36 +287,38 @@ func (t *Tx) consume(gs []Grant, want int64, purchase string) error {
 			}
 		}
 	}
-	for _, g := range order {
+	for i := range order {
+		g := &order[i]
 		if want == 0 {
 			break
-		}
-		if g.Remaining <= 0 {
-			continue
 		}
 		take := min(g.Remaining, want)
 		g.Remaining -= take
 		want -= take
-		if err := t.putGrant(g); err != nil {
-			return err
+		if err := t.saveGrant(*g); err != nil {
+			return time.Time{}, err
 		}
 	}
-	return nil
+	return nextExpiry(order), nil
 }
 
-func (t *Tx) refreshNextExpiry(u *User) error {
-	gs, err := t.Grants(u.ID)
-	if err != nil {
-		return err
+// saveGrant stores an open grant, or removes it once nothing is left.
+func (t *Tx) saveGrant(g Grant) error {
+	if g.Remaining <= 0 {
+		return t.tx.Bucket(grantsBucket).Delete(userKey(g.UserID, g.EntryID))
 	}
-	u.NextExpiry = time.Time{}
+	return t.putGrant(g)
+}
+
+// nextExpiry is the earliest expiry among grants with credits left.
+func nextExpiry(gs []Grant) time.Time {
+	var next time.Time
 	for _, g := range gs {
-		if g.Remaining > 0 && g.Expires() {
-			u.NextExpiry = g.ExpiresAt
-			break
+		if g.Remaining > 0 && g.Expires() && (next.IsZero() || g.ExpiresAt.Before(next)) {
+			next = g.ExpiresAt
 		}
 	}
-	return nil
+	return next
 }
 
 // ExpireDue writes an expiry entry for every grant of the user whose expiry
@@ -343,7 +349,7 @@ func (t *Tx) expireGrants(u User, match func(Grant) bool, reason string) (int64,
 	}
 	ledger := t.tx.Bucket(ledgerBucket)
 	var total int64
-	for _, g := range gs {
+	for i, g := range gs {
 		if g.Remaining <= 0 || !match(g) {
 			continue
 		}
@@ -360,8 +366,8 @@ func (t *Tx) expireGrants(u User, match func(Grant) bool, reason string) (int64,
 		total += g.Remaining
 		e := Entry{ID: id, UserID: u.ID, Delta: -g.Remaining, BalanceAfter: u.Balance, Reason: reason,
 			Source: g.Source, Key: key, At: at, Kind: "expire"}
-		g.Remaining = 0
-		if err := t.putGrant(g); err != nil {
+		gs[i].Remaining = 0
+		if err := t.saveGrant(gs[i]); err != nil {
 			return 0, err
 		}
 		if err := putJSON(ledger, userKey(u.ID, id), e); err != nil {
@@ -376,9 +382,7 @@ func (t *Tx) expireGrants(u User, match func(Grant) bool, reason string) (int64,
 	if total == 0 {
 		return 0, nil
 	}
-	if err := t.refreshNextExpiry(&u); err != nil {
-		return 0, err
-	}
+	u.NextExpiry = nextExpiry(gs)
 	return total, t.PutUser(u)
 }
 

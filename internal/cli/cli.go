@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -164,5 +163,3 @@ func rules(env *Env, demo bool) (billing.Rules, error) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-

@@ -1,0 +1,32 @@
+package tui
+
+import (
+	"context"
+
+	"creditdesk/billing"
+)
+
+// Backend is what the console needs from the rest of creditdesk. The real
+// one is *billing.Service; tests use a fake. The console never touches the
+// store or the network itself.
+type Backend interface {
+	// Subscribe returns the live feed and a function that ends it. The
+	// channel is closed when the feed ends.
+	Subscribe() (<-chan billing.Activity, func())
+	// Stats returns the receiver's and processor's counters.
+	Stats() billing.Stats
+	// EventsPage returns up to limit events newest first with sequence below
+	// before (0: newest).
+	EventsPage(before uint64, limit int) ([]billing.EventRecord, error)
+	// PurchasesPage returns up to limit purchases newest first, below before.
+	PurchasesPage(before uint64, limit int) ([]billing.Purchase, error)
+	// UsersPage returns up to limit users in id order after the id after,
+	// matching filter (empty: all).
+	UsersPage(after, filter string, limit int) ([]billing.User, error)
+	// UserDetail returns one user with grants, recent entries and purchases.
+	UserDetail(id string) (billing.UserDetail, error)
+	// Adjust grants (delta > 0) or revokes (delta < 0) credits by hand. The
+	// reason is required. A revoke beyond the balance fails unless force.
+	// key makes a retried submission a no-op.
+	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
+}

@@ -1,0 +1,256 @@
+package tui
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/charmbracelet/lipgloss"
+)
+
+// formatCredits writes n with thousands separators: 2500 → "2,500".
+func formatCredits(n int64) string {
+	neg := n < 0
+	u := uint64(n)
+	if neg {
+		u = uint64(-n)
+	}
+	s := strconv.FormatUint(u, 10)
+	if len(s) > 3 {
+		var b strings.Builder
+		b.Grow(len(s) + len(s)/3 + 1)
+		pre := len(s) % 3
+		if pre > 0 {
+			b.WriteString(s[:pre])
+		}
+		for i := pre; i < len(s); i += 3 {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(s[i : i+3])
+		}
+		s = b.String()
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+// formatDelta is formatCredits with an explicit sign: "+500", "-2,500".
+func formatDelta(n int64) string {
+	if n > 0 {
+		return "+" + formatCredits(n)
+	}
+	return formatCredits(n)
+}
+
+// formatCount formats a counter with thousands separators.
+func formatCount(n uint64) string {
+	if n > 1<<62 {
+		return strconv.FormatUint(n, 10)
+	}
+	return formatCredits(int64(n))
+}
+
+// formatMoney writes an amount in a currency's minor units: 1250 usd →
+// "12.50 USD". Zero-decimal currencies are not special-cased.
+func formatMoney(minor int64, currency string) string {
+	if minor == 0 && currency == "" {
+		return ""
+	}
+	neg := minor < 0
+	if neg {
+		minor = -minor
+	}
+	s := formatCredits(minor/100) + "." + pad2(minor%100)
+	if neg {
+		s = "-" + s
+	}
+	if currency != "" {
+		s += " " + strings.ToUpper(currency)
+	}
+	return s
+}
+
+func pad2(n int64) string {
+	if n < 10 {
+		return "0" + strconv.FormatInt(n, 10)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// formatTime shows t as local HH:MM:SS when it falls on today (as of now),
+// else as a date. Zero times are blank.
+func formatTime(t, now time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.Local()
+	now = now.Local()
+	y1, m1, d1 := t.Date()
+	y2, m2, d2 := now.Date()
+	if y1 == y2 && m1 == m2 && d1 == d2 {
+		return t.Format("15:04:05")
+	}
+	return t.Format("2006-01-02")
+}
+
+// formatDate is a plain local date, blank for the zero time.
+func formatDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Local().Format("2006-01-02")
+}
+
+// truncate cuts plain text s to at most w cells, ending in "…" when cut.
+func truncate(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if isASCII(s) {
+		if len(s) <= w {
+			return s
+		}
+		if w == 1 {
+			return "…"
+		}
+		return s[:w-1] + "…"
+	}
+	if lipgloss.Width(s) <= w {
+		return s
+	}
+	var b strings.Builder
+	used := 0
+	for _, r := range s {
+		rw := lipgloss.Width(string(r))
+		if used+rw > w-1 {
+			break
+		}
+		b.WriteRune(r)
+		used += rw
+	}
+	b.WriteString("…")
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf || s[i] < 0x20 {
+			return false
+		}
+	}
+	return true
+}
+
+// fit truncates plain text s to w cells and pads it with spaces to exactly
+// w cells, on the left when right is set.
+func fit(s string, w int, right bool) string {
+	s = truncate(s, w)
+	n := w - lipgloss.Width(s)
+	if n <= 0 {
+		return s
+	}
+	if right {
+		return strings.Repeat(" ", n) + s
+	}
+	return s + strings.Repeat(" ", n)
+}
+
+// column is one column of a hand-rolled table. A column with Flex > 0 shares
+// what the fixed columns leave, in proportion to Flex.
+type column struct {
+	Title string
+	Width int
+	Flex  int
+	Min   int
+	Right bool
+}
+
+// layoutColumns returns the widths of cols for a table total cells wide,
+// with one space between columns.
+func layoutColumns(total int, cols []column) []int {
+	widths := make([]int, len(cols))
+	fixed, flex := len(cols)-1, 0
+	for i, c := range cols {
+		if c.Flex > 0 {
+			flex += c.Flex
+			continue
+		}
+		widths[i] = c.Width
+		fixed += c.Width
+	}
+	left := max(total-fixed, 0)
+	for i, c := range cols {
+		if c.Flex > 0 {
+			widths[i] = max(left*c.Flex/flex, c.Min)
+		}
+	}
+	// If the minimums pushed the row over, take it back from the widest.
+	sum := len(cols) - 1
+	for _, w := range widths {
+		sum += w
+	}
+	for sum > total {
+		wi := 0
+		for i := range widths {
+			if widths[i] > widths[wi] {
+				wi = i
+			}
+		}
+		if widths[wi] <= 1 {
+			break
+		}
+		widths[wi]--
+		sum--
+	}
+	return widths
+}
+
+// tableRow lays out plain-text cells in columns of the given widths.
+func tableRow(cols []column, widths []int, cells ...string) string {
+	var b strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		cell := ""
+		if i < len(cells) {
+			cell = cells[i]
+		}
+		b.WriteString(fit(cell, widths[i], c.Right))
+	}
+	return b.String()
+}
+
+// tableHeader is the row of column titles.
+func tableHeader(cols []column, widths []int) string {
+	titles := make([]string, len(cols))
+	for i, c := range cols {
+		titles[i] = c.Title
+	}
+	return tableRow(cols, widths, titles...)
+}
+
+// fitBlock makes s exactly h lines, each at most w cells: extra lines are
+// dropped, missing ones are blank, and an over-wide line is cut with st.
+func fitBlock(s string, w, h int, st lipgloss.Style) string {
+	if h <= 0 {
+		return ""
+	}
+	lines := strings.SplitN(s, "\n", h+1)
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for i, l := range lines {
+		if lipgloss.Width(l) > w {
+			lines[i] = st.MaxWidth(w).Render(l)
+		}
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,68 @@
+package tui
+
+import "github.com/charmbracelet/bubbles/key"
+
+// KeyMap is every key the console answers to, in one place. Panes pick the
+// bindings they use for their help; the root handles the global ones.
+type KeyMap struct {
+	// Global.
+	Quit    key.Binding
+	Help    key.Binding
+	NextTab key.Binding
+	PrevTab key.Binding
+	GotoTab key.Binding
+
+	// Lists.
+	Up       key.Binding
+	Down     key.Binding
+	NextPage key.Binding
+	PrevPage key.Binding
+	Open     key.Binding
+	Back     key.Binding
+	Filter   key.Binding
+
+	// User detail.
+	Grant  key.Binding
+	Revoke key.Binding
+	Reload key.Binding
+
+	// Forms.
+	Submit    key.Binding
+	Cancel    key.Binding
+	NextField key.Binding
+	PrevField key.Binding
+	Yes       key.Binding
+	No        key.Binding
+	Force     key.Binding
+}
+
+// DefaultKeyMap returns the console's keys.
+func DefaultKeyMap() KeyMap {
+	return KeyMap{
+		Quit:    key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Help:    key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more keys")),
+		NextTab: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next tab")),
+		PrevTab: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "prev tab")),
+		GotoTab: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", "go to tab")),
+
+		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
+		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
+		NextPage: key.NewBinding(key.WithKeys("pgdown", "n"), key.WithHelp("n/pgdn", "next page")),
+		PrevPage: key.NewBinding(key.WithKeys("pgup", "p"), key.WithHelp("p/pgup", "prev page")),
+		Open:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open user")),
+		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Filter:   key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+
+		Grant:  key.NewBinding(key.WithKeys("g"), key.WithHelp("g", "grant")),
+		Revoke: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revoke")),
+		Reload: key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "reload")),
+
+		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
+		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab", "next field")),
+		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab", "prev field")),
+		Yes:       key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "confirm")),
+		No:        key.NewBinding(key.WithKeys("n", "N"), key.WithHelp("n", "edit")),
+		Force:     key.NewBinding(key.WithKeys("f", "F"), key.WithHelp("f", "force")),
+	}
+}

@@ -1,0 +1,164 @@
+package tui
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"creditdesk/billing"
+)
+
+// Messages. Each result names what it answers so that the pane that asked
+// can drop a stale one.
+type (
+	// activityMsg is one line of the live feed.
+	activityMsg struct{ a billing.Activity }
+	// feedClosedMsg: the live feed's channel was closed.
+	feedClosedMsg struct{}
+	// statsMsg carries fresh counters.
+	statsMsg struct{ s billing.Stats }
+	// tickMsg comes every statsEvery; counters refresh and stale lists reload.
+	tickMsg time.Time
+
+	eventsLoadedMsg struct {
+		rows []billing.EventRecord
+		err  error
+	}
+	purchasesLoadedMsg struct {
+		gen    int
+		before uint64
+		rows   []billing.Purchase
+		err    error
+	}
+	usersLoadedMsg struct {
+		gen    int
+		after  string
+		filter string
+		rows   []billing.User
+		err    error
+	}
+	detailLoadedMsg struct {
+		gen    int
+		id     string
+		detail billing.UserDetail
+		err    error
+	}
+
+	// openUserMsg asks the Users tab to show one user's detail.
+	openUserMsg struct{ id string }
+	// openAdjustMsg asks the root to open the grant or revoke form.
+	openAdjustMsg struct {
+		user    string
+		grant   bool
+		balance int64
+	}
+	// adjustDoneMsg is the result of Backend.Adjust.
+	adjustDoneMsg struct {
+		user  string
+		delta int64
+		force bool
+		key   string
+		entry billing.Entry
+		err   error
+	}
+
+	// errMsg and infoMsg go to the status line.
+	errMsg  struct{ err error }
+	infoMsg string
+)
+
+const (
+	// statsEvery is how often the header counters refresh without activity.
+	statsEvery = 2 * time.Second
+	// adjustTimeout bounds one Adjust call.
+	adjustTimeout = 10 * time.Second
+	// liveCapacity is how many rows the Live tab keeps.
+	liveCapacity = 500
+	// livePage is how many stored events the Live tab starts with.
+	livePage = 200
+)
+
+// waitForActivity blocks on the feed and returns its next activity, or
+// feedClosedMsg when the channel is closed. Update re-arms it.
+func waitForActivity(ch <-chan billing.Activity) tea.Cmd {
+	if ch == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		a, ok := <-ch
+		if !ok {
+			return feedClosedMsg{}
+		}
+		return activityMsg{a}
+	}
+}
+
+func tickCmd() tea.Cmd {
+	return tea.Tick(statsEvery, func(t time.Time) tea.Msg { return tickMsg(t) })
+}
+
+func loadStatsCmd(b Backend) tea.Cmd {
+	return func() tea.Msg { return statsMsg{b.Stats()} }
+}
+
+func loadEventsCmd(b Backend, limit int) tea.Cmd {
+	return func() tea.Msg {
+		rows, err := b.EventsPage(0, limit)
+		return eventsLoadedMsg{rows, err}
+	}
+}
+
+func loadPurchasesCmd(b Backend, gen int, before uint64, limit int) tea.Cmd {
+	return func() tea.Msg {
+		rows, err := b.PurchasesPage(before, limit)
+		return purchasesLoadedMsg{gen, before, rows, err}
+	}
+}
+
+func loadUsersCmd(b Backend, gen int, after, filter string, limit int) tea.Cmd {
+	return func() tea.Msg {
+		rows, err := b.UsersPage(after, filter, limit)
+		return usersLoadedMsg{gen, after, filter, rows, err}
+	}
+}
+
+func loadDetailCmd(b Backend, gen int, id string) tea.Cmd {
+	return func() tea.Msg {
+		d, err := b.UserDetail(id)
+		return detailLoadedMsg{gen, id, d, err}
+	}
+}
+
+// adjustCmd calls Backend.Adjust with a timeout under ctx.
+func adjustCmd(ctx context.Context, b Backend, user string, delta int64, reason string, force bool, key string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, adjustTimeout)
+		defer cancel()
+		e, err := b.Adjust(ctx, user, delta, reason, force, key)
+		return adjustDoneMsg{user: user, delta: delta, force: force, key: key, entry: e, err: err}
+	}
+}
+
+func msgCmd(m tea.Msg) tea.Cmd { return func() tea.Msg { return m } }
+
+func reportErr(err error) tea.Cmd {
+	if err == nil {
+		return nil
+	}
+	return msgCmd(errMsg{err})
+}
+
+// newIdempotencyKey is 16 random bytes in hex, prefixed so the ledger shows
+// where it came from.
+func newIdempotencyKey() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on supported platforms; a time-based key
+		// still keeps one form's retries together.
+		return "console:" + time.Now().Format("20060102150405.000000000")
+	}
+	return "console:" + hex.EncodeToString(b[:])
+}
