@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -187,7 +188,8 @@ func runTUI(a *app, opt tui.Options, beforeStop func()) error {
 }
 
 func runDemo(env *Env, args []string) error {
-	fs := newFlags(env, "demo")
+	fs := flag.NewFlagSet("creditdesk demo", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
 	env.Config.DB = ""
 	fs.StringVar(&env.Config.DB, "db", "", "keep the demo database in FILE (default: a temporary one, removed on exit)")
 	if _, err := parse(fs, args); err != nil {

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"creditdesk/storage"
+)
+
+func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	t.Chdir(t.TempDir()) // no .env, no creditdesk.toml
+	for _, k := range []string{"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "CREDITDESK_DB", "CREDITDESK_ADDR", "CREDITDESK_CONFIG"} {
+		t.Setenv(k, env[k])
+	}
+	var out, errb bytes.Buffer
+	code = Main(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestEveryCommandParsesItsHelp(t *testing.T) {
+	for name := range commands {
+		if code, _, stderr := run(t, nil, name, "-h"); code != 0 {
+			t.Errorf("%s -h: exit %d: %s", name, code, stderr)
+		}
+	}
+}
+
+func TestSetupMistakesAreOneLineWithTheFix(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "x.db")
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"publishable key", map[string]string{"STRIPE_SECRET_KEY": "pk_test_abcdefgh1234", "STRIPE_WEBHOOK_SECRET": "whsec_x"},
+			[]string{"serve", "--db", db}, "publishable key (pk_…): use the secret key (sk_…)"},
+		{"no webhook secret", nil, []string{"serve", "--db", db}, "STRIPE_WEBHOOK_SECRET is not set"},
+		{"api key as webhook secret", map[string]string{"STRIPE_WEBHOOK_SECRET": "sk_test_abcdefgh1234"},
+			[]string{"serve", "--db", db}, "takes the endpoint's signing secret"},
+		{"grant without reason", nil, []string{"grant", "u1", "5", "--db", db}, "needs --reason"},
+		{"unknown command", nil, []string{"frobnicate"}, "unknown command"},
+	}
+	for _, c := range cases {
+		code, _, stderr := run(t, c.env, c.args...)
+		if code == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q, want %q", c.name, code, stderr, c.want)
+		}
+		if lines := strings.Count(strings.TrimSpace(stderr), "\n"); c.name != "unknown command" && lines > 0 {
+			t.Errorf("%s: %d lines of error, want one: %q", c.name, lines+1, stderr)
+		}
+		if strings.Contains(stderr, "abcdefgh1234") {
+			t.Errorf("%s: the key leaked into the error: %q", c.name, stderr)
+		}
+	}
+}
+
+func TestGrantRevokeUsersLedgerJSON(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "cli.db")
+	if code, out, stderr := run(t, nil, "grant", "u1", "1,500", "--reason", "welcome", "--db", db); code != 0 || !strings.Contains(out, "balance 1500") {
+		t.Fatalf("grant: %d %q %q", code, out, stderr)
+	}
+	if code, _, stderr := run(t, nil, "revoke", "u1", "2000", "--reason", "abuse", "--db", db); code == 0 || !strings.Contains(stderr, "--force") {
+		t.Fatalf("revoke beyond balance: %d %q", code, stderr)
+	}
+	if code, out, _ := run(t, nil, "revoke", "--db", db, "u1", "500", "--reason", "abuse"); code != 0 || !strings.Contains(out, "balance 1000") {
+		t.Fatalf("revoke: %d %q", code, out)
+	}
+	_, out, _ := run(t, nil, "users", "--json", "--db", db)
+	var users []map[string]any
+	if err := json.Unmarshal([]byte(out), &users); err != nil || len(users) != 1 || users[0]["credits"] != float64(1000) || users[0]["id"] != "u1" {
+		t.Fatalf("users --json: %v %s", err, out)
+	}
+	for _, k := range []string{"id", "email", "tier", "credits", "stripe_customer_id"} {
+		if _, ok := users[0][k]; !ok {
+			t.Errorf("users --json lacks %q", k)
+		}
+	}
+	_, out, _ = run(t, nil, "ledger", "u1", "--json", "--db", db)
+	var entries []map[string]any
+	if err := json.Unmarshal([]byte(out), &entries); err != nil || len(entries) != 2 {
+		t.Fatalf("ledger --json: %v %s", err, out)
+	}
+	if entries[0]["delta"] != float64(1500) || entries[1]["balance_after"] != float64(1000) || entries[1]["source"] != "manual" || entries[1]["reason"] != "abuse" {
+		t.Fatalf("ledger entries %v", entries)
+	}
+	if code, out, _ := run(t, nil, "verify", "--db", db); code != 0 || !strings.HasPrefix(out, "ok:") {
+		t.Fatalf("verify: %d %q", code, out)
+	}
+}
+
+func TestCommandOnHeldDatabaseSaysWhoHoldsIt(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "held.db")
+	st, err := storage.Open(db, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	code, _, stderr := run(t, nil, "users", "--db", db)
+	if code == 0 || !strings.Contains(stderr, "in use by creditdesk (pid") {
+		t.Fatalf("exit %d: %q", code, stderr)
+	}
+}
