@@ -126,6 +126,12 @@ func (r Rules) Decide(ev storage.Event, st State, now time.Time) (Decision, erro
 	case "customer.deleted":
 		d := Decision{State: storage.StateApplied, Reason: "customer deleted in Stripe", User: st.CustomerUser(obj.Str("id"))}
 		return d, nil
+	case "payment_intent.succeeded":
+		return r.paymentCaptured(ev, obj, st)
+	case "payment_intent.amount_capturable_updated":
+		return r.paymentAuthorized(ev, obj, st)
+	case "payment_intent.canceled":
+		return r.paymentCanceled(ev, obj, st)
 	case "payment_intent.payment_failed":
 		return Decision{State: storage.StateApplied, Reason: "payment failed: " + paymentError(obj),
 			User: r.userOf(obj, st)}, nil
@@ -257,7 +263,14 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 	} else if ok {
 		items = &cached
 	}
+	var assigned string
+	if _, err := st.GetKV(AssignKey(sid), &assigned); err != nil {
+		return Decision{}, err
+	}
 	rt, ok := r.purchaseType(obj, items)
+	if n, found := r.Catalog.Resolve(assigned); found {
+		rt, ok = r.catalogType(n), true
+	}
 	if !ok && mode == "subscription" {
 		if n, found := r.Catalog.ByPrice(obj.Str("metadata", "price_id")); found {
 			rt, ok = r.catalogType(n), true
@@ -304,6 +317,15 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 			Detail: "purchase type unknown: set metadata.type, STRIPE_PRODUCT_MAP or a catalog price id, or assign a type here"})
 		d.Reason = "purchase type unresolved (see Attention)"
 		return d, nil
+	case manualCapture(obj) && rt.Kind == "pack":
+		// Authorized, not charged: credits come with the capture.
+		p.Status = "authorized"
+		if seen && !prev.CaptureBy.IsZero() {
+			p.CaptureBy = prev.CaptureBy
+		}
+		d.Purchases = append(d.Purchases, p)
+		d.Reason = "payment authorized: credits follow the capture"
+		return d, nil
 	case !paid:
 		p.Status = "pending"
 		d.Purchases = append(d.Purchases, p)
@@ -317,10 +339,23 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 		// The period's credits come from its paid invoice, never from here.
 		sub := p.Subscription
 		d.Reason = "subscribed to " + rt.Type
-		d.Users[0].Tier = rt.Type
-		d.Users[0].SubscriptionID = sub
+		rec, known, err := loadSub(st, sub)
+		if err != nil {
+			return Decision{}, err
+		}
+		if !known {
+			rec = Subscription{ID: sub}
+		}
+		if !rec.Deleted {
+			// A cancellation that arrived first keeps the tier at free.
+			d.Users[0].Tier, d.Users[0].SubscriptionID = rt.Type, sub
+		}
 		if sub != "" {
-			d.Subs = append(d.Subs, Subscription{ID: sub, CustomerID: customer, UserID: user, Plan: rt.Type})
+			rec.CustomerID, rec.UserID = customer, user
+			if rec.Plan == "" {
+				rec.Plan = rt.Type
+			}
+			d.Subs = append(d.Subs, rec)
 		}
 		return d, nil
 	}

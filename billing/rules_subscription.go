@@ -314,6 +314,10 @@ func (r Rules) chargeRefunded(ev storage.Event, obj Obj, st State) (Decision, er
 	if !ok {
 		return waiting("waiting for the purchase charge " + obj.Str("id") + " paid for"), nil
 	}
+	if p.Status == "authorized" || p.Status == "pending" {
+		// A refunded charge was captured: the capture's event is on its way.
+		return waiting("waiting for the payment of purchase " + p.ID + " to be confirmed"), nil
+	}
 	if p.Status != "paid" && p.Status != "partially_refunded" && p.Status != "refunded" {
 		return Decision{State: storage.StateApplied, User: p.UserID, Reason: "refund of a purchase that granted nothing (" + p.Status + ")"}, nil
 	}
@@ -353,7 +357,7 @@ func (r Rules) disputeClosed(ev storage.Event, obj Obj, st State) (Decision, err
 	if err != nil {
 		return Decision{}, err
 	}
-	if !ok {
+	if !ok || p.Status == "authorized" || p.Status == "pending" {
 		return waiting("waiting for the purchase disputed charge " + obj.Str("charge") + " paid for"), nil
 	}
 	d := r.clawback(ev, p, 1, "dispute:"+id, "dispute lost")

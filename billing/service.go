@@ -64,7 +64,10 @@ type Service struct {
 
 	wake    chan struct{}
 	running atomic.Bool
-	started time.Time
+	// retryAll asks the processor to retry every waiting event now (after
+	// an operator action supplied a missing piece).
+	retryAll atomic.Bool
+	started  time.Time
 
 	received, duplicates, applied, ignored, failed atomic.Uint64
 	lastEvent                                      atomic.Int64
@@ -98,6 +101,9 @@ func (s *Service) Store() *storage.Store { return s.store }
 
 // Rules is the service's rules and catalog.
 func (s *Service) Rules() Rules { return s.rules }
+
+// PurchaseTypes lists the catalog's plans and packs.
+func (s *Service) PurchaseTypes() []string { return s.rules.Catalog.Names() }
 
 func (s *Service) now() time.Time { return s.clock().UTC() }
 
@@ -159,7 +165,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer tick.Stop()
 	retryWaiting := true
 	for {
-		res, err := s.processOnce(ctx, retryWaiting, false)
+		res, err := s.processOnce(ctx, retryWaiting || s.retryAll.Swap(false), false)
 		if err != nil {
 			s.log.Error("processor", "err", err)
 		}
@@ -233,7 +239,7 @@ func (s *Service) processOnce(ctx context.Context, retryWaiting, receivedOnly bo
 		if receivedOnly {
 			return false
 		}
-		if retryWaiting || !r.NextAttempt.After(now) {
+		if (retryWaiting && !r.WaitsForAPI) || !r.NextAttempt.After(now) {
 			return true
 		}
 		if res.nextDue.IsZero() || r.NextAttempt.Before(res.nextDue) {
@@ -245,6 +251,11 @@ func (s *Service) processOnce(ctx context.Context, retryWaiting, receivedOnly bo
 		return res, err
 	}
 	res.processed = len(evs)
+	// Acknowledging Stripe comes first: while webhook requests wait for
+	// their commit, hold back a little before taking the write lock.
+	for i := 0; i < 10 && !receivedOnly && s.store.IngestsInFlight() > 0; i++ {
+		time.Sleep(2 * time.Millisecond)
+	}
 	var acts []Activity
 	var fetch []fetchReq
 	err = s.store.Update(now, func(tx *storage.Tx) error {
@@ -296,8 +307,7 @@ func (s *Service) processOnce(ctx context.Context, retryWaiting, receivedOnly bo
 		}
 		s.hub.publish(a)
 	}
-	if len(fetch) > 0 {
-		s.fetchLineItems(ctx, fetch)
+	if len(fetch) > 0 && s.fetchLineItems(ctx, fetch) > 0 {
 		res.applied++ // decide those events again at once
 		res.waiting++
 	}
@@ -337,7 +347,7 @@ func (s *Service) applyOne(tx *storage.Tx, ev storage.Event, now time.Time) (Act
 			return Activity{}, "", err
 		}
 		rec.State, rec.Reason, rec.User, rec.Amount, rec.Keys = d.State, d.Reason, d.User, d.Amount, keys
-		rec.NextAttempt = time.Time{}
+		rec.NextAttempt, rec.WaitsForAPI = time.Time{}, false
 		if d.State == storage.StateWaiting {
 			rec.NextAttempt = now.Add(backoff(rec.Attempts))
 			if d.NeedLineItems != "" {
@@ -346,6 +356,9 @@ func (s *Service) applyOne(tx *storage.Tx, ev storage.Event, now time.Time) (Act
 		}
 	}
 	if err := tx.SetEvent(rec); err != nil {
+		return Activity{}, "", err
+	}
+	if err := flagFailure(tx, rec); err != nil {
 		return Activity{}, "", err
 	}
 	if derr == nil && d.State == storage.StateWaiting && d.NeedLineItems != "" {
@@ -362,7 +375,12 @@ func activityOf(rec storage.EventRecord) Activity {
 func (s *Service) markFailed(ev storage.Event, now time.Time, cause error) Activity {
 	rec := ev.EventRecord
 	rec.State, rec.Reason = storage.StateFailed, cause.Error()
-	if err := s.store.Update(now, func(tx *storage.Tx) error { return tx.SetEvent(rec) }); err != nil {
+	if err := s.store.Update(now, func(tx *storage.Tx) error {
+		if err := tx.SetEvent(rec); err != nil {
+			return err
+		}
+		return flagFailure(tx, rec)
+	}); err != nil {
 		s.log.Error("mark event failed", "event", ev.ID, "err", err)
 	}
 	return activityOf(rec)
@@ -463,7 +481,9 @@ func setIf(dst *string, v string) {
 	}
 }
 
-func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) {
+// fetchLineItems reads and caches line items; it returns how many sessions
+// can now be decided.
+func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) (fetched int) {
 	for _, r := range reqs {
 		if s.fetcher == nil {
 			continue
@@ -474,6 +494,7 @@ func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) {
 		now := s.now()
 		err2 := s.store.Update(now, func(tx *storage.Tx) error {
 			if err == nil {
+				fetched++
 				return tx.PutKV(LineItemsKey(r.session), items)
 			}
 			var te *TransientError
@@ -481,6 +502,7 @@ func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) {
 				// The API answered: there is nothing to read. Resolve from
 				// what the event carries.
 				s.log.Warn("line items", "session", r.session, "err", err)
+				fetched++
 				return tx.PutKV(LineItemsKey(r.session), LineItems{})
 			}
 			ev, ok, err := tx.Event(r.event)
@@ -488,7 +510,7 @@ func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) {
 				return err
 			}
 			rec := ev.EventRecord
-			rec.State = storage.StateWaiting
+			rec.State, rec.WaitsForAPI = storage.StateWaiting, true
 			rec.NextAttempt = now.Add(backoff(rec.Attempts))
 			rec.Reason = fmt.Sprintf("Stripe API unreachable (%v); retry at %s", te.Err, rec.NextAttempt.Format(time.TimeOnly))
 			return tx.SetEvent(rec)
@@ -497,6 +519,7 @@ func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) {
 			s.log.Error("store line items", "err", err2)
 		}
 	}
+	return fetched
 }
 
 // ExpireDue writes off every grant past its expiry, for all users.
@@ -586,7 +609,7 @@ func (s *Service) Stats() Stats {
 	}
 	s.rejMu.Unlock()
 	if c, err := s.store.Counts(); err == nil {
-		st.Events, st.Users, st.Pending, st.Purchases, st.Failed = c.Events, c.Users, c.Pending, c.Purchases, c.Failed
+		st.Events, st.Users, st.Pending, st.Purchases, st.Failed, st.Waiting = c.Events, c.Users, c.Pending, c.Purchases, c.Failed, c.Waiting
 	}
 	if n := s.lastEvent.Load(); n > 0 {
 		st.LastEvent = time.Unix(0, n)

@@ -41,11 +41,18 @@ func (s *Store) Ingest(ev Event) (rec EventRecord, duplicate bool, err error) {
 		s.mu.Unlock()
 		return EventRecord{}, false, ErrClosed
 	}
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	s.ingest <- req
 	s.mu.Unlock()
 	r := <-req.done
 	return r.rec, r.duplicate, r.err
 }
+
+// IngestsInFlight is how many Ingest calls are waiting for their commit. The
+// processor defers to them, so acknowledgements stay fast under load and
+// applying catches up after.
+func (s *Store) IngestsInFlight() int64 { return s.inflight.Load() }
 
 func (s *Store) ingestLoop() {
 	defer s.wg.Done()

@@ -32,6 +32,9 @@ type EventRecord struct {
 	Reason      string     `json:"reason,omitempty"`
 	Attempts    int        `json:"attempts,omitempty"`
 	NextAttempt time.Time  `json:"next_attempt,omitzero"`
+	// WaitsForAPI marks a waiting event held back by an API outage: it is
+	// retried at NextAttempt, not whenever something else applies.
+	WaitsForAPI bool `json:"waits_for_api,omitempty"`
 	// User and Amount are what the processor found: the user the event is
 	// about and the credits it moved, for the Live tab.
 	User   string `json:"user,omitempty"`
@@ -115,11 +118,13 @@ type Purchase struct {
 	Subscription  string `json:"subscription,omitempty"`
 	// RefundedCredits is how many of Credits refunds and lost disputes
 	// have clawed back so far.
-	RefundedCredits int64     `json:"refunded_credits,omitempty"`
-	EventID         string    `json:"event_id"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
-	Note            string    `json:"note,omitempty"`
+	RefundedCredits int64 `json:"refunded_credits,omitempty"`
+	// CaptureBy is when an authorized, not yet captured payment lapses.
+	CaptureBy time.Time `json:"capture_by,omitzero"`
+	EventID   string    `json:"event_id"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Note      string    `json:"note,omitempty"`
 }
 
 // Counts are store-wide totals kept in the meta bucket.
@@ -128,5 +133,6 @@ type Counts struct {
 	Users     uint64
 	Pending   uint64
 	Failed    uint64
+	Waiting   uint64
 	Purchases uint64
 }

@@ -41,6 +41,18 @@ var (
 	// kvBucket holds small named values owned by other packages (subscriptions,
 	// catalog cache) as JSON.
 	kvBucket = []byte("kv")
+
+	// Added in schema version 2.
+
+	// apiKeysBucket maps an API key name to its APIKey record (hash only).
+	apiKeysBucket = []byte("api_keys")
+	// apiKeyHashesBucket maps the SHA-256 of a working API key to its name;
+	// a revoked key's hash is removed.
+	apiKeyHashesBucket = []byte("api_key_hashes")
+	// apiRequestsBucket maps the ledger idempotency key of a spend or grant
+	// made through the app's API to the APIRequest answered, so a retry gets
+	// the same answer and a reused key with another request is refused.
+	apiRequestsBucket = []byte("api_requests")
 )
 
 var allBuckets = [][]byte{
@@ -64,6 +76,14 @@ type migration struct {
 var migrations = []migration{
 	{version: 1, name: "initial layout", apply: func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+	{version: 2, name: "app API keys and idempotent API requests", apply: func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{apiKeysBucket, apiKeyHashesBucket, apiRequestsBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -30,11 +30,34 @@ func (t *Tx) SetEvent(rec EventRecord) error {
 	} else if err := pending.Delete(k); err != nil {
 		return err
 	}
-	if prev.State != StateFailed && rec.State == StateFailed {
-		return addCount(t.tx, "failed", 1)
+	for _, st := range []EventState{StateFailed, StateWaiting} {
+		var delta int64
+		switch {
+		case prev.State != st && rec.State == st:
+			delta = 1
+		case prev.State == st && rec.State != st:
+			delta = -1
+		default:
+			continue
+		}
+		if err := addCount(t.tx, string(st), delta); err != nil {
+			return err
+		}
 	}
-	if prev.State == StateFailed && rec.State != StateFailed {
-		return addCount(t.tx, "failed", -1)
+	return nil
+}
+
+// ScanPurchases calls fn for every purchase until fn returns false.
+func (t *Tx) ScanPurchases(fn func(Purchase) bool) error {
+	c := t.tx.Bucket(purchasesBucket).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var p Purchase
+		if err := json.Unmarshal(v, &p); err != nil {
+			return err
+		}
+		if !fn(p) {
+			return nil
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,9 +31,12 @@ type Store struct {
 	path string
 
 	ingest chan *ingestReq
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	closed bool
+	// inflight counts Ingest calls waiting for their commit.
+	inflight atomic.Int64
+	shared   sharedCommit // API writes committed together (apikeys.go)
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	closed   bool
 }
 
 // Options tune Open.
@@ -61,10 +65,11 @@ func Open(path string, opt Options) (*Store, error) {
 		}
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opt.LockTimeout,
-		ReadOnly:       opt.ReadOnly,
-		FreelistType:   bolt.FreelistMapType,
-		NoFreelistSync: true,
+		Timeout:  opt.LockTimeout,
+		ReadOnly: opt.ReadOnly,
+		// The freelist is written at each commit: without it, opening a
+		// large store means scanning every page (seconds at 1 GB).
+		FreelistType: bolt.FreelistMapType,
 	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
@@ -171,6 +176,7 @@ func (s *Store) Counts() (Counts, error) {
 		c.Events = btoi(meta.Get(counterKey("events")))
 		c.Users = btoi(meta.Get(counterKey("users")))
 		c.Failed = btoi(meta.Get(counterKey("failed")))
+		c.Waiting = btoi(meta.Get(counterKey("waiting")))
 		c.Purchases = btoi(meta.Get(counterKey("purchases")))
 		c.Pending = uint64(tx.Bucket(pendingBucket).Stats().KeyN)
 		return nil

@@ -29,4 +29,24 @@ type Backend interface {
 	// reason is required. A revoke beyond the balance fails unless force.
 	// key makes a retried submission a no-op.
 	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
+
+	// Attention lists what needs the operator: waiting and failed events,
+	// unresolved and unlinked purchases, past-due plans, disputes.
+	Attention() ([]billing.AttentionItem, error)
+	// Retry queues a waiting, failed or set-aside event again now.
+	Retry(ctx context.Context, eventID string) error
+	// AssignType gives an unresolved purchase its type; it is applied once.
+	AssignType(ctx context.Context, purchaseID, typ string) error
+	// LinkUser moves an unlinked record's purchases and credits to a user.
+	LinkUser(ctx context.Context, from, to string) error
+	// PurchaseTypes lists the catalog's plans and packs.
+	PurchaseTypes() []string
+
+	// CreateAPIKey makes a key for the app's API and returns it; it cannot
+	// be read again.
+	CreateAPIKey(name string) (string, error)
+	// ListAPIKeys returns every API key, working and revoked, without the keys.
+	ListAPIKeys() ([]billing.APIKey, error)
+	// RevokeAPIKey stops a key from working at once.
+	RevokeAPIKey(name string) error
 }

@@ -24,6 +24,7 @@ type fakeBackend struct {
 	details   map[string]billing.UserDetail
 	applied   map[string]billing.Entry // idempotency key → entry
 	nextEntry uint64
+	apiKeys   []billing.APIKey
 
 	// failNext, when set, makes the next Adjust apply its change and then
 	// report this error, as a call that timed out after the store wrote.
@@ -197,4 +198,45 @@ func (f *fakeBackend) balance(id string) int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.users[id].Balance
+}
+
+// The fake has no attention items; attention tests wrap it (attnBackend).
+func (f *fakeBackend) Attention() ([]billing.AttentionItem, error)        { return nil, nil }
+func (f *fakeBackend) Retry(ctx context.Context, eventID string) error    { return nil }
+func (f *fakeBackend) AssignType(ctx context.Context, id, t string) error { return nil }
+func (f *fakeBackend) LinkUser(ctx context.Context, from, to string) error {
+	return nil
+}
+func (f *fakeBackend) PurchaseTypes() []string { return []string{"pro", "topup"} }
+
+// API keys: kept in memory; the key handed out is its name made long.
+func (f *fakeBackend) CreateAPIKey(name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.apiKeys {
+		if k.Name == name {
+			return "", billing.ErrKeyExists
+		}
+	}
+	plain := "cdk_" + strings.Repeat(name, 64/len(name)+1)[:64]
+	f.apiKeys = append(f.apiKeys, billing.APIKey{Name: name, Hint: "cdk_…" + plain[len(plain)-4:], CreatedAt: time.Now()})
+	return plain, nil
+}
+
+func (f *fakeBackend) ListAPIKeys() ([]billing.APIKey, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]billing.APIKey(nil), f.apiKeys...), nil
+}
+
+func (f *fakeBackend) RevokeAPIKey(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.apiKeys {
+		if f.apiKeys[i].Name == name {
+			f.apiKeys[i].RevokedAt = time.Now()
+			return nil
+		}
+	}
+	return fmt.Errorf("no API key named %q", name)
 }

@@ -21,10 +21,18 @@ type KeyMap struct {
 	Back     key.Binding
 	Filter   key.Binding
 
+	// Attention.
+	Retry  key.Binding
+	Assign key.Binding
+	Link   key.Binding
+
 	// User detail.
 	Grant  key.Binding
 	Revoke key.Binding
 	Reload key.Binding
+
+	// API keys.
+	NewKey key.Binding
 
 	// Forms.
 	Submit    key.Binding
@@ -53,9 +61,15 @@ func DefaultKeyMap() KeyMap {
 		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 		Filter:   key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 
+		Retry:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry now")),
+		Assign: key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign type")),
+		Link:   key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "link to user")),
+
 		Grant:  key.NewBinding(key.WithKeys("g"), key.WithHelp("g", "grant")),
 		Revoke: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revoke")),
 		Reload: key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "reload")),
+
+		NewKey: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "new key")),
 
 		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
 		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),

@@ -95,6 +95,8 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 		newLivePane(b, m.st, m.km, now),
 		newPurchasesPane(b, m.st, m.km, now),
 		newUsersPane(b, m.st, m.km, now),
+		newAttentionPane(ctx, b, m.st, m.km, now),
+		newAPIKeysPane(b, m.st, m.km, now),
 	}
 	m.usersTab = 2
 	m.feed, m.stopFeed = b.Subscribe()

@@ -187,8 +187,9 @@ func TestTabRouting(t *testing.T) {
 		{nil, "[1 Live]", "STATE"},
 		{[]string{"tab"}, "[2 Purchases]", "cs_test_0003"},
 		{[]string{"tab", "tab"}, "[3 Users]", "u_001 "},
-		{[]string{"tab", "tab", "tab"}, "[1 Live]", "STATE"},
-		{[]string{"shift+tab"}, "[3 Users]", "u_001 "},
+		{[]string{"tab", "tab", "tab"}, "[4 Attention]", "Needs attention"},
+		{[]string{"2", "shift+tab"}, "[1 Live]", "STATE"},
+		{[]string{"shift+tab", "tab"}, "[1 Live]", "STATE"}, // wraps around
 		{[]string{"3"}, "[3 Users]", "u_001 "},
 		{[]string{"3", "2"}, "[2 Purchases]", "cs_test_0003"},
 		{[]string{"3", "1"}, "[1 Live]", "STATE"},
@@ -392,7 +393,7 @@ func TestFilterEnterKeepsFilter(t *testing.T) {
 	}
 	// With the input left, keys move the list again and tab switches tabs.
 	d.press("tab")
-	if !strings.Contains(d.tabBar(), "[1 Live]") {
+	if !strings.Contains(d.tabBar(), "[4 Attention]") {
 		t.Errorf("tab did not switch after leaving the filter")
 	}
 }

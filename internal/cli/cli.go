@@ -76,6 +76,16 @@ func init() {
 		"revoke":   {"USER N --reason TEXT [--force]: take credits by hand", runRevoke},
 		"verify":   {"check every invariant of the database", runVerify},
 		"simulate": {"send signed simulated Stripe events; a load generator", runSimulate},
+		"apikey":   {"create NAME | list | revoke NAME: keys for your app's API", runAPIKey},
+		"checkout": {"USER TYPE [--promo] [--tax] [--manual-capture]: print a Stripe Checkout link", runCheckout},
+		"portal":   {"USER: print a Stripe customer portal link", runPortal},
+		"captures": {"list payments authorized and waiting for capture", runCaptures},
+		"capture":  {"PI: capture an authorized payment (credits follow Stripe's event)", runCapture},
+		"cancel":   {"PI: release an authorized payment", runCancel},
+		"resync":   {"[--since 72h] [--failed-only]: fetch missed events from Stripe's Events API", runResync},
+		"catalog":  {"[--sync]: Stripe products, prices and coupons against the catalog", runCatalog},
+		"webhook":  {"setup URL [--dry-run]: create the Stripe webhook endpoint", runWebhook},
+		"doctor":   {"check key, account, webhook endpoints and events; non-zero exit on problems", runDoctor},
 		"help":     {"this list", func(env *Env, _ []string) error { usage(env.Stdout); return nil }},
 	}
 }
@@ -83,7 +93,8 @@ func init() {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: creditdesk [command] [flags]")
 	fmt.Fprintln(w)
-	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "simulate", "help"} {
+	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "simulate", "apikey",
+		"checkout", "portal", "captures", "capture", "cancel", "resync", "catalog", "webhook", "doctor", "help"} {
 		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintln(w)

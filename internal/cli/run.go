@@ -58,6 +58,10 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits, err := webhook.LimitsFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	st, err := storage.Open(cfg.DB, storage.Options{})
 	if err != nil {
 		return nil, err
@@ -72,6 +76,10 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 		}
 		return nil
 	})
+	// The app's API (/api/users/..., /api/stripe/checkout, /api/stripe/portal).
+	api := webhook.NewAPI(svc, nil /* stripe: set by internal/stripeapi */, limits)
+	api.Log = opt.log
+	api.Mount(a.server.Mux)
 	if err := a.server.Listen(cfg.Addr); err != nil {
 		st.Close()
 		return nil, err

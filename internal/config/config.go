@@ -22,6 +22,10 @@ type Config struct {
 	CatalogPath   string
 	APIBase       string
 	PublicURL     string
+	// SuccessURL and CancelURL are where Checkout sends the buyer back
+	// (CREDITDESK_SUCCESS_URL, CREDITDESK_CANCEL_URL).
+	SuccessURL string
+	CancelURL  string
 }
 
 // Defaults used when neither a flag nor the environment says otherwise.
@@ -53,6 +57,8 @@ func FromEnv() Config {
 		CatalogPath:   os.Getenv("CREDITDESK_CONFIG"),
 		APIBase:       os.Getenv("STRIPE_API_BASE"),
 		PublicURL:     os.Getenv("CREDITDESK_PUBLIC_URL"),
+		SuccessURL:    os.Getenv("CREDITDESK_SUCCESS_URL"),
+		CancelURL:     os.Getenv("CREDITDESK_CANCEL_URL"),
 	}
 	if c.DB == "" {
 		c.DB = DefaultDB

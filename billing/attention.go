@@ -1,0 +1,254 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"creditdesk/storage"
+)
+
+// Attention kinds, each with the operator action that fixes it.
+const (
+	AttnWaiting    = "waiting"    // retry now
+	AttnFailed     = "failed"     // retry now
+	AttnGaveUp     = "gave_up"    // retry now
+	AttnUnresolved = "unresolved" // assign a type
+	AttnUnlinked   = "unlinked"   // link to a user
+	AttnPastDue    = "past_due"   // (in Stripe)
+	AttnDisputed   = "disputed"   // (in Stripe)
+)
+
+// AttentionItem is one thing the operator should look at.
+type AttentionItem struct {
+	Kind   string
+	ID     string // event, purchase, customer, subscription or dispute id
+	User   string
+	Detail string
+	At     time.Time
+	// Action names the fix the console offers: "retry", "assign", "link",
+	// or "" when the fix is in the Stripe Dashboard.
+	Action string
+}
+
+// AssignKey is the kv key of an operator's type assignment for a purchase.
+func AssignKey(purchaseID string) string { return "assign:" + purchaseID }
+
+func actionFor(kind string) string {
+	switch kind {
+	case AttnWaiting, AttnFailed, AttnGaveUp:
+		return "retry"
+	case AttnUnresolved:
+		return "assign"
+	case AttnUnlinked:
+		return "link"
+	}
+	return ""
+}
+
+// flagFailure keeps the "failed" attention flag in step with an event's
+// state: raised when it fails, cleared when it is applied.
+func flagFailure(tx *storage.Tx, rec storage.EventRecord) error {
+	switch rec.State {
+	case storage.StateFailed:
+		return tx.PutKV(FlagKey(AttnFailed, rec.ID), Flag{Kind: AttnFailed, ID: rec.ID, User: rec.User,
+			Detail: rec.Type + ": " + rec.Reason, At: tx.Now()})
+	case storage.StateApplied:
+		if err := tx.DeleteKV(FlagKey(AttnFailed, rec.ID)); err != nil {
+			return err
+		}
+		return tx.DeleteKV(FlagKey(AttnGaveUp, rec.ID))
+	}
+	return nil
+}
+
+// Attention lists waiting events and every open flag, oldest first.
+func (s *Service) Attention() ([]AttentionItem, error) {
+	var items []AttentionItem
+	waiting, err := s.store.Pending(200, func(r storage.EventRecord) bool { return r.State == storage.StateWaiting })
+	if err != nil {
+		return nil, err
+	}
+	for _, ev := range waiting {
+		items = append(items, AttentionItem{Kind: AttnWaiting, ID: ev.ID, User: ev.User, At: ev.ReceivedAt,
+			Detail: ev.Type + ": " + ev.Reason, Action: "retry"})
+	}
+	flags, err := s.Flags()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range flags {
+		items = append(items, AttentionItem{Kind: f.Kind, ID: f.ID, User: f.User, Detail: f.Detail, At: f.At, Action: actionFor(f.Kind)})
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].At.Before(items[j].At) })
+	return items, nil
+}
+
+// Retry puts a waiting, failed or set-aside event back in the queue now.
+func (s *Service) Retry(ctx context.Context, eventID string) error {
+	err := s.store.Update(s.now(), func(tx *storage.Tx) error {
+		ev, ok, err := tx.Event(eventID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("event %s: %w", eventID, storage.ErrNotFound)
+		}
+		if ev.State == storage.StateApplied {
+			return fmt.Errorf("%w: event %s is already applied", ErrInvalid, eventID)
+		}
+		rec := ev.EventRecord
+		rec.State, rec.NextAttempt = storage.StateReceived, time.Time{}
+		return tx.SetEvent(rec)
+	})
+	if err == nil {
+		s.Wake()
+	}
+	return err
+}
+
+// AssignType gives an unresolved purchase its purchase type; its event is
+// applied again with that type, once.
+func (s *Service) AssignType(ctx context.Context, purchaseID, typ string) error {
+	name, ok := s.rules.Catalog.Resolve(typ)
+	if !ok {
+		return fmt.Errorf("%w: %q is no plan or pack in the catalog (have: %s)", ErrInvalid, typ, strings.Join(s.rules.Catalog.Names(), ", "))
+	}
+	err := s.store.Update(s.now(), func(tx *storage.Tx) error {
+		p, ok, err := tx.Purchase(purchaseID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("purchase %s: %w", purchaseID, storage.ErrNotFound)
+		}
+		if p.Status != "unresolved" {
+			return fmt.Errorf("%w: purchase %s is %s, not unresolved", ErrInvalid, purchaseID, p.Status)
+		}
+		if err := tx.PutKV(AssignKey(purchaseID), name); err != nil {
+			return err
+		}
+		ev, ok, err := tx.Event(p.EventID)
+		if err != nil || !ok {
+			return fmt.Errorf("event %s of purchase %s: %w", p.EventID, purchaseID, storage.ErrNotFound)
+		}
+		rec := ev.EventRecord
+		rec.State, rec.NextAttempt = storage.StateReceived, time.Time{}
+		return tx.SetEvent(rec)
+	})
+	if err == nil {
+		s.Wake()
+	}
+	return err
+}
+
+// LinkUser ties an unlinked record (kept under a Stripe customer id because
+// no user id was known) to a user: the customer is linked, its credits move
+// with their expiry, and its purchases and subscriptions follow. Waiting
+// events are retried, since the link may be what they waited for.
+func (s *Service) LinkUser(ctx context.Context, from, to string) error {
+	from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+	if to == "" || from == to {
+		return fmt.Errorf("%w: link %q to which user?", ErrInvalid, from)
+	}
+	now := s.now()
+	var moved int64
+	err := s.store.Update(now, func(tx *storage.Tx) error {
+		src, ok, err := tx.User(from)
+		if err != nil {
+			return err
+		}
+		if !ok || !src.Unlinked {
+			return fmt.Errorf("%w: %s is not an unlinked purchase record", ErrInvalid, from)
+		}
+		if strings.HasPrefix(from, "cus_") {
+			if err := tx.LinkCustomer(from, to); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExpireDue(from); err != nil {
+			return err
+		}
+		gs, err := tx.Grants(from)
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			if _, _, err := tx.Post(storage.Posting{UserID: to, Delta: g.Remaining, Key: fmt.Sprintf("link:%s:%d", from, g.EntryID),
+				Reason: "moved from unlinked " + from, Source: "manual", Kind: g.Kind, ExpiresAt: g.ExpiresAt,
+				PurchaseID: g.PurchaseID, At: now}); err != nil {
+				return err
+			}
+			moved += g.Remaining
+		}
+		if moved > 0 {
+			if _, _, err := tx.Post(storage.Posting{UserID: from, Delta: -moved, Key: "link:out:" + from + ":" + to,
+				Reason: "moved to " + to, Source: "manual", Kind: "link", At: now}); err != nil {
+				return err
+			}
+		}
+		dst, err := tx.EnsureUser(to)
+		if err != nil {
+			return err
+		}
+		setIf(&dst.Email, src.Email)
+		setIf(&dst.Name, src.Name)
+		if dst.CustomerID == "" {
+			dst.CustomerID = src.CustomerID
+		}
+		if src.Tier != "" && src.Tier != "free" {
+			dst.Tier, dst.SubscriptionID = src.Tier, src.SubscriptionID
+		}
+		if err := tx.PutUser(dst); err != nil {
+			return err
+		}
+		if src, _, err = tx.User(from); err != nil { // re-read: the move changed its balance
+			return err
+		}
+		src.Unlinked, src.Tier, src.SubscriptionID = false, "free", ""
+		if err := tx.PutUser(src); err != nil {
+			return err
+		}
+		var ps []storage.Purchase
+		if err := tx.ScanPurchases(func(p storage.Purchase) bool {
+			if p.UserID == from {
+				ps = append(ps, p)
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		for _, p := range ps {
+			p.UserID = to
+			if err := tx.PutPurchase(p); err != nil {
+				return err
+			}
+		}
+		var subs []Subscription
+		tx.ScanKV("sub:", func(_ string, raw []byte) bool {
+			var sub Subscription
+			if json.Unmarshal(raw, &sub) == nil && sub.UserID == from {
+				subs = append(subs, sub)
+			}
+			return true
+		})
+		for _, sub := range subs {
+			sub.UserID = to
+			if err := tx.PutKV(SubscriptionKey(sub.ID), sub); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteKV(FlagKey(AttnUnlinked, from))
+	})
+	if err != nil {
+		return err
+	}
+	s.hub.publish(Activity{At: now, Kind: ActivityManual, Type: "linked " + from, User: to, Amount: moved,
+		State: storage.StateApplied, Reason: "unlinked purchases moved to " + to})
+	s.retryAll.Store(true)
+	s.Wake()
+	return nil
+}

@@ -1,0 +1,38 @@
+package billing
+
+// HandledEvents lists every Stripe event type creditdesk's rules read. A
+// webhook endpoint made by `creditdesk webhook setup` enables exactly these,
+// and `creditdesk doctor` checks that a registered endpoint has them all.
+var HandledEvents = []string{
+	"checkout.session.completed",
+	"checkout.session.async_payment_succeeded",
+	"checkout.session.async_payment_failed",
+	"checkout.session.expired",
+	"invoice.paid",
+	"invoice.payment_succeeded",
+	"invoice.payment_failed",
+	"customer.subscription.created",
+	"customer.subscription.updated",
+	"customer.subscription.deleted",
+	"customer.subscription.paused",
+	"customer.subscription.resumed",
+	"charge.refunded",
+	"charge.dispute.created",
+	"charge.dispute.closed",
+	"payment_intent.succeeded",
+	"payment_intent.payment_failed",
+	"payment_intent.canceled",
+	"payment_intent.amount_capturable_updated",
+	"customer.created",
+	"customer.updated",
+	"customer.deleted",
+	"product.created",
+	"product.updated",
+	"product.deleted",
+	"price.created",
+	"price.updated",
+	"price.deleted",
+	"coupon.created",
+	"coupon.updated",
+	"coupon.deleted",
+}

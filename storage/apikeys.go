@@ -1,0 +1,215 @@
+package storage
+
+import (
+	"encoding/json"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// APIKey is a bearer key the founder's app uses to call creditdesk's API.
+// Only the SHA-256 of the key is stored; the key itself is shown once, when
+// it is created, and cannot be read back.
+type APIKey struct {
+	// Name identifies the key in the console and in the ledger (source
+	// "api:NAME"). A name is never reused, even after its key is revoked,
+	// so a ledger source always names one key.
+	Name string `json:"name"`
+	// Hash is the SHA-256 of the key.
+	Hash []byte `json:"hash"`
+	// Hint is the key's prefix and last characters ("cdk_…3f9a"), enough to
+	// tell keys apart, far too little to use.
+	Hint      string    `json:"hint"`
+	CreatedAt time.Time `json:"created_at"`
+	// RevokedAt is when the key stopped working; zero while it works.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// Revoked reports whether the key has been revoked.
+func (k APIKey) Revoked() bool { return !k.RevokedAt.IsZero() }
+
+// APIRequest is the remembered answer to one spend or grant through the
+// app's API, keyed by its ledger idempotency key. A retry with the same key
+// and the same request gets this answer again; a different request with the
+// same key is refused by comparing Fingerprint.
+type APIRequest struct {
+	// Fingerprint identifies the request: operation, user, amount, reason.
+	Fingerprint string    `json:"fp"`
+	User        string    `json:"user"`
+	Credits     int64     `json:"credits"`
+	EntryID     uint64    `json:"entry_id"`
+	At          time.Time `json:"at"`
+}
+
+// ErrKeyExists is returned when an API key name is already taken.
+var ErrKeyExists = errors.New("an API key with this name exists (names of revoked keys stay taken so the ledger stays unambiguous)")
+
+// APIKey returns the key record named name.
+func (t *Tx) APIKey(name string) (APIKey, bool, error) {
+	var k APIKey
+	ok, err := getJSON(t.tx.Bucket(apiKeysBucket), []byte(name), &k)
+	return k, ok, err
+}
+
+// APIKeyByHash returns the working (not revoked) key whose hash is hash.
+func (t *Tx) APIKeyByHash(hash []byte) (APIKey, bool, error) {
+	name := t.tx.Bucket(apiKeyHashesBucket).Get(hash)
+	if name == nil {
+		return APIKey{}, false, nil
+	}
+	k, ok, err := t.APIKey(string(name))
+	if err != nil || !ok || k.Revoked() {
+		return APIKey{}, false, err
+	}
+	return k, true, nil
+}
+
+// CreateAPIKey stores a new key; a name already used fails with ErrKeyExists.
+func (t *Tx) CreateAPIKey(k APIKey) error {
+	if _, ok, err := t.APIKey(k.Name); err != nil {
+		return err
+	} else if ok {
+		return ErrKeyExists
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = t.now
+	}
+	if err := putJSON(t.tx.Bucket(apiKeysBucket), []byte(k.Name), k); err != nil {
+		return err
+	}
+	return t.tx.Bucket(apiKeyHashesBucket).Put(k.Hash, []byte(k.Name))
+}
+
+// RevokeAPIKey stops the key named name from working and returns its record.
+// Revoking a revoked key changes nothing.
+func (t *Tx) RevokeAPIKey(name string) (APIKey, error) {
+	k, ok, err := t.APIKey(name)
+	if err != nil {
+		return APIKey{}, err
+	}
+	if !ok {
+		return APIKey{}, ErrNotFound
+	}
+	if k.Revoked() {
+		return k, nil
+	}
+	k.RevokedAt = t.now
+	if err := t.tx.Bucket(apiKeyHashesBucket).Delete(k.Hash); err != nil {
+		return APIKey{}, err
+	}
+	return k, putJSON(t.tx.Bucket(apiKeysBucket), []byte(k.Name), k)
+}
+
+// APIKeys returns every key, working and revoked, oldest first.
+func (t *Tx) APIKeys() ([]APIKey, error) {
+	var out []APIKey
+	err := t.tx.Bucket(apiKeysBucket).ForEach(func(_, v []byte) error {
+		var k APIKey
+		if err := json.Unmarshal(v, &k); err != nil {
+			return err
+		}
+		out = append(out, k)
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, err
+}
+
+// APIRequest returns the remembered answer for a ledger idempotency key.
+func (t *Tx) APIRequest(key string) (APIRequest, bool, error) {
+	var r APIRequest
+	ok, err := getJSON(t.tx.Bucket(apiRequestsBucket), []byte(key), &r)
+	return r, ok, err
+}
+
+// PutAPIRequest remembers the answer for a ledger idempotency key.
+func (t *Tx) PutAPIRequest(key string, r APIRequest) error {
+	return putJSON(t.tx.Bucket(apiRequestsBucket), []byte(key), r)
+}
+
+// sharedCommit lets concurrent Shared calls commit together. Callers queue;
+// one of them leads: it takes what is queued (at most maxGroup), commits it in
+// one transaction, wakes those callers, and hands the lead to the next caller
+// still queued. A lone caller commits at once; under load the fsync is paid
+// once per group, and no caller leads for more than one commit.
+type sharedCommit struct {
+	mu      sync.Mutex
+	queue   []*sharedCall
+	leading bool
+}
+
+type sharedCall struct {
+	now  time.Time
+	fn   func(*Tx) error
+	err  error
+	done chan struct{}
+	lead chan struct{}
+}
+
+// Shared runs fn in a read-write transaction that it may share with other
+// concurrent Shared calls, and returns once that transaction is committed
+// and fsynced. Each fn sees the writes of those before it in the group, as
+// if they had run one after another.
+//
+// If any fn in a group returns an error, the group is rolled back and each
+// fn runs again in a transaction of its own, so fn may run twice: it must set
+// whatever it reports to its caller afresh on each run, and it should refuse
+// a business request (not enough credits) by writing nothing and returning
+// nil, keeping errors for failures of the store.
+func (s *Store) Shared(now time.Time, fn func(*Tx) error) error {
+	c := &sharedCall{now: now, fn: fn, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	g := &s.shared
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	if !g.leading {
+		g.leading = true
+		c.lead <- struct{}{}
+	}
+	g.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	case <-c.lead:
+	}
+	g.mu.Lock()
+	n := min(len(g.queue), maxGroup)
+	group := append([]*sharedCall(nil), g.queue[:n]...)
+	g.queue = append(g.queue[:0], g.queue[n:]...)
+	g.mu.Unlock()
+
+	s.commitShared(group)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.queue[0].lead <- struct{}{}
+	} else {
+		g.leading = false
+	}
+	g.mu.Unlock()
+	<-c.done
+	return c.err
+}
+
+func (s *Store) commitShared(group []*sharedCall) {
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		for _, c := range group {
+			if err := c.fn(&Tx{tx: btx, now: c.now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(group) > 1 {
+		for _, c := range group {
+			s.commitShared([]*sharedCall{c})
+		}
+		return
+	}
+	for _, c := range group {
+		c.err = err
+		close(c.done)
+	}
+}

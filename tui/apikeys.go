@@ -1,0 +1,265 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"creditdesk/billing"
+)
+
+// Messages of the API keys pane.
+type (
+	apiKeysLoadedMsg struct {
+		keys []billing.APIKey
+		err  error
+	}
+	// apiKeyCreatedMsg carries a new key: the only time it exists outside
+	// the app that will use it.
+	apiKeyCreatedMsg struct {
+		name, plain string
+		err         error
+	}
+	apiKeyRevokedMsg struct {
+		name string
+		err  error
+	}
+)
+
+func loadAPIKeysCmd(b Backend) tea.Cmd {
+	return func() tea.Msg {
+		ks, err := b.ListAPIKeys()
+		return apiKeysLoadedMsg{ks, err}
+	}
+}
+
+func createAPIKeyCmd(b Backend, name string) tea.Cmd {
+	return func() tea.Msg {
+		plain, err := b.CreateAPIKey(name)
+		return apiKeyCreatedMsg{name, plain, err}
+	}
+}
+
+func revokeAPIKeyCmd(b Backend, name string) tea.Cmd {
+	return func() tea.Msg {
+		return apiKeyRevokedMsg{name, b.RevokeAPIKey(name)}
+	}
+}
+
+// apiKeysPane lists the bearer keys the founder's app uses, creates one
+// (showing it once) and revokes one after a confirmation.
+type apiKeysPane struct {
+	b   Backend
+	st  *Styles
+	km  *KeyMap
+	now func() time.Time
+
+	rows   []billing.APIKey
+	cursor int
+	loaded bool
+
+	naming     bool // the name input holds the keyboard
+	name       textinput.Model
+	confirming string // the key whose revocation waits for y
+	// created is the new key, shown until dismissed; it is kept nowhere else.
+	created, createdName string
+
+	width, height int
+	cols          []column
+	widths        []int
+}
+
+func newAPIKeysPane(b Backend, st *Styles, km *KeyMap, now func() time.Time) *apiKeysPane {
+	ti := textinput.New()
+	ti.Prompt = "name: "
+	ti.Placeholder = "backend, worker, staging…"
+	ti.CharLimit = 64
+	ti.Cursor.SetMode(cursor.CursorStatic)
+	ti.PromptStyle = st.Title
+	ti.PlaceholderStyle = st.Muted
+	return &apiKeysPane{
+		b: b, st: st, km: km, now: now, name: ti,
+		cols: []column{
+			{Title: "NAME", Flex: 1, Min: 8},
+			{Title: "KEY", Width: 10},
+			{Title: "CREATED", Width: 10},
+			{Title: "STATUS", Width: 18},
+		},
+	}
+}
+
+func (p *apiKeysPane) Title() string { return "API keys" }
+
+func (p *apiKeysPane) Init() tea.Cmd { return loadAPIKeysCmd(p.b) }
+
+// Capturing is true while the name input or the revoke confirmation is open.
+func (p *apiKeysPane) Capturing() bool { return p.naming || p.confirming != "" }
+
+func (p *apiKeysPane) SetSize(w, h int) {
+	p.width, p.height = w, h
+	p.widths = layoutColumns(w-2, p.cols)
+	p.name.Width = max(w-10, 1)
+}
+
+func (p *apiKeysPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case apiKeysLoadedMsg:
+		if msg.err != nil {
+			return p, reportErr(fmt.Errorf("loading API keys: %w", msg.err))
+		}
+		p.rows, p.loaded = msg.keys, true
+		p.cursor = min(p.cursor, max(len(p.rows)-1, 0))
+	case apiKeyCreatedMsg:
+		if msg.err != nil {
+			return p, reportErr(fmt.Errorf("creating API key %s: %w", msg.name, msg.err))
+		}
+		p.created, p.createdName = msg.plain, msg.name
+		return p, tea.Batch(loadAPIKeysCmd(p.b), msgCmd(infoMsg("Created API key "+msg.name+": copy it now, it is shown only once")))
+	case apiKeyRevokedMsg:
+		if msg.err != nil {
+			return p, reportErr(fmt.Errorf("revoking API key %s: %w", msg.name, msg.err))
+		}
+		return p, tea.Batch(loadAPIKeysCmd(p.b), msgCmd(infoMsg("Revoked API key "+msg.name+": requests with it now get 401")))
+	case tea.KeyMsg:
+		return p, p.key(msg)
+	}
+	if p.naming {
+		var cmd tea.Cmd
+		p.name, cmd = p.name.Update(msg)
+		return p, cmd
+	}
+	return p, nil
+}
+
+func (p *apiKeysPane) key(msg tea.KeyMsg) tea.Cmd {
+	switch {
+	case p.naming:
+		switch {
+		case key.Matches(msg, p.km.Cancel):
+			p.naming = false
+			p.name.Blur()
+			return nil
+		case msg.Type == tea.KeyEnter:
+			name := strings.TrimSpace(p.name.Value())
+			if name == "" {
+				return reportErr(fmt.Errorf("a key needs a name"))
+			}
+			p.naming = false
+			p.name.Blur()
+			return createAPIKeyCmd(p.b, name)
+		}
+		var cmd tea.Cmd
+		p.name, cmd = p.name.Update(msg)
+		return cmd
+	case p.confirming != "":
+		name := p.confirming
+		p.confirming = ""
+		if key.Matches(msg, p.km.Yes) {
+			return revokeAPIKeyCmd(p.b, name)
+		}
+		return nil
+	case p.created != "" && (key.Matches(msg, p.km.Back) || msg.Type == tea.KeyEnter):
+		p.created, p.createdName = "", ""
+		return nil
+	}
+	switch {
+	case key.Matches(msg, p.km.Up):
+		p.cursor = max(p.cursor-1, 0)
+	case key.Matches(msg, p.km.Down):
+		p.cursor = min(p.cursor+1, max(len(p.rows)-1, 0))
+	case key.Matches(msg, p.km.Reload):
+		return loadAPIKeysCmd(p.b)
+	case key.Matches(msg, p.km.NewKey):
+		p.created, p.createdName = "", ""
+		p.naming = true
+		p.name.SetValue("")
+		return p.name.Focus()
+	case key.Matches(msg, p.km.Revoke):
+		if p.cursor < len(p.rows) && !p.rows[p.cursor].Revoked() {
+			p.confirming = p.rows[p.cursor].Name
+		}
+	}
+	return nil
+}
+
+func (p *apiKeysPane) View() string {
+	var b strings.Builder
+	b.WriteString(p.st.Title.Render(truncate("  API keys: your app sends one as Authorization: Bearer KEY", p.width)))
+	b.WriteByte('\n')
+	b.WriteString(p.st.Header.Render("  " + tableHeader(p.cols, p.widths)))
+	lines := 2
+	switch {
+	case !p.loaded:
+		b.WriteString("\n" + p.st.Muted.Render("  loading…"))
+		lines++
+	case len(p.rows) == 0:
+		b.WriteString("\n" + p.st.Muted.Render(truncate("  no keys yet: press c to create one", p.width)))
+		lines++
+	}
+	now := p.now()
+	bottom := p.bottom()
+	room := p.height - lines - len(bottom)
+	first := max(0, p.cursor-room+1)
+	for i := first; i < len(p.rows) && i-first < room; i++ {
+		k := p.rows[i]
+		status := p.st.Success.Render(fit("active", p.widths[3], false))
+		if k.Revoked() {
+			status = p.st.Danger.Render(fit("revoked "+formatTime(k.RevokedAt, now), p.widths[3], false))
+		}
+		line := tableRow(p.cols[:3], p.widths[:3], k.Name, k.Hint, formatTime(k.CreatedAt, now)) + " " + status
+		b.WriteByte('\n')
+		if i == p.cursor {
+			b.WriteString(p.st.Selected.Render("› ") + line)
+		} else {
+			b.WriteString("  " + line)
+		}
+		lines++
+	}
+	for ; lines < p.height-len(bottom); lines++ {
+		b.WriteByte('\n')
+	}
+	for _, l := range bottom {
+		b.WriteByte('\n')
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// bottom is what sits under the list: the name input, the revoke
+// question, the new key, or the keys to press.
+func (p *apiKeysPane) bottom() []string {
+	switch {
+	case p.naming:
+		return []string{p.st.Label.Render(truncate("  New key (letters, digits, - _ .); enter creates, esc cancels", p.width)),
+			"  " + p.name.View()}
+	case p.confirming != "":
+		return []string{p.st.Warning.Render(truncate("  Revoke "+p.confirming+"? Apps using it get 401 at once. y revokes, any other key keeps it", p.width))}
+	case p.created != "":
+		out := []string{p.st.Warning.Render(truncate("  New key "+p.createdName+". Copy it now: it is shown only this once.", p.width))}
+		// The key is never truncated: on a narrow screen it wraps.
+		w := max(p.width-4, 8)
+		for s := p.created; s != ""; {
+			n := min(w, len(s))
+			out = append(out, "  "+p.st.Money.Render(s[:n]))
+			s = s[n:]
+		}
+		return append(out, p.st.Muted.Render(truncate("  enter or esc hides it", p.width)))
+	}
+	return []string{p.st.Muted.Render(truncate("  c new key · r revoke · ctrl+r reload", p.width))}
+}
+
+func (p *apiKeysPane) ShortHelp() []key.Binding {
+	if p.naming {
+		return []key.Binding{p.km.Submit, p.km.Cancel}
+	}
+	return []key.Binding{p.km.Up, p.km.Down, p.km.NewKey, p.km.Revoke}
+}
+
+func (p *apiKeysPane) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{p.km.Up, p.km.Down}, {p.km.NewKey, p.km.Revoke, p.km.Reload}}
+}

@@ -1,0 +1,279 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"creditdesk/billing"
+)
+
+// attentionPane lists what needs the operator, each with its fix: retry a
+// waiting or failed event, assign a type to an unresolved purchase, link an
+// unlinked purchase to a user. Past-due plans and disputes are fixed in the
+// Stripe Dashboard; the pane says so.
+type attentionPane struct {
+	ctx context.Context
+	b   Backend
+	st  *Styles
+	km  *KeyMap
+	now func() time.Time
+
+	rows    []billing.AttentionItem
+	cursor  int
+	gen     int
+	loading bool
+	stale   bool
+	loaded  bool
+
+	// prompt asks for the assign type or the user to link to.
+	prompt     textinput.Model
+	promptFor  string // "assign" or "link"; "" when closed
+	promptItem billing.AttentionItem
+
+	width, height int
+	cols          []column
+	widths        []int
+}
+
+type (
+	attentionLoadedMsg struct {
+		gen  int
+		rows []billing.AttentionItem
+		err  error
+	}
+	attentionDoneMsg struct {
+		info string
+		err  error
+	}
+)
+
+// attentionTimeout bounds one operator action.
+const attentionTimeout = 10 * time.Second
+
+func newAttentionPane(ctx context.Context, b Backend, st *Styles, km *KeyMap, now func() time.Time) *attentionPane {
+	ti := textinput.New()
+	ti.CharLimit = 120
+	return &attentionPane{
+		ctx: ctx, b: b, st: st, km: km, now: now, prompt: ti,
+		cols: []column{
+			{Title: "SINCE", Width: 10},
+			{Title: "KIND", Width: 10},
+			{Title: "ID", Width: 16},
+			{Title: "USER", Width: 12},
+			{Title: "WHAT", Flex: 1, Min: 10},
+			{Title: "FIX", Width: 12},
+		},
+	}
+}
+
+func (p *attentionPane) Title() string { return "Attention" }
+
+func (p *attentionPane) Init() tea.Cmd { return p.load() }
+
+func (p *attentionPane) SetSize(w, h int) {
+	p.width, p.height = w, h
+	p.widths = layoutColumns(w-2, p.cols)
+	p.prompt.Width = max(w-30, 10)
+}
+
+// Capturing holds the keyboard while the prompt is open.
+func (p *attentionPane) Capturing() bool { return p.promptFor != "" }
+
+func (p *attentionPane) load() tea.Cmd {
+	p.gen++
+	p.loading, p.stale = true, false
+	b, gen := p.b, p.gen
+	return func() tea.Msg {
+		rows, err := b.Attention()
+		return attentionLoadedMsg{gen, rows, err}
+	}
+}
+
+// act runs one operator action with a timeout and reports the outcome.
+func (p *attentionPane) act(info string, fn func(ctx context.Context) error) tea.Cmd {
+	parent := p.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(parent, attentionTimeout)
+		defer cancel()
+		if err := fn(ctx); err != nil {
+			return attentionDoneMsg{err: err}
+		}
+		return attentionDoneMsg{info: info}
+	}
+}
+
+func fixLabel(it billing.AttentionItem) string {
+	switch it.Action {
+	case "retry":
+		return "r retry"
+	case "assign":
+		return "a assign"
+	case "link":
+		return "l link"
+	}
+	return "in Stripe"
+}
+
+func (p *attentionPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case attentionLoadedMsg:
+		if msg.gen != p.gen {
+			return p, nil
+		}
+		p.loading = false
+		if msg.err != nil {
+			return p, reportErr(fmt.Errorf("loading attention items: %w", msg.err))
+		}
+		p.rows, p.loaded = msg.rows, true
+		p.cursor = min(p.cursor, max(len(p.rows)-1, 0))
+	case attentionDoneMsg:
+		if msg.err != nil {
+			return p, tea.Batch(reportErr(msg.err), p.load())
+		}
+		return p, tea.Batch(msgCmd(infoMsg(msg.info)), p.load())
+	case activityMsg:
+		p.stale = true
+	case tickMsg:
+		if p.stale && !p.loading {
+			return p, p.load()
+		}
+	case tea.KeyMsg:
+		if p.promptFor != "" {
+			return p, p.promptKey(msg)
+		}
+		return p, p.listKey(msg)
+	}
+	if p.promptFor != "" {
+		var cmd tea.Cmd
+		p.prompt, cmd = p.prompt.Update(msg)
+		return p, cmd
+	}
+	return p, nil
+}
+
+func (p *attentionPane) listKey(msg tea.KeyMsg) tea.Cmd {
+	switch {
+	case key.Matches(msg, p.km.Up):
+		p.cursor = max(p.cursor-1, 0)
+	case key.Matches(msg, p.km.Down):
+		p.cursor = min(p.cursor+1, max(len(p.rows)-1, 0))
+	case key.Matches(msg, p.km.Reload):
+		return p.load()
+	}
+	if p.cursor >= len(p.rows) {
+		return nil
+	}
+	it := p.rows[p.cursor]
+	switch {
+	case key.Matches(msg, p.km.Retry) && it.Action == "retry":
+		b := p.b
+		return p.act("Queued "+it.ID+" again", func(ctx context.Context) error { return b.Retry(ctx, it.ID) })
+	case key.Matches(msg, p.km.Assign) && it.Action == "assign":
+		p.openPrompt("assign", it, "type ("+strings.Join(p.b.PurchaseTypes(), ", ")+")")
+		return textinput.Blink
+	case key.Matches(msg, p.km.Link) && it.Action == "link":
+		p.openPrompt("link", it, "user id")
+		return textinput.Blink
+	case key.Matches(msg, p.km.Open) && it.User != "":
+		return msgCmd(openUserMsg{it.User})
+	}
+	return nil
+}
+
+func (p *attentionPane) openPrompt(kind string, it billing.AttentionItem, placeholder string) {
+	p.promptFor, p.promptItem = kind, it
+	p.prompt.SetValue("")
+	p.prompt.Placeholder = placeholder
+	p.prompt.Focus()
+}
+
+func (p *attentionPane) promptKey(msg tea.KeyMsg) tea.Cmd {
+	switch msg.Type {
+	case tea.KeyEsc:
+		p.promptFor = ""
+		p.prompt.Blur()
+		return nil
+	case tea.KeyEnter:
+		v := strings.TrimSpace(p.prompt.Value())
+		if v == "" {
+			return reportErr(fmt.Errorf("type a value, or esc to cancel"))
+		}
+		kind, it, b := p.promptFor, p.promptItem, p.b
+		p.promptFor = ""
+		p.prompt.Blur()
+		if kind == "assign" {
+			return p.act(fmt.Sprintf("Assigned %s to %s; applying it now", v, it.ID),
+				func(ctx context.Context) error { return b.AssignType(ctx, it.ID, v) })
+		}
+		return p.act(fmt.Sprintf("Linked %s to %s", it.ID, v),
+			func(ctx context.Context) error { return b.LinkUser(ctx, it.ID, v) })
+	}
+	var cmd tea.Cmd
+	p.prompt, cmd = p.prompt.Update(msg)
+	return cmd
+}
+
+func (p *attentionPane) View() string {
+	var b strings.Builder
+	title := "  Needs attention"
+	if p.loaded {
+		title = fmt.Sprintf("  Needs attention: %d", len(p.rows))
+	}
+	b.WriteString(p.st.Title.Render(truncate(title, p.width)))
+	b.WriteByte('\n')
+	b.WriteString(p.st.Header.Render("  " + tableHeader(p.cols, p.widths)))
+	n := pageSizeFor(p.height)
+	switch {
+	case !p.loaded:
+		b.WriteString("\n" + p.st.Muted.Render("  loading…"))
+		n--
+	case len(p.rows) == 0:
+		b.WriteString("\n" + p.st.Success.Render("  nothing needs you: every event is applied and every purchase resolved"))
+		n--
+	}
+	// Keep the cursor's row on screen.
+	first := max(0, p.cursor-n+1)
+	now := p.now()
+	for i := first; i < len(p.rows) && n > 0; i++ {
+		it := p.rows[i]
+		line := tableRow(p.cols, p.widths, formatTime(it.At, now), it.Kind, it.ID, it.User, it.Detail, fixLabel(it))
+		b.WriteByte('\n')
+		if i == p.cursor {
+			b.WriteString(p.st.Selected.Render("› " + line))
+		} else {
+			b.WriteString("  " + line)
+		}
+		n--
+	}
+	for ; n > 0; n-- {
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	if p.promptFor != "" {
+		label := "  assign " + p.promptItem.ID + " as "
+		if p.promptFor == "link" {
+			label = "  link " + p.promptItem.ID + " to "
+		}
+		b.WriteString(truncate(label+p.prompt.View(), p.width))
+	} else if p.cursor < len(p.rows) {
+		b.WriteString(p.st.Muted.Render(truncate("  "+p.rows[p.cursor].Detail, p.width)))
+	}
+	return b.String()
+}
+
+func (p *attentionPane) ShortHelp() []key.Binding {
+	if p.promptFor != "" {
+		return []key.Binding{p.km.Submit, p.km.Cancel}
+	}
+	return []key.Binding{p.km.Up, p.km.Down, p.km.Retry, p.km.Assign, p.km.Link}
+}
+
+func (p *attentionPane) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{p.km.Up, p.km.Down, p.km.Open, p.km.Reload}, {p.km.Retry, p.km.Assign, p.km.Link}}
+}
