@@ -360,7 +360,7 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 		return d, nil
 	}
 	d.Amount = rt.Credits
-	d.Reason = fmt.Sprintf("%s pack: +%d credits", rt.Type, rt.Credits)
+	d.Reason = fmt.Sprintf("%s pack: +%s credits", rt.Type, Credits(rt.Credits))
 	d.Postings = append(d.Postings, storage.Posting{
 		UserID: user, Delta: rt.Credits, Key: "purchase:" + sid, Reason: d.Reason,
 		Source: ev.ID, Kind: "pack", PurchaseID: sid,

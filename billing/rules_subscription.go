@@ -117,7 +117,7 @@ func (r Rules) invoicePaid(ev storage.Event, obj Obj, st State, now time.Time) (
 		rec.Status = "active"
 	}
 	d := Decision{State: storage.StateApplied, User: user, Amount: p.MonthlyCredits,
-		Reason: fmt.Sprintf("%s invoice paid: +%d credits", plan, p.MonthlyCredits)}
+		Reason: fmt.Sprintf("%s invoice paid: +%s credits", plan, Credits(p.MonthlyCredits))}
 	var expires time.Time
 	if !p.Rollover {
 		expires = periodEnd
@@ -223,7 +223,7 @@ func (r Rules) subscriptionChanged(ev storage.Event, obj Obj, st State, now time
 	case deleted && !rec.Deleted:
 		rec.Deleted, rec.Status = true, "canceled"
 		rec.DeletedAt = firstTime(obj.Time("ended_at"), obj.Time("canceled_at"), time.Unix(ev.Created, 0).UTC())
-		d.Reason = fmt.Sprintf("subscription %s cancelled: tier free, plan credits expire, +%d free credits", rec.Plan, r.Catalog.FreeCredits)
+		d.Reason = fmt.Sprintf("subscription %s cancelled: tier free, plan credits expire, +%s free credits", rec.Plan, Credits(r.Catalog.FreeCredits))
 		u, _, err := st.User(user)
 		if err != nil {
 			return Decision{}, err
@@ -299,7 +299,7 @@ func (r Rules) clawback(ev storage.Event, p storage.Purchase, share float64, key
 		p.Status = "partially_refunded"
 	}
 	d.Amount = -take
-	d.Reason = fmt.Sprintf("%s: -%d credits of %s", why, take, p.ID)
+	d.Reason = fmt.Sprintf("%s: -%s credits of %s", why, Credits(take), p.ID)
 	d.Purchases = []storage.Purchase{p}
 	d.Postings = []storage.Posting{{UserID: p.UserID, Delta: -take, Key: key, Reason: d.Reason, Source: ev.ID,
 		Kind: "refund", FromPurchase: p.ID, Clamp: !r.Catalog.AllowDebt, AllowNegative: r.Catalog.AllowDebt}}

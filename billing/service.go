@@ -69,10 +69,10 @@ type Service struct {
 	retryAll atomic.Bool
 	started  time.Time
 
-	received, duplicates, applied, ignored, failed atomic.Uint64
-	lastEvent                                      atomic.Int64
-	rejMu                                          sync.Mutex
-	rejected                                       map[string]uint64
+	received, duplicates, applied, ignored atomic.Uint64
+	lastEvent                              atomic.Int64
+	rejMu                                  sync.Mutex
+	rejected                               map[string]uint64
 }
 
 // NewService returns a service over store. Call Run to start the processor.
@@ -300,8 +300,6 @@ func (s *Service) processOnce(ctx context.Context, retryWaiting, receivedOnly bo
 			s.applied.Add(1)
 		case storage.StateIgnored:
 			s.ignored.Add(1)
-		case storage.StateFailed:
-			s.failed.Add(1)
 		case storage.StateWaiting:
 			res.waiting++
 		}

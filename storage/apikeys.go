@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"sort"
@@ -54,17 +55,15 @@ func (t *Tx) APIKey(name string) (APIKey, bool, error) {
 	return k, ok, err
 }
 
-// APIKeyByHash returns the working (not revoked) key whose hash is hash.
-func (t *Tx) APIKeyByHash(hash []byte) (APIKey, bool, error) {
-	name := t.tx.Bucket(apiKeyHashesBucket).Get(hash)
-	if name == nil {
-		return APIKey{}, false, nil
+// APIKeyNameByHash returns the name of the working (not revoked) key whose
+// SHA-256 is hash. Only working keys are indexed, so this is one lookup; the
+// stored hash is compared with hash in constant time.
+func (t *Tx) APIKeyNameByHash(hash []byte) (string, bool) {
+	k, name := t.tx.Bucket(apiKeyHashesBucket).Cursor().Seek(hash)
+	if k == nil || subtle.ConstantTimeCompare(k, hash) != 1 {
+		return "", false
 	}
-	k, ok, err := t.APIKey(string(name))
-	if err != nil || !ok || k.Revoked() {
-		return APIKey{}, false, err
-	}
-	return k, true, nil
+	return string(name), true
 }
 
 // CreateAPIKey stores a new key; a name already used fails with ErrKeyExists.

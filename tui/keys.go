@@ -42,6 +42,15 @@ type KeyMap struct {
 	Yes       key.Binding
 	No        key.Binding
 	Force     key.Binding
+
+	// Stripe panes.
+	NewLink    key.Binding
+	Toggle     key.Binding
+	Choose     key.Binding
+	Capture    key.Binding
+	CancelAuth key.Binding
+	Sync       key.Binding
+	Resync     key.Binding
 }
 
 // DefaultKeyMap returns the console's keys.
@@ -78,5 +87,13 @@ func DefaultKeyMap() KeyMap {
 		Yes:       key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "confirm")),
 		No:        key.NewBinding(key.WithKeys("n", "N"), key.WithHelp("n", "edit")),
 		Force:     key.NewBinding(key.WithKeys("f", "F"), key.WithHelp("f", "force")),
+
+		NewLink:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "new link")),
+		Toggle:     key.NewBinding(key.WithKeys(" ", "x"), key.WithHelp("space", "toggle")),
+		Choose:     key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "choose")),
+		Capture:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "capture")),
+		CancelAuth: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel payment")),
+		Sync:       key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sync from Stripe")),
+		Resync:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "resync missed events (72h)")),
 	}
 }

@@ -21,6 +21,7 @@ type liveRow struct {
 	user   string
 	amount int64
 	state  string
+	detail string
 	missed int
 }
 
@@ -58,10 +59,21 @@ func newLivePane(b Backend, st *Styles, km *KeyMap, now func() time.Time) *liveP
 
 func (p *livePane) Title() string { return "Live" }
 
+// liveDetailWidth is the narrowest terminal that shows the DETAIL column.
+const liveDetailWidth = 110
+
 func (p *livePane) Init() tea.Cmd { return loadEventsCmd(p.b, livePage) }
 
 func (p *livePane) SetSize(w, h int) {
 	p.width, p.height = w, h
+	// Wide enough, a DETAIL column says what the event did.
+	p.cols = p.cols[:5]
+	if w >= liveDetailWidth {
+		p.cols = append(p.cols, column{Title: "DETAIL", Flex: 1, Min: 10})
+		p.cols[1] = column{Title: "TYPE", Width: 38}
+	} else {
+		p.cols[1] = column{Title: "TYPE", Flex: 1, Min: 8}
+	}
 	p.widths = layoutColumns(w-2, p.cols)
 	p.clampScroll()
 }
@@ -99,6 +111,12 @@ func (p *livePane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		p.clampScroll()
 	case activityMsg:
 		p.add(msg.a)
+	case checkoutDoneMsg:
+		// A link made in the Checkout tab; its session's events follow.
+		if msg.err == nil && msg.link.SessionID != "" {
+			p.push(liveRow{at: p.now(), kind: "checkout", typ: "checkout link " + msg.link.SessionID + " (" + msg.req.Type + ")",
+				user: msg.req.UserID, state: "open"})
+		}
 	case feedClosedMsg:
 		p.closed = true
 	case tea.KeyMsg:
@@ -132,7 +150,7 @@ func (p *livePane) add(a billing.Activity) {
 	if a.Kind == billing.ActivityEvent && a.Seq != 0 {
 		if i := p.find(a.Seq); i >= 0 {
 			r := p.rows.Ptr(i)
-			r.state = string(a.State)
+			r.state, r.detail = string(a.State), a.Reason
 			if a.User != "" {
 				r.user = a.User
 			}
@@ -173,17 +191,17 @@ func (p *livePane) find(seq uint64) int {
 }
 
 func eventRow(e billing.EventRecord) liveRow {
-	return liveRow{at: e.ReceivedAt, kind: billing.ActivityEvent, seq: e.Seq, typ: e.Type, user: e.User, amount: e.Amount, state: string(e.State)}
+	return liveRow{at: e.ReceivedAt, kind: billing.ActivityEvent, seq: e.Seq, typ: e.Type, user: e.User, amount: e.Amount, state: string(e.State), detail: e.Reason}
 }
 
 func activityRow(a billing.Activity) liveRow {
-	r := liveRow{at: a.At, kind: a.Kind, seq: a.Seq, typ: a.Type, user: a.User, amount: a.Amount, state: string(a.State)}
+	r := liveRow{at: a.At, kind: a.Kind, seq: a.Seq, typ: a.Type, user: a.User, amount: a.Amount, state: string(a.State), detail: a.Reason}
 	switch a.Kind {
 	case billing.ActivityDuplicate:
 		r.typ = "duplicate " + a.Type
 		r.state = "duplicate"
 	case billing.ActivityRejected:
-		r.typ = "rejected"
+		r.typ, r.detail = "rejected", ""
 		if a.Reason != "" {
 			r.typ += ": " + a.Reason
 		}
@@ -194,6 +212,7 @@ func activityRow(a billing.Activity) liveRow {
 		} else {
 			r.typ = "manual grant"
 		}
+		r.detail = ""
 		if a.Reason != "" {
 			r.typ += ": " + a.Reason
 		}
@@ -204,6 +223,7 @@ func activityRow(a billing.Activity) liveRow {
 		if r.typ == "" {
 			r.typ = string(a.Kind)
 		}
+		r.detail = ""
 		if a.Reason != "" {
 			r.typ += ": " + a.Reason
 		}
@@ -240,7 +260,7 @@ func (p *livePane) View() string {
 		if r.amount != 0 {
 			amount = formatDelta(r.amount)
 		}
-		line := tableRow(p.cols, p.widths, formatTime(r.at, now), r.typ, r.user, amount, r.state)
+		line := tableRow(p.cols, p.widths, formatTime(r.at, now), r.typ, r.user, amount, r.state, r.detail)
 		if i == p.cursor {
 			b.WriteString(p.st.Selected.Render("› " + line))
 			continue

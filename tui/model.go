@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,12 @@ type Options struct {
 	// Notice is a standing warning for the header, such as a missing
 	// webhook secret; empty shows nothing.
 	Notice string
+	// Operator acts through the Stripe API for the Checkout, Captures,
+	// Catalog and Health tabs; nil (no STRIPE_SECRET_KEY) makes them say so.
+	Operator Operator
+	// Clipboard receives OSC 52 clipboard writes; nil is the terminal
+	// (stderr).
+	Clipboard io.Writer
 }
 
 const (
@@ -97,6 +104,10 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 		newUsersPane(b, m.st, m.km, now),
 		newAttentionPane(ctx, b, m.st, m.km, now),
 		newAPIKeysPane(b, m.st, m.km, now),
+		newCheckoutPane(ctx, opt.Operator, m.st, m.km, now, newClipboard(opt.Clipboard)),
+		newCapturesPane(ctx, opt.Operator, m.st, m.km, now),
+		newCatalogPane(ctx, opt.Operator, m.st, m.km),
+		newHealthPane(ctx, opt.Operator, m.st, m.km),
 	}
 	m.usersTab = 2
 	m.feed, m.stopFeed = b.Subscribe()
@@ -412,8 +423,16 @@ func (m *model) headerView() string {
 func (m *model) tabsView() string {
 	var b strings.Builder
 	used := 0
+	// When not every title fits, inactive tabs show their number only.
+	full := len(m.tabs) - 1
+	for i, t := range m.tabs {
+		full += lipgloss.Width(fmt.Sprintf(" %d %s ", i+1, paneTitle(t)))
+	}
 	for i, t := range m.tabs {
 		label := fmt.Sprintf(" %d %s ", i+1, paneTitle(t))
+		if full > m.width && i != m.active {
+			label = fmt.Sprintf(" %d ", i+1)
+		}
 		if i == m.active {
 			label = fmt.Sprintf("[%d %s]", i+1, paneTitle(t))
 		}

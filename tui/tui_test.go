@@ -193,7 +193,7 @@ func TestTabRouting(t *testing.T) {
 		{[]string{"3"}, "[3 Users]", "u_001 "},
 		{[]string{"3", "2"}, "[2 Purchases]", "cs_test_0003"},
 		{[]string{"3", "1"}, "[1 Live]", "STATE"},
-		{[]string{"9"}, "[1 Live]", "STATE"}, // no tab 9: nothing happens
+		{[]string{"9"}, "[9 Health]", "set STRIPE_SECRET_KEY"}, // the last tab, no Operator
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.keys, ","), func(t *testing.T) {

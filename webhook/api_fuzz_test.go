@@ -16,7 +16,9 @@ import (
 // handlers fast. Its one key is "cdk_fuzz".
 type stubService struct{}
 
-func (stubService) AuthenticateAPIKey(plain string) (string, bool) { return "fuzz", plain == "cdk_fuzz" }
+func (stubService) AuthenticateAPIKey(plain string) (string, bool) {
+	return "fuzz", plain == "cdk_fuzz"
+}
 func (stubService) UserBalance(id string) (billing.Balance, error) {
 	return billing.Balance{User: billing.User{ID: id, Tier: "free"}, Spendable: 3}, nil
 }

@@ -54,7 +54,7 @@ func (f *fakeStripe) CreatePortal(_ context.Context, userID, returnURL string) (
 // apiRig is creditdesk's server (webhook, /healthz and the app's API) over a
 // real listener and a real store.
 type apiRig struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	svc    *billing.Service
 	st     *storage.Store
@@ -70,10 +70,7 @@ func newAPIRig(t testing.TB, limits Limits, withStripe bool) *apiRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &apiRig{st: st, now: time.Now().UTC(), client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}
-	if tt, ok := t.(*testing.T); ok {
-		r.t = tt
-	}
+	r := &apiRig{t: t, st: st, now: time.Now().UTC(), client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}
 	r.svc = billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}, Clock: func() time.Time { return r.now }})
 	s := NewServer(DefaultPath, NewReceiver(r.svc, []string{oldSecret}), func() error { return nil })
 	var stripe billing.Stripe

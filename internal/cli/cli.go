@@ -100,6 +100,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Common flags: --db FILE (CREDITDESK_DB, default creditdesk.db), --addr HOST:PORT (CREDITDESK_ADDR, default 127.0.0.1:4242).")
 	fmt.Fprintln(w, "Stripe: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET (comma-separated to rotate); a .env file in the working directory is read.")
+	fmt.Fprintln(w, "Links: CREDITDESK_PUBLIC_URL, CREDITDESK_SUCCESS_URL, CREDITDESK_CANCEL_URL; STRIPE_API_BASE points the API elsewhere (stripe-mock).")
 }
 
 type exitError struct {

@@ -36,6 +36,7 @@ type app struct {
 	url      string
 	secrets  []string
 	keyKind  config.KeyKind
+	stripe   *appStripe // nil without STRIPE_SECRET_KEY
 }
 
 type appOptions struct {
@@ -62,11 +63,15 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	sc, err := newAppStripe(env, r, opt.log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := storage.Open(cfg.DB, storage.Options{})
 	if err != nil {
 		return nil, err
 	}
-	svc := billing.NewService(st, billing.Options{Rules: r, Log: opt.log})
+	svc := billing.NewService(st, billing.Options{Rules: r, Log: opt.log, Fetcher: sc.fetcher()})
 	rc := webhook.NewReceiver(svc, secrets)
 	rc.Log = opt.log
 	a := &app{store: st, svc: svc, log: opt.log, secrets: secrets, keyKind: kind, procDone: make(chan struct{}), srvDone: make(chan error, 1)}
@@ -77,7 +82,7 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 		return nil
 	})
 	// The app's API (/api/users/..., /api/stripe/checkout, /api/stripe/portal).
-	api := webhook.NewAPI(svc, nil /* stripe: set by internal/stripeapi */, limits)
+	api := webhook.NewAPI(svc, sc.api() /* stripe: set by internal/stripeapi */, limits)
 	api.Log = opt.log
 	api.Mount(a.server.Mux)
 	if err := a.server.Listen(cfg.Addr); err != nil {
@@ -91,6 +96,8 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 		defer close(a.procDone)
 		_ = svc.Run(procCtx)
 	}()
+	a.stripe = sc
+	sc.start(procCtx, svc) // catalog sync and resync in the background
 	go func() { a.srvDone <- a.server.Serve() }()
 	return a, nil
 }
@@ -103,6 +110,7 @@ func (a *app) stop() error {
 	defer cancel()
 	err := a.server.Shutdown(ctx)
 	a.procStop()
+	a.stripe.wait()
 	select {
 	case <-a.procDone:
 	case <-time.After(5 * time.Second):
@@ -179,7 +187,8 @@ func runConsole(env *Env, args []string) error {
 	if len(a.secrets) == 0 {
 		notice = "STRIPE_WEBHOOK_SECRET not set: webhooks are rejected. Set it (or run `creditdesk demo`)."
 	}
-	return runTUI(a, tui.Options{WebhookURL: a.url, DBPath: env.Config.DB, Notice: notice}, nil)
+	return runTUI(a, tui.Options{WebhookURL: a.url, DBPath: env.Config.DB, Notice: notice,
+		Operator: a.stripe.operator(a.svc, env.Config)}, nil)
 }
 
 func runTUI(a *app, opt tui.Options, beforeStop func()) error {

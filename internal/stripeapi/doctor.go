@@ -232,6 +232,7 @@ func endpointFindings(eps []RegisteredEndpoint, want string) []Finding {
 		case !mine && want != "":
 			continue // someone else's endpoint
 		}
+		before := len(out)
 		if e.Status != "" && e.Status != "enabled" {
 			add(Problem, fmt.Sprintf("%s (%s) is %s", e.ID, e.URL, e.Status), "enable it in Dashboard → Developers → Webhooks")
 		}
@@ -242,7 +243,8 @@ func endpointFindings(eps []RegisteredEndpoint, want string) []Finding {
 		if e.APIVersion != "" && e.APIVersion != stripe.APIVersion {
 			add(Warn, fmt.Sprintf("%s sends API version %s; creditdesk is built on %s (the rules read both)", e.ID, e.APIVersion, stripe.APIVersion),
 				"nothing required; a new endpoint from `creditdesk webhook setup` pins "+stripe.APIVersion)
-		} else if mine || want == "" {
+		}
+		if len(out) == before {
 			v := e.APIVersion
 			if v == "" {
 				v = "the account's default"

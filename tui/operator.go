@@ -1,0 +1,257 @@
+package tui
+
+import (
+	"context"
+	"io"
+	"os"
+	"time"
+
+	"github.com/aymanbagabas/go-osc52/v2"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"creditdesk/billing"
+)
+
+// Operator is what the console's Stripe panes (Checkout, Captures, Catalog,
+// Health) ask of the Stripe API. The real one is an adapter over
+// internal/stripeapi; tests use a fake. A nil Operator in Options means no
+// STRIPE_SECRET_KEY: the panes say so instead of failing.
+type Operator interface {
+	// Live reports a live-mode key: actions move real money, and the
+	// console asks a second time before each.
+	Live() bool
+	// Choices lists what a checkout link can sell: the catalog's plans and
+	// packs.
+	Choices() []CheckoutChoice
+	// CreateCheckout creates a Checkout session; req.IdempotencyKey makes a
+	// retried submission the same session.
+	CreateCheckout(ctx context.Context, req billing.CheckoutRequest) (billing.CheckoutLink, error)
+	// CreatePortal creates a customer portal link; billing.ErrNoCustomer
+	// for a user who has never bought anything.
+	CreatePortal(ctx context.Context, userID string) (string, error)
+	// Captures lists payments authorized and waiting for capture.
+	Captures(ctx context.Context) ([]Authorization, error)
+	// Capture and Cancel act on one authorized payment; key makes a retry
+	// one action. They return a one-line summary.
+	Capture(ctx context.Context, paymentIntent, key string) (string, error)
+	Cancel(ctx context.Context, paymentIntent, key string) (string, error)
+	// Catalog returns the cached Stripe catalog, listing it from Stripe
+	// first when sync is set.
+	Catalog(ctx context.Context, sync bool) (CatalogView, error)
+	// Health runs the doctor's checks.
+	Health(ctx context.Context) ([]HealthCheck, error)
+	// Resync lists the events of the last since from Stripe's Events API
+	// and feeds them through the inbox; duplicates are dropped by id. It
+	// returns a one-line summary.
+	Resync(ctx context.Context, since time.Duration) (string, error)
+	// Status is the last line of background work (catalog sync, resync at
+	// start), "" when there is none.
+	Status() string
+}
+
+// CheckoutChoice is a plan or pack a checkout link can sell.
+type CheckoutChoice struct {
+	Type    string
+	Kind    string // plan or pack
+	Credits int64
+	// Price is how it is sold, formatted: "20.00 USD", "price_123".
+	Price string
+}
+
+// Authorization is a payment authorized and waiting for capture.
+type Authorization struct {
+	PaymentIntent string
+	User          string
+	Type          string
+	// Amount is formatted in its currency.
+	Amount   string
+	Status   string
+	Deadline time.Time
+}
+
+// CatalogView is the Catalog tab's content.
+type CatalogView struct {
+	Types   []CatalogType
+	Prices  []CatalogPrice
+	Coupons []CatalogCoupon
+	// SyncedAt is when the catalog was last listed from Stripe.
+	SyncedAt time.Time
+	// Note is a one-line summary of the last sync, "" when none.
+	Note string
+}
+
+// CatalogType is a plan or pack of the configured catalog.
+type CatalogType struct {
+	Name        string
+	Kind        string
+	Credits     int64
+	SoldWith    string
+	PaymentLink string
+}
+
+// CatalogPrice is a Stripe price with the catalog type it maps to.
+type CatalogPrice struct {
+	ID      string
+	Product string
+	Amount  string
+	Billing string // one-time or recurring
+	Active  bool
+	Type    string
+}
+
+// CatalogCoupon is a Stripe coupon.
+type CatalogCoupon struct {
+	ID, Name, Off, Duration string
+	Valid                   bool
+}
+
+// HealthCheck is one finding of the doctor.
+type HealthCheck struct {
+	Check string
+	Level string // ok, warn, problem
+	Text  string
+	Fix   string
+}
+
+// Timeouts of the Stripe panes' calls.
+const (
+	opTimeout   = 30 * time.Second
+	syncTimeout = 2 * time.Minute
+)
+
+// noOperator is what a Stripe pane shows without a key.
+const noOperator = "set STRIPE_SECRET_KEY to use this (the secret key from Stripe Dashboard → Developers → API keys, in .env)"
+
+// Messages of the Stripe panes.
+type (
+	checkoutDoneMsg struct {
+		key    string
+		req    billing.CheckoutRequest
+		portal bool
+		link   billing.CheckoutLink
+		copied bool
+		err    error
+	}
+	capturesLoadedMsg struct {
+		rows []Authorization
+		err  error
+	}
+	captureDoneMsg struct {
+		verb, pi, key string
+		summary       string
+		err           error
+	}
+	catalogLoadedMsg struct {
+		view   CatalogView
+		synced bool
+		err    error
+	}
+	healthLoadedMsg struct {
+		checks []HealthCheck
+		err    error
+	}
+	resyncDoneMsg struct {
+		summary string
+		err     error
+	}
+)
+
+// clipboard is where a link is copied to with OSC 52, which the terminal
+// (and tmux, when wrapped) turns into a clipboard write.
+type clipboard struct {
+	w    io.Writer
+	tmux bool
+}
+
+func (c clipboard) copy(s string) bool {
+	if c.w == nil {
+		return false
+	}
+	seq := osc52.New(s)
+	if c.tmux {
+		seq = seq.Tmux()
+	}
+	_, err := seq.WriteTo(c.w)
+	return err == nil
+}
+
+func checkoutCmd(ctx context.Context, op Operator, clip clipboard, req billing.CheckoutRequest, portal bool) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, opTimeout)
+		defer cancel()
+		msg := checkoutDoneMsg{key: req.IdempotencyKey, req: req, portal: portal}
+		if portal {
+			msg.link.URL, msg.err = op.CreatePortal(ctx, req.UserID)
+		} else {
+			msg.link, msg.err = op.CreateCheckout(ctx, req)
+		}
+		if msg.err == nil && msg.link.URL != "" {
+			msg.copied = clip.copy(msg.link.URL)
+		}
+		return msg
+	}
+}
+
+func loadCapturesCmd(ctx context.Context, op Operator) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, opTimeout)
+		defer cancel()
+		rows, err := op.Captures(ctx)
+		return capturesLoadedMsg{rows, err}
+	}
+}
+
+func captureCmd(ctx context.Context, op Operator, verb, pi, key string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, opTimeout)
+		defer cancel()
+		var s string
+		var err error
+		if verb == "capture" {
+			s, err = op.Capture(ctx, pi, key)
+		} else {
+			s, err = op.Cancel(ctx, pi, key)
+		}
+		return captureDoneMsg{verb: verb, pi: pi, key: key, summary: s, err: err}
+	}
+}
+
+func loadCatalogCmd(ctx context.Context, op Operator, sync bool) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+		defer cancel()
+		v, err := op.Catalog(ctx, sync)
+		return catalogLoadedMsg{v, sync, err}
+	}
+}
+
+func loadHealthCmd(ctx context.Context, op Operator) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, opTimeout)
+		defer cancel()
+		cs, err := op.Health(ctx)
+		return healthLoadedMsg{cs, err}
+	}
+}
+
+// newClipboard writes to w, or to the terminal's stderr when w is nil,
+// wrapped for tmux when running inside it.
+func newClipboard(w io.Writer) clipboard {
+	if w == nil {
+		return clipboard{w: os.Stderr, tmux: os.Getenv("TMUX") != ""}
+	}
+	return clipboard{w: w}
+}
+
+// resyncWindow is how far back the Health tab's resync reaches: Stripe's
+// retry window for webhooks.
+const resyncWindow = 72 * time.Hour
+
+func resyncCmd(ctx context.Context, op Operator) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+		defer cancel()
+		s, err := op.Resync(ctx, resyncWindow)
+		return resyncDoneMsg{s, err}
+	}
+}
