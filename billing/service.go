@@ -84,7 +84,7 @@ func NewService(store *storage.Store, opt Options) *Service {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	if opt.BatchSize <= 0 {
-		opt.BatchSize = 128
+		opt.BatchSize = 16
 	}
 	if opt.WaitLimit <= 0 {
 		opt.WaitLimit = 72 * time.Hour
