@@ -419,24 +419,39 @@ func (m *model) headerView() string {
 	return line1 + "\n" + line2
 }
 
-// tabsView is the tab bar: "[1 Live]  2 Purchases  3 Users".
+// tabsView is the tab bar: "[1 Live]  2 Purchases  3 Users". When the
+// titles do not fit, inactive tabs show them shortened ("2 Purc"), and at
+// worst their number only; the active tab always shows its whole title.
 func (m *model) tabsView() string {
+	label := func(i, n int) string {
+		title := []rune(paneTitle(m.tabs[i]))
+		if i == m.active {
+			return fmt.Sprintf("[%d %s]", i+1, string(title))
+		}
+		if n <= 0 {
+			return fmt.Sprintf(" %d ", i+1)
+		}
+		return fmt.Sprintf(" %d %s ", i+1, strings.TrimSpace(string(title[:min(n, len(title))])))
+	}
+	width := func(n int) int {
+		w := len(m.tabs) - 1
+		for i := range m.tabs {
+			w += lipgloss.Width(label(i, n))
+		}
+		return w
+	}
+	n := 0
+	for _, try := range []int{1 << 10, 8, 6, 4, 3} {
+		if width(try) <= m.width {
+			n = try
+			break
+		}
+	}
 	var b strings.Builder
 	used := 0
-	// When not every title fits, inactive tabs show their number only.
-	full := len(m.tabs) - 1
-	for i, t := range m.tabs {
-		full += lipgloss.Width(fmt.Sprintf(" %d %s ", i+1, paneTitle(t)))
-	}
-	for i, t := range m.tabs {
-		label := fmt.Sprintf(" %d %s ", i+1, paneTitle(t))
-		if full > m.width && i != m.active {
-			label = fmt.Sprintf(" %d ", i+1)
-		}
-		if i == m.active {
-			label = fmt.Sprintf("[%d %s]", i+1, paneTitle(t))
-		}
-		if used+len(label)+1 > m.width {
+	for i := range m.tabs {
+		l := label(i, n)
+		if used+lipgloss.Width(l)+1 > m.width {
 			break
 		}
 		if i > 0 {
@@ -444,11 +459,11 @@ func (m *model) tabsView() string {
 			used++
 		}
 		if i == m.active {
-			b.WriteString(m.st.TabActive.Render(label))
+			b.WriteString(m.st.TabActive.Render(l))
 		} else {
-			b.WriteString(m.st.Tab.Render(label))
+			b.WriteString(m.st.Tab.Render(l))
 		}
-		used += lipgloss.Width(label)
+		used += lipgloss.Width(l)
 	}
 	return b.String()
 }
