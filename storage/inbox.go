@@ -3,105 +3,32 @@ package storage
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// ErrClosed is returned by Ingest after Close.
-var ErrClosed = errors.New("store is closed")
-
-// maxGroup bounds how many ingests share one commit.
-const maxGroup = 512
-
-type ingestReq struct {
-	ev   Event
-	done chan ingestResult
-}
-
-type ingestResult struct {
-	rec       EventRecord
-	duplicate bool
-	err       error
-}
-
 // Ingest stores a verified event durably: when it returns without error the
 // event is committed and fsynced, so the caller may acknowledge it. An event
 // id already stored is a duplicate: nothing changes and duplicate is true.
-//
-// Concurrent calls share commits (group commit): a single writer takes every
-// request waiting when it starts a transaction, so the fsync cost is paid once
-// per group, not once per request.
+// Concurrent calls share commits (see Shared): the fsync is paid once per
+// group, not once per event.
 func (s *Store) Ingest(ev Event) (rec EventRecord, duplicate bool, err error) {
-	req := &ingestReq{ev: ev, done: make(chan ingestResult, 1)}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return EventRecord{}, false, ErrClosed
-	}
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
-	s.ingest <- req
-	s.mu.Unlock()
-	r := <-req.done
-	return r.rec, r.duplicate, r.err
+	err = s.Shared(time.Now(), func(tx *Tx) error {
+		var err error
+		rec, duplicate, err = ingestTx(tx.tx, ev)
+		return err
+	})
+	return rec, duplicate, err
 }
 
 // IngestsInFlight is how many Ingest calls are waiting for their commit. The
 // processor defers to them, so acknowledgements stay fast under load and
 // applying catches up after.
 func (s *Store) IngestsInFlight() int64 { return s.inflight.Load() }
-
-func (s *Store) ingestLoop() {
-	defer s.wg.Done()
-	group := make([]*ingestReq, 0, maxGroup)
-	for first := range s.ingest {
-		group = append(group[:0], first)
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case r, ok := <-s.ingest:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-			default:
-				break drain
-			}
-		}
-		s.commitGroup(group)
-	}
-}
-
-func (s *Store) commitGroup(group []*ingestReq) {
-	results := make([]ingestResult, len(group))
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for i, r := range group {
-			results[i] = ingestResult{}
-			rec, dup, err := ingestTx(tx, r.ev)
-			if err != nil {
-				return err
-			}
-			results[i] = ingestResult{rec: rec, duplicate: dup}
-		}
-		return nil
-	})
-	if err != nil && len(group) > 1 {
-		// One bad request must not fail the others: retry them one by one.
-		for _, r := range group {
-			s.commitGroup([]*ingestReq{r})
-		}
-		return
-	}
-	for i, r := range group {
-		if err != nil {
-			results[i] = ingestResult{err: err}
-		}
-		r.done <- results[i]
-	}
-}
 
 func ingestTx(tx *bolt.Tx, ev Event) (EventRecord, bool, error) {
 	if ev.ID == "" {

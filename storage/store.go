@@ -30,7 +30,6 @@ type Store struct {
 	db   *bolt.DB
 	path string
 
-	ingest chan *ingestReq
 	// inflight counts Ingest calls waiting for their commit.
 	inflight atomic.Int64
 	shared   sharedCommit // API writes committed together (apikeys.go)
@@ -77,15 +76,13 @@ func Open(path string, opt Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, ingest: make(chan *ingestReq, 4096)}
+	s := &Store{db: db, path: path}
 	if !opt.ReadOnly {
 		if err := migrate(db); err != nil {
 			db.Close()
 			return nil, err
 		}
 		_ = os.WriteFile(pidPath(path), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
-		s.wg.Add(1)
-		go s.ingestLoop()
 	} else if err := s.checkVersion(); err != nil {
 		db.Close()
 		return nil, err
@@ -121,8 +118,8 @@ func (s *Store) checkVersion() error {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close stops the ingest writer after it has committed what it holds, then
-// closes the file.
+// Close refuses new writes, lets those already queued commit, then closes
+// the file.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -130,11 +127,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	if !s.db.IsReadOnly() {
-		close(s.ingest)
-	}
 	s.mu.Unlock()
-	s.wg.Wait()
+	s.wg.Wait() // writes already queued commit first
 	if !s.db.IsReadOnly() {
 		_ = os.Remove(pidPath(s.path))
 	}
