@@ -100,14 +100,18 @@ func (s *Service) Retry(ctx context.Context, eventID string) error {
 		if ev.State == storage.StateApplied {
 			return fmt.Errorf("%w: event %s is already applied", ErrInvalid, eventID)
 		}
-		rec := ev.EventRecord
-		rec.State, rec.NextAttempt = storage.StateReceived, time.Time{}
-		return tx.SetEvent(rec)
+		return requeue(tx, ev.EventRecord)
 	})
 	if err == nil {
 		s.Wake()
 	}
 	return err
+}
+
+// requeue puts an event back in the processor's queue, due now.
+func requeue(tx *storage.Tx, rec storage.EventRecord) error {
+	rec.State, rec.NextAttempt, rec.WaitsForAPI = storage.StateReceived, time.Time{}, false
+	return tx.SetEvent(rec)
 }
 
 // AssignType gives an unresolved purchase its purchase type; its event is
@@ -135,9 +139,7 @@ func (s *Service) AssignType(ctx context.Context, purchaseID, typ string) error 
 		if err != nil || !ok {
 			return fmt.Errorf("event %s of purchase %s: %w", p.EventID, purchaseID, storage.ErrNotFound)
 		}
-		rec := ev.EventRecord
-		rec.State, rec.NextAttempt = storage.StateReceived, time.Time{}
-		return tx.SetEvent(rec)
+		return requeue(tx, ev.EventRecord)
 	})
 	if err == nil {
 		s.Wake()

@@ -243,17 +243,10 @@ func (p *attentionPane) View() string {
 	for i := first; i < len(p.rows) && n > 0; i++ {
 		it := p.rows[i]
 		line := tableRow(p.cols, p.widths, formatTime(it.At, now), it.Kind, it.ID, it.User, it.Detail, fixLabel(it))
-		b.WriteByte('\n')
-		if i == p.cursor {
-			b.WriteString(p.st.Selected.Render("› " + line))
-		} else {
-			b.WriteString("  " + line)
-		}
+		writeRow(&b, p.st, line, i == p.cursor, nil)
 		n--
 	}
-	for ; n > 0; n-- {
-		b.WriteByte('\n')
-	}
+	padLines(&b, n)
 	b.WriteByte('\n')
 	if p.promptFor != "" {
 		label := "  assign " + p.promptItem.ID + " as "

@@ -254,3 +254,24 @@ func fitBlock(s string, w, h int, st lipgloss.Style) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// writeRow writes one list row on a new line: marked and highlighted on the
+// cursor's row, in style (nil: plain) otherwise.
+func writeRow(b *strings.Builder, st *Styles, line string, selected bool, style *lipgloss.Style) {
+	b.WriteByte('\n')
+	switch {
+	case selected:
+		b.WriteString(st.Selected.Render("› " + line))
+	case style != nil:
+		b.WriteString(style.Render("  " + line))
+	default:
+		b.WriteString("  " + line)
+	}
+}
+
+// padLines writes n empty lines, so a short list keeps the pane's height.
+func padLines(b *strings.Builder, n int) {
+	for ; n > 0; n-- {
+		b.WriteByte('\n')
+	}
+}

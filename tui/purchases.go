@@ -176,17 +176,10 @@ func (p *purchasesPane) View() string {
 		}
 		line := tableRow(p.cols, p.widths, formatTime(pu.CreatedAt, now), pu.ID, user, pu.Kind, pu.Status,
 			formatCredits(pu.Credits), formatMoney(pu.AmountTotal, pu.Currency))
-		b.WriteByte('\n')
-		if i == p.cursor {
-			b.WriteString(p.st.Selected.Render("› " + line))
-		} else {
-			b.WriteString("  " + line)
-		}
+		writeRow(&b, p.st, line, i == p.cursor, nil)
 		n--
 	}
-	for ; n > 0; n-- {
-		b.WriteByte('\n')
-	}
+	padLines(&b, n)
 	b.WriteByte('\n')
 	b.WriteString(p.st.Muted.Render(truncate("  "+pagerFooter(len(p.stack)+1, p.more), p.width)))
 	return b.String()

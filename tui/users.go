@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"creditdesk/billing"
 )
@@ -287,20 +288,14 @@ func (p *usersPane) View() string {
 			tier = "unlinked"
 		}
 		line := tableRow(p.cols, p.widths, u.ID, u.Email, tier, formatCredits(u.Balance), u.CustomerID)
-		b.WriteByte('\n')
-		switch {
-		case i == p.cursor && !p.filtering:
-			b.WriteString(p.st.Selected.Render("› " + line))
-		case u.Balance < 0:
-			b.WriteString(p.st.Danger.Render("  " + line))
-		default:
-			b.WriteString("  " + line)
+		var style *lipgloss.Style
+		if u.Balance < 0 {
+			style = &p.st.Danger
 		}
+		writeRow(&b, p.st, line, i == p.cursor && !p.filtering, style)
 		n--
 	}
-	for ; n > 0; n-- {
-		b.WriteByte('\n')
-	}
+	padLines(&b, n)
 	b.WriteByte('\n')
 	b.WriteString(p.st.Muted.Render(truncate("  "+pagerFooter(len(p.stack)+1, p.more), p.width)))
 	return b.String()
