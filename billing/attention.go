@@ -68,7 +68,7 @@ func flagFailure(tx *storage.Tx, rec storage.EventRecord) error {
 // Attention lists waiting events and every open flag, oldest first.
 func (s *Service) Attention() ([]AttentionItem, error) {
 	var items []AttentionItem
-	waiting, err := s.store.Pending(200, func(r storage.EventRecord) bool { return r.State == storage.StateWaiting })
+	waiting, err := s.store.Pending(0, 200, func(r storage.EventRecord) bool { return r.State == storage.StateWaiting })
 	if err != nil {
 		return nil, err
 	}

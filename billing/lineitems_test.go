@@ -45,7 +45,7 @@ func TestLineItemsFromTheAPIResolveThePurchaseAndOutagesWait(t *testing.T) {
 		t.Fatalf("with the API down: %s (%s), %d calls", ev.State, ev.Reason, f.calls)
 	}
 	// Not due yet: nothing is retried before the backoff.
-	svc.processOnce(context.Background(), false, false)
+	svc.processOnce(context.Background(), pickDue, 0)
 	if f.calls != 1 {
 		t.Fatalf("retried before the backoff: %d calls", f.calls)
 	}

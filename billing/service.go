@@ -157,28 +157,55 @@ func (s *Service) Running() bool { return s.running.Load() }
 // Run is the processor: it applies stored events in arrival order until ctx
 // ends, then applies every event already received and returns. Expiry runs
 // at start and every minute.
+//
+// Events waiting for a missing piece are swept again (all of them, in
+// order, a batch at a time between batches of new events) at start, after
+// anything was applied (at most once a second) and after an operator
+// action; those waiting on an API outage only at their backoff time.
 func (s *Service) Run(ctx context.Context) error {
 	s.running.Store(true)
 	defer s.running.Store(false)
 	s.ExpireDue()
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
-	retryWaiting := true
+	needSweep, sweeping := true, false
+	var cursor uint64
+	var lastSweep time.Time
 	for {
-		res, err := s.processOnce(ctx, retryWaiting || s.retryAll.Swap(false), false)
+		res, err := s.processOnce(ctx, pickDue, 0)
 		if err != nil {
 			s.log.Error("processor", "err", err)
 		}
-		retryWaiting = res.applied > 0 && res.waiting > 0
-		if res.processed > 0 && err == nil {
-			if ctx.Err() == nil {
-				continue
+		if res.applied > 0 || s.retryAll.Swap(false) {
+			needSweep = true
+		}
+		if needSweep && !sweeping && time.Since(lastSweep) >= time.Second {
+			needSweep, sweeping, cursor, lastSweep = false, true, 0, time.Now()
+		}
+		if sweeping {
+			sw, err := s.processOnce(ctx, pickSweep, cursor)
+			if err != nil {
+				s.log.Error("processor sweep", "err", err)
+			}
+			cursor = sw.lastSeq
+			sweeping = err == nil && sw.processed == s.batch
+			if sw.applied > 0 {
+				needSweep = true
+			}
+		}
+		if ctx.Err() == nil && err == nil && (res.processed > 0 || sweeping) {
+			continue
+		}
+		next := res.nextDue
+		if needSweep {
+			if at := lastSweep.Add(time.Second); next.IsZero() || at.Before(next) {
+				next = at
 			}
 		}
 		var due <-chan time.Time
 		var timer *time.Timer
-		if !res.nextDue.IsZero() {
-			timer = time.NewTimer(max(time.Until(res.nextDue), 10*time.Millisecond))
+		if !next.IsZero() {
+			timer = time.NewTimer(max(time.Until(next), 10*time.Millisecond))
 			due = timer.C
 		}
 		select {
@@ -200,7 +227,7 @@ func (s *Service) Run(ctx context.Context) error {
 // receiver acknowledged is applied before shutdown.
 func (s *Service) drain() {
 	for i := 0; i < 10000; i++ {
-		res, err := s.processOnce(context.Background(), false, true)
+		res, err := s.processOnce(context.Background(), pickReceived, 0)
 		if err != nil {
 			s.log.Error("processor drain", "err", err)
 			return
@@ -211,35 +238,71 @@ func (s *Service) drain() {
 	}
 }
 
-// ProcessPending applies what is due now and returns how many events it
+// ProcessPending applies everything that can be applied now, sweeping the
+// waiting events until nothing more applies, and returns how many events it
 // looked at; tests and one-shot commands use it instead of Run.
 func (s *Service) ProcessPending(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		res, err := s.processOnce(ctx, true, false)
-		total += res.processed
-		if err != nil || res.processed == 0 || res.applied == 0 {
-			return total, err
+		applied := 0
+		for {
+			res, err := s.processOnce(ctx, pickDue, 0)
+			total, applied = total+res.processed, applied+res.applied
+			if err != nil {
+				return total, err
+			}
+			if res.processed == 0 {
+				break
+			}
+		}
+		var cursor uint64
+		for {
+			res, err := s.processOnce(ctx, pickSweep, cursor)
+			total, applied = total+res.processed, applied+res.applied
+			if err != nil {
+				return total, err
+			}
+			if res.processed == 0 {
+				break
+			}
+			cursor = res.lastSeq
+		}
+		if applied == 0 {
+			return total, nil
 		}
 	}
 }
 
+// pick says which pending events a batch takes.
+type pick int
+
+const (
+	// pickDue: received events, and waiting ones whose retry time has come.
+	pickDue pick = iota
+	// pickSweep: waiting events (not those held back by an API outage),
+	// after a cursor, to try again because something new was applied.
+	pickSweep
+	// pickReceived: received events only (the drain at shutdown).
+	pickReceived
+)
+
 type batchResult struct {
 	processed, applied, waiting int
+	lastSeq                     uint64
 	nextDue                     time.Time
 }
 
-func (s *Service) processOnce(ctx context.Context, retryWaiting, receivedOnly bool) (batchResult, error) {
+func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (batchResult, error) {
 	var res batchResult
 	now := s.now()
-	evs, err := s.store.Pending(s.batch, func(r storage.EventRecord) bool {
-		if r.State == storage.StateReceived {
-			return true
+	evs, err := s.store.Pending(after, s.batch, func(r storage.EventRecord) bool {
+		switch which {
+		case pickReceived:
+			return r.State == storage.StateReceived
+		case pickSweep:
+			return r.State == storage.StateWaiting && !r.WaitsForAPI
 		}
-		if receivedOnly {
-			return false
-		}
-		if (retryWaiting && !r.WaitsForAPI) || !r.NextAttempt.After(now) {
+		if r.State == storage.StateReceived || !r.NextAttempt.After(now) {
 			return true
 		}
 		if res.nextDue.IsZero() || r.NextAttempt.Before(res.nextDue) {
@@ -250,10 +313,11 @@ func (s *Service) processOnce(ctx context.Context, retryWaiting, receivedOnly bo
 	if err != nil || len(evs) == 0 {
 		return res, err
 	}
+	res.lastSeq = evs[len(evs)-1].Seq
 	res.processed = len(evs)
 	// Acknowledging Stripe comes first: while webhook requests wait for
 	// their commit, hold back a little before taking the write lock.
-	for i := 0; i < 10 && !receivedOnly && s.store.IngestsInFlight() > 0; i++ {
+	for i := 0; i < 10 && which != pickReceived && s.store.IngestsInFlight() > 0; i++ {
 		time.Sleep(2 * time.Millisecond)
 	}
 	var acts []Activity

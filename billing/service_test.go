@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -174,5 +175,47 @@ func TestLiveFeedGetsEveryStep(t *testing.T) {
 	}
 	if h.svc.Stats().Rejected["bad signature"] != 1 {
 		t.Fatal("rejection not counted by reason")
+	}
+}
+
+// More waiting events than one batch all apply once their missing pieces
+// arrive, while the processor runs.
+func TestRunSweepsEveryWaitingEventWhenThePieceArrives(t *testing.T) {
+	h := newHarness(t, testCatalog())
+	h.now = t0.Add(day)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.svc.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	const n = 40
+	for i := range n {
+		u := fmt.Sprintf("w%02d", i)
+		inv := v2023.invoice("in_"+u, "sub_"+u, "", "price_pro_monthly", t0, t0.Add(30*day), "subscription_create")
+		delete(inv, "subscription_details")
+		inv["customer"] = "cus_" + u
+		h.svc.Ingest(payload("evt_i"+u, "invoice.paid", t0, "2023-10-16", inv), "test")
+	}
+	waitFor(t, func() bool { return h.svc.Stats().Waiting == n })
+	for i := range n {
+		u := fmt.Sprintf("w%02d", i)
+		h.svc.Ingest(payload("evt_c"+u, "checkout.session.completed", t0, "2023-10-16",
+			session("cs_"+u, u, M{"user_id": u, "type": "plan-pro"}, M{"mode": "subscription", "subscription": "sub_" + u})), "test")
+	}
+	waitFor(t, func() bool { return h.svc.Stats().Waiting == 0 })
+	for i := range n {
+		if d := h.user(fmt.Sprintf("w%02d", i)); d.Spendable != 2500 {
+			t.Fatalf("w%02d has %d credits", i, d.Spendable)
+		}
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -71,14 +71,15 @@ func ingestTx(tx *bolt.Tx, ev Event) (EventRecord, bool, error) {
 	return rec, false, addCount(tx, "events", 1)
 }
 
-// Pending returns up to limit events in state received or waiting for which
-// due (nil: all) is true, in arrival order, with payloads.
-func (s *Store) Pending(limit int, due func(EventRecord) bool) ([]Event, error) {
+// Pending returns up to limit events in state received or waiting, with
+// arrival sequence above after, for which due (nil: all) is true, in arrival
+// order, with payloads.
+func (s *Store) Pending(after uint64, limit int, due func(EventRecord) bool) ([]Event, error) {
 	var out []Event
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(pendingBucket).Cursor()
 		events, payloads := tx.Bucket(eventsBucket), tx.Bucket(payloadsBucket)
-		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		for k, _ := c.Seek(itob(after + 1)); k != nil && len(out) < limit; k, _ = c.Next() {
 			var ev Event
 			if _, err := getJSON(events, k, &ev.EventRecord); err != nil {
 				return err

@@ -98,7 +98,7 @@ func TestConcurrentIngestGroupsCommitsAndLosesNothing(t *testing.T) {
 	if c.Events != 200 {
 		t.Fatalf("%d events stored, want 200", c.Events)
 	}
-	pend, _ := s.Pending(1000, nil)
+	pend, _ := s.Pending(0, 1000, nil)
 	seen := map[uint64]bool{}
 	for i, p := range pend {
 		if seen[p.Seq] || (i > 0 && p.Seq <= pend[i-1].Seq) {

@@ -323,8 +323,12 @@ func eventFindings(svc *billing.Service, haveKey, liveKey bool, now time.Time) [
 	if st.Failed > 0 {
 		add("failed", Problem, fmt.Sprintf("%d event(s) failed to apply", st.Failed), "see the Live tab or `creditdesk events`; the reason is on each event")
 	}
-	if st.Pending > 0 {
-		add("waiting", Warn, fmt.Sprintf("%d event(s) received or waiting to be applied", st.Pending), "start `creditdesk serve` (or the console) to apply them; see Attention for events waiting on a missing piece")
+	if st.Waiting > 0 {
+		add("waiting", Warn, fmt.Sprintf("%d event(s) waiting for something creditdesk does not know yet", st.Waiting),
+			"the Attention tab (or `creditdesk events --state waiting`) says what each waits for: often a plan missing from creditdesk.toml, or a checkout not received yet")
+	}
+	if queued := st.Pending - min(st.Pending, st.Waiting); queued > 0 && !svc.Running() {
+		add("queued", Warn, fmt.Sprintf("%d event(s) stored but not applied yet", queued), "start `creditdesk serve` (or the console) to apply them")
 	}
 	if st.Failed == 0 && st.Pending == 0 {
 		add("processing", OK, fmt.Sprintf("%d events stored, none waiting or failed", st.Events), "")
