@@ -2,6 +2,7 @@ package billing
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"creditdesk/storage"
@@ -104,7 +105,7 @@ func (r Rules) invoicePaid(ev storage.Event, obj Obj, st State, now time.Time) (
 	}
 	p := r.Catalog.Plans[plan]
 	if !ok || p == nil {
-		return waiting(fmt.Sprintf("waiting: price %q of invoice %s is no plan in the catalog", price, in)), nil
+		return waiting(fmt.Sprintf("price %s (invoice %s) is in no plan: add it to a plan's price_ids in creditdesk.toml (or STRIPE_PRODUCT_MAP) and restart", price, in)), nil
 	}
 	if !known {
 		rec = Subscription{ID: sub}
@@ -218,12 +219,13 @@ func (r Rules) subscriptionChanged(ev storage.Event, obj Obj, st State, now time
 			rec.PeriodEnd = end
 		}
 	}
-	d.Reason = fmt.Sprintf("subscription %s %s", rec.Plan, rec.Status)
+	d.Reason = strings.Join(strings.Fields("subscription "+rec.Plan+" "+rec.Status), " ")
 	switch {
 	case deleted && !rec.Deleted:
 		rec.Deleted, rec.Status = true, "canceled"
 		rec.DeletedAt = firstTime(obj.Time("ended_at"), obj.Time("canceled_at"), time.Unix(ev.Created, 0).UTC())
-		d.Reason = fmt.Sprintf("subscription %s cancelled: tier free, plan credits expire, +%s free credits", rec.Plan, Credits(r.Catalog.FreeCredits))
+		d.Reason = strings.Join(strings.Fields("subscription "+rec.Plan+" cancelled:"), " ") +
+			fmt.Sprintf(" tier free, plan credits expire, +%s free credits", Credits(r.Catalog.FreeCredits))
 		u, _, err := st.User(user)
 		if err != nil {
 			return Decision{}, err

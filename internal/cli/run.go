@@ -142,7 +142,14 @@ func runServe(env *Env, args []string) error {
 	if env.Config.SecretKey != "" {
 		mode = fmt.Sprintf("key %s", config.Mask(env.Config.SecretKey))
 	}
-	log.Info("creditdesk serving", "webhook", a.url, "db", env.Config.DB, "webhook_secrets", len(a.secrets), "stripe", mode)
+	log.Info("creditdesk serving", "webhook", a.url, "db", env.Config.DB, "webhook_secrets", len(a.secrets), "stripe", mode,
+		"catalog", catalogSummary(env, a.svc.Rules().Catalog))
+	if note := catalogNotice(env); note != "" {
+		log.Warn(note)
+	}
+	feed, stopFeed := a.svc.Subscribe()
+	defer stopFeed()
+	go logActivity(log, feed)
 	ctx, cancel := signalContext()
 	defer cancel()
 	select {
@@ -183,7 +190,7 @@ func runConsole(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	notice := ""
+	notice := catalogNotice(env)
 	if len(a.secrets) == 0 {
 		notice = "STRIPE_WEBHOOK_SECRET not set: webhooks are rejected. Set it (or run `creditdesk demo`)."
 	}
@@ -243,4 +250,56 @@ func runDemo(env *Env, args []string) error {
 		stopSim()
 		wg.Wait()
 	})
+}
+
+// catalogNotice warns when no catalog is configured: packs that carry
+// metadata.credits still apply, but plan invoices wait for plans.
+func catalogNotice(env *Env) string {
+	if env.Config.CatalogPath != "" {
+		return ""
+	}
+	return "no creditdesk.toml: plan invoices wait until plans are configured; copy creditdesk.example.toml to creditdesk.toml"
+}
+
+func catalogSummary(env *Env, c billing.Catalog) string {
+	src := env.Config.CatalogPath
+	if src == "" {
+		src = "none"
+	}
+	return fmt.Sprintf("%s (%d plans, %d packs, %d mapped prices)", src, len(c.Plans), len(c.Packs), len(c.ProductMap))
+}
+
+// logActivity writes the live feed to the log: what the console's Live tab
+// shows, for serve.
+func logActivity(log *slog.Logger, feed <-chan billing.Activity) {
+	for a := range feed {
+		if a.Missed > 0 {
+			log.Warn("log fell behind", "missed", a.Missed)
+		}
+		if a.Kind == billing.ActivityEvent && a.State == billing.StateReceived || a.Kind == billing.ActivityRejected {
+			continue // the outcome follows; the receiver logs rejections itself
+		}
+		attrs := []any{"kind", string(a.Kind), "type", a.Type}
+		if a.EventID != "" {
+			attrs = append(attrs, "event", a.EventID)
+		}
+		if a.User != "" {
+			attrs = append(attrs, "user", a.User)
+		}
+		if a.Amount != 0 {
+			attrs = append(attrs, "credits", a.Amount)
+		}
+		if a.State != "" {
+			attrs = append(attrs, "state", string(a.State))
+		}
+		if a.Reason != "" {
+			attrs = append(attrs, "detail", a.Reason)
+		}
+		switch {
+		case a.State == billing.StateFailed:
+			log.Warn("event", attrs...)
+		default:
+			log.Info("event", attrs...)
+		}
+	}
 }
