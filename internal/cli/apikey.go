@@ -15,7 +15,7 @@ import (
 func runAPIKey(env *Env, args []string) error {
 	fs := newFlags(env, "apikey")
 	asJSON := fs.Bool("json", false, "list: print JSON")
-	pos, err := parse(fs, args)
+	pos, err := env.parse(fs, args)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
+	if cmd == "console" && len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		cmd, args = "help", nil
+	}
 	c, ok := commands[cmd]
 	if !ok {
 		fmt.Fprintf(stderr, "creditdesk: unknown command %q\n\n", cmd)
@@ -70,7 +73,7 @@ func init() {
 		"serve":    {"webhook receiver and processor without a console; logs to stdout", runServe},
 		"demo":     {"console fed by a built-in Stripe simulator; no account needed", runDemo},
 		"users":    {"list users [--json]", runUsers},
-		"events":   {"list recent events [--json] [--limit N]", runEvents},
+		"events":   {"list recent events [--json] [--limit N] [--state waiting|failed|…]", runEvents},
 		"ledger":   {"USER: a user's ledger [--json]", runLedger},
 		"grant":    {"USER N --reason TEXT: add credits by hand", runGrant},
 		"revoke":   {"USER N --reason TEXT [--force]: take credits by hand", runRevoke},
@@ -110,21 +113,30 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-// flags is a flag set with the flags every command shares.
+// newFlags is a flag set with the flags every command shares. Its errors
+// come back from env.parse as one line; -h prints the flags.
 func newFlags(env *Env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("creditdesk "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&env.Config.DB, "db", env.Config.DB, "database file (CREDITDESK_DB)")
 	return fs
 }
 
 // parse parses flags wherever they stand among positional arguments and
-// returns the positional ones.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// returns the positional ones. -h prints the flags; a bad flag is a one-line
+// error pointing at -h.
+func (env *Env) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(env.Stderr, "usage of %s:\n", fs.Name())
+				fs.SetOutput(env.Stderr)
+				fs.PrintDefaults()
+				return nil, err
+			}
+			return nil, &exitError{code: 2, msg: fmt.Sprintf("%v (%s -h lists the flags)", err, fs.Name())}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

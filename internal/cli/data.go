@@ -43,7 +43,7 @@ func runUsers(env *Env, args []string) error {
 	fs := newFlags(env, "users")
 	asJSON := fs.Bool("json", false, "print JSON")
 	filter := fs.String("filter", "", "only users whose id, email, name or customer contains TEXT")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	svc, done, err := readService(env)
@@ -82,7 +82,7 @@ func runEvents(env *Env, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("limit", 50, "how many, newest first")
 	state := fs.String("state", "", "only events in this state (received, waiting, applied, ignored, failed)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	st, err := openStore(env, true)
@@ -124,7 +124,7 @@ type entryJSON struct {
 func runLedger(env *Env, args []string) error {
 	fs := newFlags(env, "ledger")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	pos, err := env.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,13 @@ func adjust(env *Env, verb string, args []string) error {
 		fs.BoolVar(&force, "force", false, "allow the balance to go below zero")
 	}
 	key := fs.String("key", "", "idempotency key: the same key twice changes the balance once")
-	pos, err := parse(fs, args)
+	for _, a := range args {
+		if len(a) > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9' {
+			other := map[string]string{"grant": "revoke", "revoke": "grant"}[verb]
+			return &exitError{code: 2, msg: fmt.Sprintf("%s: N is a positive number of credits, got %s; to go the other way use creditdesk %s", verb, a, other)}
+		}
+	}
+	pos, err := env.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -205,7 +211,7 @@ func adjust(env *Env, verb string, args []string) error {
 
 func runVerify(env *Env, args []string) error {
 	fs := newFlags(env, "verify")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	st, err := openStore(env, true)
@@ -232,7 +238,7 @@ func runSimulate(env *Env, args []string) error {
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long")
 	fs.BoolVar(&cfg.Load, "load", false, "only independent pack checkouts (load testing)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "event stream seed (0: random)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	if secrets := strings.Split(cfg.Secret, ","); cfg.Secret != "" {

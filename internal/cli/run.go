@@ -130,7 +130,7 @@ func runServe(env *Env, args []string) error {
 	fs := newFlags(env, "serve")
 	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
 	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(env.Stdout, nil))
@@ -181,7 +181,7 @@ func runConsole(env *Env, args []string) error {
 	fs := newFlags(env, "console")
 	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
 	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	log, closeLog := consoleLog(env.Config.DB)
@@ -213,10 +213,9 @@ func runTUI(a *app, opt tui.Options, beforeStop func()) error {
 
 func runDemo(env *Env, args []string) error {
 	fs := flag.NewFlagSet("creditdesk demo", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
 	env.Config.DB = ""
 	fs.StringVar(&env.Config.DB, "db", "", "keep the demo database in FILE (default: a temporary one, removed on exit)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	if env.Config.DB == "" {

@@ -121,7 +121,7 @@ func runCheckout(env *Env, args []string) error {
 	fs.BoolVar(&req.ManualCapture, "manual-capture", false, "authorize now, capture later (packs only; credits at capture)")
 	fs.StringVar(&req.SuccessURL, "success-url", "", "where Checkout returns after paying (CREDITDESK_SUCCESS_URL)")
 	fs.StringVar(&req.CancelURL, "cancel-url", "", "where Checkout returns when abandoned (CREDITDESK_CANCEL_URL)")
-	pos, err := parse(fs, args)
+	pos, err := env.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func runCheckout(env *Env, args []string) error {
 func runPortal(env *Env, args []string) error {
 	fs := stripeFlags(env, "portal")
 	ret := fs.String("return-url", "", "where the portal returns to (default: the public URL)")
-	pos, err := parse(fs, args)
+	pos, err := env.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func runCancel(env *Env, args []string) error { return captureOrCancel(env, "can
 
 func captureOrCancel(env *Env, verb string, args []string) error {
 	fs := stripeFlags(env, verb)
-	pos, err := parse(fs, args)
+	pos, err := env.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func captureOrCancel(env *Env, verb string, args []string) error {
 
 func runCaptures(env *Env, args []string) error {
 	fs := stripeFlags(env, "captures")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	s, err := openStripe(env)
@@ -273,7 +273,7 @@ func runResync(env *Env, args []string) error {
 	fs := stripeFlags(env, "resync")
 	since := fs.Duration("since", 72*time.Hour, "list events created this long ago or later (at most 720h, Stripe's retention)")
 	failedOnly := fs.Bool("failed-only", false, "only events whose webhook delivery failed")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	if *since <= 0 {
@@ -308,7 +308,7 @@ func runResync(env *Env, args []string) error {
 func runCatalog(env *Env, args []string) error {
 	fs := stripeFlags(env, "catalog")
 	sync := fs.Bool("sync", false, "list products, prices and coupons from Stripe first")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	var view stripeapi.CatalogView
@@ -401,7 +401,7 @@ func runWebhook(env *Env, args []string) error {
 	}
 	fs := newFlags(env, "webhook setup")
 	dry := fs.Bool("dry-run", false, "print what would be created, create nothing")
-	pos, err := parse(fs, args[1:])
+	pos, err := env.parse(fs, args[1:])
 	if err != nil {
 		return err
 	}
@@ -448,7 +448,7 @@ func runWebhook(env *Env, args []string) error {
 
 func runDoctor(env *Env, args []string) error {
 	fs := stripeFlags(env, "doctor")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
 	in := stripeapi.DoctorInput{Config: env.Config, Now: time.Now()}
