@@ -290,7 +290,7 @@ func (r Rules) clawback(ev storage.Event, p storage.Purchase, share float64, key
 	}
 	take := target - p.RefundedCredits
 	d := Decision{State: storage.StateApplied, User: p.UserID}
-	if take <= 0 || p.Kind == "plan" && p.Status != "paid" && p.Status != "refunded" && p.Status != "partially_refunded" {
+	if take <= 0 || p.Kind == "plan" && p.Status != "paid" && p.Status != "refunded" && p.Status != "part_refunded" {
 		d.Reason = why + ": nothing more to claw back"
 		return d
 	}
@@ -298,7 +298,7 @@ func (r Rules) clawback(ev storage.Event, p storage.Purchase, share float64, key
 	if target >= p.Credits {
 		p.Status = "refunded"
 	} else {
-		p.Status = "partially_refunded"
+		p.Status = "part_refunded"
 	}
 	d.Amount = -take
 	d.Reason = fmt.Sprintf("%s: -%s credits of %s", why, Credits(take), p.ID)
@@ -320,7 +320,7 @@ func (r Rules) chargeRefunded(ev storage.Event, obj Obj, st State) (Decision, er
 		// A refunded charge was captured: the capture's event is on its way.
 		return waiting("waiting for the payment of purchase " + p.ID + " to be confirmed"), nil
 	}
-	if p.Status != "paid" && p.Status != "partially_refunded" && p.Status != "refunded" {
+	if p.Status != "paid" && p.Status != "part_refunded" && p.Status != "refunded" {
 		return Decision{State: storage.StateApplied, User: p.UserID, Reason: "refund of a purchase that granted nothing (" + p.Status + ")"}, nil
 	}
 	total, _ := obj.Int("amount")

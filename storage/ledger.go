@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,7 +20,20 @@ type ErrInsufficient struct {
 }
 
 func (e *ErrInsufficient) Error() string {
-	return fmt.Sprintf("user %s has %d credits, %d requested", e.UserID, e.Balance, e.Requested)
+	return fmt.Sprintf("user %s has %s credits, %s requested", e.UserID, FormatCredits(e.Balance), FormatCredits(e.Requested))
+}
+
+// FormatCredits writes n with comma separators: 2,500.
+func FormatCredits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	start := 0
+	if n < 0 {
+		start = 1
+	}
+	for i := len(s) - 3; i > start; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // Posting is one change to a user's credits.

@@ -53,6 +53,7 @@ type adjustForm struct {
 	invalid   string // why the form was not accepted
 	err       error  // what the last Adjust returned
 	canForce  bool   // the last Adjust was a revoke refused for the balance
+	overdraw  bool   // the revoke asked for takes the balance below zero
 	submitted int    // how many Adjust calls this form made
 
 	width int
@@ -155,6 +156,7 @@ func (f *adjustForm) editKey(msg tea.KeyMsg) tea.Cmd {
 			f.err, f.canForce = nil, false
 		}
 		f.step = stepConfirm
+		f.overdraw = !f.grant && f.balance+f.delta < 0
 		return nil
 	}
 	var cmd tea.Cmd
@@ -172,7 +174,7 @@ func (f *adjustForm) confirmKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, f.km.Yes):
 		return f.submit(false)
 	case key.Matches(msg, f.km.Force):
-		if f.canForce {
+		if f.canForce || f.overdraw {
 			return f.submit(true)
 		}
 	case key.Matches(msg, f.km.No), key.Matches(msg, f.km.Cancel):
@@ -282,14 +284,17 @@ func (f *adjustForm) View() string {
 		switch {
 		case f.pending:
 			line(f.st.Muted, "sending…")
-		case f.canForce:
+		case f.canForce && f.err != nil:
 			line(f.st.Danger, "refused: "+f.err.Error())
-			line(f.st.Warning, "f force (balance goes negative) · n edit · esc back")
+			line(f.st.Warning, "f force (balance goes negative) · n/esc edit")
 		case f.err != nil:
 			line(f.st.Danger, "failed: "+f.err.Error())
 			line(f.st.Muted, "y retry (same request, applied at most once) · n edit")
+		case f.overdraw:
+			line(f.st.Warning, "this takes the balance below zero: y is refused, f forces it")
+			line(f.st.Muted, "y confirm · f force · n/esc edit")
 		default:
-			line(f.st.Muted, "y confirm · n edit")
+			line(f.st.Muted, "y confirm · n/esc edit")
 		}
 	}
 	return f.st.Form.Render(b.String())

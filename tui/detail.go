@@ -173,12 +173,16 @@ func (p *detailPane) build() {
 	}
 	if s := p.d.Plan; s != nil {
 		plan := "  plan " + s.Plan + " · " + s.Status
-		if !s.PeriodEnd.IsZero() {
-			if s.CancelAtPeriodEnd {
-				plan += " · ends " + formatDate(s.PeriodEnd)
-			} else {
-				plan += " · renews " + formatDate(s.PeriodEnd)
+		switch {
+		case s.Deleted || s.Status == "canceled":
+			if !s.DeletedAt.IsZero() {
+				plan += " · ended " + formatDate(s.DeletedAt)
 			}
+		case s.PeriodEnd.IsZero():
+		case s.CancelAtPeriodEnd:
+			plan += " · ends " + formatDate(s.PeriodEnd)
+		default:
+			plan += " · renews " + formatDate(s.PeriodEnd)
 		}
 		if s.ID != "" {
 			plan += " · " + s.ID
@@ -226,7 +230,7 @@ func (p *detailPane) build() {
 		{Title: "TIME", Width: 10},
 		{Title: "PURCHASE", Flex: 1, Min: 8},
 		{Title: "KIND", Width: 4},
-		{Title: "STATUS", Width: 9},
+		{Title: "STATUS", Width: 13},
 		{Title: "CREDITS", Width: 9, Right: true},
 		{Title: "TOTAL", Width: 12, Right: true},
 	}
@@ -243,7 +247,8 @@ func (p *detailPane) build() {
 
 	// Ledger.
 	add("")
-	text(p.st.Title.Render, fmt.Sprintf("  Ledger (%s entries, newest first)", formatCount(max(u.Entries, uint64(len(p.d.Entries))))))
+	nEntries := max(u.Entries, uint64(len(p.d.Entries)))
+	text(p.st.Title.Render, fmt.Sprintf("  Ledger (%s %s, newest first)", formatCount(nEntries), plural(nEntries, "entry", "entries")))
 	lcols := []column{
 		{Title: "ID", Width: 6, Right: true},
 		{Title: "DELTA", Width: 9, Right: true},

@@ -275,3 +275,11 @@ func padLines(b *strings.Builder, n int) {
 		b.WriteByte('\n')
 	}
 }
+
+// plural picks the word for n.
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

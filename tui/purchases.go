@@ -48,7 +48,7 @@ func newPurchasesPane(b Backend, st *Styles, km *KeyMap, now func() time.Time) *
 			{Title: "PURCHASE", Flex: 1, Min: 8},
 			{Title: "USER", Width: 12},
 			{Title: "KIND", Width: 4},
-			{Title: "STATUS", Width: 9},
+			{Title: "STATUS", Width: 13},
 			{Title: "CREDITS", Width: 9, Right: true},
 			{Title: "TOTAL", Width: 12, Right: true},
 		},

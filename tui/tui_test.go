@@ -572,7 +572,7 @@ func TestRevokeInsufficientThenForce(t *testing.T) {
 	d.press("enter")
 	d.waitFor("Revoke 2,500 credits from u_42? y/n")
 	d.press("y")
-	v := d.waitFor("refused: revoke: user u_42 has 1000 credits, 2500 requested")
+	v := d.waitFor("refused: revoke: user u_42 has 1,000 credits, 2,500 requested")
 	if !strings.Contains(v, "f force") {
 		t.Errorf("force not offered:\n%s", v)
 	}
@@ -867,5 +867,32 @@ func BenchmarkView(b *testing.B) {
 				_ = m.View()
 			}
 		})
+	}
+}
+
+// A revoke larger than the balance says so before it is sent, and can be
+// forced at once.
+func TestRevokeBeyondBalanceWarnsBeforeSending(t *testing.T) {
+	f := newFake()
+	seedDetail(f)
+	d := newDriver(t, f, Options{}, 80, 24)
+	openDetail(t, d)
+	d.press("r")
+	d.waitFor("Revoke credits · u_42")
+	d.typeText("2500")
+	d.press("tab")
+	d.typeText("chargeback")
+	d.press("enter")
+	v := d.waitFor("this takes the balance below zero")
+	if _, _, adj := f.calls(); len(adj) != 0 {
+		t.Fatalf("sent before confirmation: %+v", adj)
+	}
+	if !strings.Contains(v, "f force") {
+		t.Errorf("force not offered:\n%s", v)
+	}
+	d.press("f")
+	d.waitFor("balance -1,500")
+	if _, _, adj := f.calls(); len(adj) != 1 || !adj[0].force {
+		t.Fatalf("Adjust calls %+v, want one forced", adj)
 	}
 }

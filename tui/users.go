@@ -61,7 +61,7 @@ func newUsersPane(b Backend, st *Styles, km *KeyMap, now func() time.Time) *user
 		cols: []column{
 			{Title: "USER", Flex: 1, Min: 8},
 			{Title: "EMAIL", Flex: 1, Min: 6},
-			{Title: "TIER", Width: 8},
+			{Title: "TIER", Width: 10},
 			{Title: "BALANCE", Width: 11, Right: true},
 			{Title: "CUSTOMER", Width: 18},
 		},
