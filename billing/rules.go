@@ -31,9 +31,9 @@ type Rules struct {
 type Decision struct {
 	State  storage.EventState
 	Reason string
-	// User and Amount are for the live feed.
-	User   string
-	Amount int64
+	// User is who the event is about, for the live feed (which shows the
+	// credits the written entries add up to).
+	User string
 
 	// Retry, with State waiting, asks for another attempt after backoff
 	// (an API that could not be reached) rather than when something else
@@ -359,7 +359,6 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 		}
 		return d, nil
 	}
-	d.Amount = rt.Credits
 	d.Reason = fmt.Sprintf("%s pack: +%s credits", rt.Type, Credits(rt.Credits))
 	d.Postings = append(d.Postings, storage.Posting{
 		UserID: user, Delta: rt.Credits, Key: "purchase:" + sid, Reason: d.Reason,

@@ -59,7 +59,6 @@ func (r Rules) paymentCaptured(ev storage.Event, obj Obj, st State) (Decision, e
 	}
 	p.Status, p.CaptureBy = "paid", time.Time{}
 	d.Purchases = []storage.Purchase{p}
-	d.Amount = p.Credits
 	d.Reason = fmt.Sprintf("%s pack captured: +%s credits", p.Type, Credits(p.Credits))
 	d.Postings = []storage.Posting{{UserID: p.UserID, Delta: p.Credits, Key: "purchase:" + p.ID, Reason: d.Reason,
 		Source: ev.ID, Kind: "pack", PurchaseID: p.ID}}

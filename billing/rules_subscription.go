@@ -117,7 +117,7 @@ func (r Rules) invoicePaid(ev storage.Event, obj Obj, st State, now time.Time) (
 	if rec.Status == "" || rec.Status == "incomplete" || rec.Status == "past_due" {
 		rec.Status = "active"
 	}
-	d := Decision{State: storage.StateApplied, User: user, Amount: p.MonthlyCredits,
+	d := Decision{State: storage.StateApplied, User: user,
 		Reason: fmt.Sprintf("%s invoice paid: +%s credits", plan, Credits(p.MonthlyCredits))}
 	var expires time.Time
 	if !p.Rollover {
@@ -237,7 +237,6 @@ func (r Rules) subscriptionChanged(ev storage.Event, obj Obj, st State, now time
 		d.Users = []UserPatch{patch}
 		d.ExpirePlans = []string{user}
 		if r.Catalog.FreeCredits > 0 {
-			d.Amount = r.Catalog.FreeCredits
 			d.Postings = []storage.Posting{{UserID: user, Delta: r.Catalog.FreeCredits, Key: "free:" + id,
 				Reason: "free-tier allowance after cancellation", Source: ev.ID, Kind: "free"}}
 		}
@@ -300,7 +299,6 @@ func (r Rules) clawback(ev storage.Event, p storage.Purchase, share float64, key
 	} else {
 		p.Status = "part_refunded"
 	}
-	d.Amount = -take
 	d.Reason = fmt.Sprintf("%s: -%s credits of %s", why, Credits(take), p.ID)
 	d.Purchases = []storage.Purchase{p}
 	d.Postings = []storage.Posting{{UserID: p.UserID, Delta: -take, Key: key, Reason: d.Reason, Source: ev.ID,

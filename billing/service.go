@@ -404,11 +404,11 @@ func (s *Service) applyOne(tx *storage.Tx, ev storage.Event, now time.Time) (Act
 	if derr != nil {
 		rec.State, rec.Reason = storage.StateFailed, derr.Error()
 	} else {
-		keys, err := s.write(tx, d)
+		keys, net, err := s.write(tx, d)
 		if err != nil {
 			return Activity{}, "", err
 		}
-		rec.State, rec.Reason, rec.User, rec.Amount, rec.Keys = d.State, d.Reason, d.User, d.Amount, keys
+		rec.State, rec.Reason, rec.User, rec.Amount, rec.Keys = d.State, d.Reason, d.User, net, keys
 		rec.NextAttempt, rec.WaitsForAPI = time.Time{}, false
 		if d.State == storage.StateWaiting {
 			rec.NextAttempt = now.Add(backoff(rec.Attempts))
@@ -449,12 +449,13 @@ func (s *Service) markFailed(ev storage.Event, now time.Time, cause error) Activ
 }
 
 // write stores a decision and returns the idempotency keys of the ledger
-// entries it stands for.
-func (s *Service) write(tx *storage.Tx, d Decision) ([]string, error) {
+// entries it stands for and what the entries it wrote add up to (expiries
+// included), which is what the Live tab shows.
+func (s *Service) write(tx *storage.Tx, d Decision) (keys []string, net int64, err error) {
 	for _, p := range d.Users {
 		u, err := tx.EnsureUser(p.ID)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		setIf(&u.Email, p.Email)
 		setIf(&u.Name, p.Name)
@@ -465,23 +466,23 @@ func (s *Service) write(tx *storage.Tx, d Decision) ([]string, error) {
 			u.Unlinked = *p.Unlinked
 		}
 		if err := tx.PutUser(u); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	for _, l := range d.Links {
 		if err := tx.LinkCustomer(l.Customer, l.User); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	for _, p := range d.Purchases {
 		if err := tx.PutPurchase(p); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	for _, sub := range d.Subs {
 		sub.UpdatedAt = tx.Now()
 		if err := tx.PutKV(SubscriptionKey(sub.ID), sub); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	for _, kv := range d.KV {
@@ -492,31 +493,37 @@ func (s *Service) write(tx *storage.Tx, d Decision) ([]string, error) {
 			err = tx.PutKV(kv.Key, kv.Value)
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	for _, u := range d.ExpirePlans {
-		if _, err := tx.ExpireGrants(u, func(g storage.Grant) bool { return g.Kind == "plan" }, "plan cancelled: plan credits expire"); err != nil {
-			return nil, err
+		n, err := tx.ExpireGrants(u, func(g storage.Grant) bool { return g.Kind == "plan" }, "plan cancelled: plan credits expire")
+		if err != nil {
+			return nil, 0, err
 		}
+		net -= n
 	}
-	var keys []string
 	for _, p := range d.Postings {
-		e, _, err := tx.Post(p)
+		e, fresh, err := tx.Post(p)
 		var insufficient *storage.ErrInsufficient
 		if errors.As(err, &insufficient) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if e.ID != 0 {
 			keys = append(keys, e.Key)
 		}
-		// A grant whose period already ended expires at once.
-		if _, err := tx.ExpireDue(p.UserID); err != nil {
-			return nil, err
+		if fresh {
+			net += e.Delta
 		}
+		// A grant whose period already ended expires at once.
+		n, err := tx.ExpireDue(p.UserID)
+		if err != nil {
+			return nil, 0, err
+		}
+		net -= n
 	}
 	for _, f := range d.Flags {
 		var prev Flag
@@ -526,15 +533,15 @@ func (s *Service) write(tx *storage.Tx, d Decision) ([]string, error) {
 			f.At = tx.Now()
 		}
 		if err := tx.PutKV(FlagKey(f.Kind, f.ID), f); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	for _, k := range d.Unflags {
 		if err := tx.DeleteKV(k); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return keys, nil
+	return keys, net, nil
 }
 
 func setIf(dst *string, v string) {
