@@ -41,18 +41,31 @@ func NewServer(path string, rc *Receiver, health Health) *Server {
 }
 
 // Listen binds addr; a port already taken is a one-line error naming it.
-func (s *Server) Listen(addr string) error {
+func Listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) {
-			return fmt.Errorf("cannot listen on %s: %v (is another creditdesk running? pass --addr with a free port)", addr, op.Err)
+			return nil, fmt.Errorf("cannot listen on %s: %v (is another creditdesk running? pass --addr with a free port)", addr, op.Err)
 		}
-		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Listen binds addr for Serve.
+func (s *Server) Listen(addr string) error {
+	ln, err := Listen(addr)
+	if err != nil {
+		return err
 	}
 	s.ln = ln
 	return nil
 }
+
+// Use serves on a listener bound earlier (so that a taken port is found
+// before anything else is opened).
+func (s *Server) Use(ln net.Listener) { s.ln = ln }
 
 // Addr is the bound address (with the real port when addr had port 0).
 func (s *Server) Addr() string { return s.ln.Addr().String() }

@@ -67,8 +67,14 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Bind first: a taken port should not leave a database file behind.
+	ln, err := webhook.Listen(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
 	st, err := storage.Open(cfg.DB, storage.Options{})
 	if err != nil {
+		ln.Close()
 		return nil, err
 	}
 	svc := billing.NewService(st, billing.Options{Rules: r, Log: opt.log, Fetcher: sc.fetcher()})
@@ -85,10 +91,7 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	api := webhook.NewAPI(svc, sc.api() /* stripe: set by internal/stripeapi */, limits)
 	api.Log = opt.log
 	api.Mount(a.server.Mux)
-	if err := a.server.Listen(cfg.Addr); err != nil {
-		st.Close()
-		return nil, err
-	}
+	a.server.Use(ln)
 	a.url = "http://" + a.server.Addr() + cfg.WebhookPath
 	var procCtx context.Context
 	procCtx, a.procStop = context.WithCancel(context.Background())
@@ -123,7 +126,8 @@ func (a *app) stop() error {
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a closed terminal stops creditdesk as cleanly as q does.
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 }
 
 func runServe(env *Env, args []string) error {
