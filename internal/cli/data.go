@@ -249,12 +249,22 @@ func runSimulate(env *Env, args []string) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 	rep, err := simulate.Run(ctx, cfg)
-	fmt.Fprintln(env.Stdout, rep.String())
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	if rep.Sent > 0 && rep.Errors == rep.Sent {
+		return &exitError{code: 1, msg: fmt.Sprintf("no response from %s: %s (is creditdesk running there?)", cfg.URL, rep.FirstError)}
+	}
+	fmt.Fprintln(env.Stdout, rep.String())
 	if rep.OK < rep.Sent {
-		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d events were not acknowledged", rep.Sent-rep.OK, rep.Sent)}
+		msg := fmt.Sprintf("%d of %d events were not acknowledged", rep.Sent-rep.OK, rep.Sent)
+		switch {
+		case rep.ByStatus[400] > 0:
+			msg += "; 400 means the receiver refused the signature: --secret must be its STRIPE_WEBHOOK_SECRET"
+		case rep.ByStatus[404] > 0:
+			msg += "; 404 means nothing listens at that path: the receiver's path is /api/stripe/webhook"
+		}
+		return &exitError{code: 1, msg: msg}
 	}
 	return nil
 }

@@ -155,6 +155,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	var g *Generator
 	if !cfg.Load {
 		g = NewGenerator(seed, time.Now())
+		g.Now = time.Now // events are dated now; only plan periods run ahead
 	}
 	// A bounded load run builds its bodies before the clock starts, so the
 	// generator's CPU does not compete with the receiver on a small machine.
