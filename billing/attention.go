@@ -118,7 +118,10 @@ func requeue(tx *storage.Tx, rec storage.EventRecord) error {
 // applied again with that type, once.
 func (s *Service) AssignType(ctx context.Context, purchaseID, typ string) error {
 	name, ok := s.rules.Catalog.Resolve(typ)
-	if !ok {
+	switch {
+	case !ok && len(s.rules.Catalog.Names()) == 0:
+		return fmt.Errorf("%w: the catalog is empty: add plans and packs to creditdesk.toml and restart", ErrInvalid)
+	case !ok:
 		return fmt.Errorf("%w: %q is no plan or pack in the catalog (have: %s)", ErrInvalid, typ, strings.Join(s.rules.Catalog.Names(), ", "))
 	}
 	err := s.store.Update(s.now(), func(tx *storage.Tx) error {

@@ -175,7 +175,11 @@ func (p *attentionPane) listKey(msg tea.KeyMsg) tea.Cmd {
 		b := p.b
 		return p.act("Queued "+it.ID+" again", func(ctx context.Context) error { return b.Retry(ctx, it.ID) })
 	case key.Matches(msg, p.km.Assign) && it.Action == "assign":
-		p.openPrompt("assign", it, "type ("+strings.Join(p.b.PurchaseTypes(), ", ")+")")
+		hint := "type: " + strings.Join(p.b.PurchaseTypes(), ", ")
+		if len(p.b.PurchaseTypes()) == 0 {
+			hint = "the catalog is empty: add plans and packs to creditdesk.toml"
+		}
+		p.openPrompt("assign", it, hint)
 		return textinput.Blink
 	case key.Matches(msg, p.km.Link) && it.Action == "link":
 		p.openPrompt("link", it, "user id")
