@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -87,7 +88,7 @@ func ParseCatalog(name, text string) (Catalog, error) {
 			}
 			return Catalog{}, fmt.Errorf("%s:%d: %s%s", name, pe.Position.Line, pe.Message, key)
 		}
-		return Catalog{}, fmt.Errorf("%s: %v", name, err)
+		return Catalog{}, tomlError(name, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return Catalog{}, fmt.Errorf("%s: unknown key %s", name, und[0].String())
@@ -113,7 +114,41 @@ func ParseCatalog(name, text string) (Catalog, error) {
 			return Catalog{}, fmt.Errorf("%s: %q is both a plan and a pack; purchase types must be unique", name, n)
 		}
 	}
+	owner := map[string]string{}
+	for _, n := range c.Names() {
+		for _, id := range c.priceIDs(n) {
+			if prev, dup := owner[id]; dup {
+				return Catalog{}, fmt.Errorf("%s: price %s is listed under both %s and %s; a price sells one thing", name, id, prev, n)
+			}
+			owner[id] = n
+		}
+	}
 	return c, nil
+}
+
+// tomlTypeErr is how the TOML decoder reports a value of the wrong type.
+var tomlTypeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): incompatible types: TOML value has type (\w+); destination has type (\w+)`)
+
+// tomlError rewrites a decoder error as file:line: key: problem.
+func tomlError(name string, err error) error {
+	if m := tomlTypeErr.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("%s:%s: %s must be %s, not %s", name, m[1], m[2], article(m[4]), article(m[3]))
+	}
+	return fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "toml: "))
+}
+
+func article(typ string) string {
+	switch typ {
+	case "int", "int64", "integer":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "a list"
+	}
+	return "a " + typ
 }
 
 // ApplyEnv adds the price and product mappings users of the common starter

@@ -438,8 +438,12 @@ price_ids = ["price_topup"]
 		t.Fatal("price id not mapped")
 	}
 	_, err = ParseCatalog("creditdesk.toml", "[plans.pro]\nmonthly_credits = \"lots\"\n")
-	if err == nil || !strings.Contains(err.Error(), "creditdesk.toml") || !strings.Contains(err.Error(), "monthly_credits") {
+	if err == nil || err.Error() != "creditdesk.toml:2: plans.pro.monthly_credits must be a whole number, not a string" {
 		t.Fatalf("type error: %v", err)
+	}
+	_, err = ParseCatalog("creditdesk.toml", "[plans.pro]\nmonthly_credits = 5\nprice_ids = [\"price_a\"]\n[packs.topup]\ncredits = 5\nprice_ids = [\"price_a\"]\n")
+	if err == nil || !strings.Contains(err.Error(), "price price_a is listed under both pro and topup") {
+		t.Fatalf("shared price id: %v", err)
 	}
 	_, err = ParseCatalog("creditdesk.toml", "free_credits = 100\nrollover = = true\n")
 	if err == nil || !strings.Contains(err.Error(), "creditdesk.toml:2") {
