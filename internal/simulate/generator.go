@@ -101,6 +101,9 @@ type Generator struct {
 	// simulated clock (the demo trickle uses wall time). Object timestamps
 	// such as subscription periods stay on the simulated clock.
 	Now func() time.Time
+	// Mistakes adds, now and then, a checkout whose type nothing maps or
+	// that names no user, as real setups produce (the demo sets it).
+	Mistakes bool
 
 	rng       *rand.Rand
 	clock     time.Time
@@ -163,6 +166,8 @@ func (g *Generator) flow() {
 		return
 	}
 	switch r := g.rng.IntN(100); {
+	case r < 3 && g.Mistakes:
+		g.mistake(g.pick())
 	case r < 40:
 		g.packCheckout(g.pick(), g.rng.IntN(12) == 0)
 	case r < 55:
@@ -475,4 +480,21 @@ func (g *Generator) refund() {
 			"data": []obj{{"id": g.id("re_3", 23), "object": "refund", "amount": amt, "charge": p.ch, "payment_intent": p.pi,
 				"currency": "usd", "created": t.Unix(), "reason": "requested_by_customer", "status": "succeeded"}}},
 	}, nil, true))
+}
+
+// mistake emits a pack checkout that a real setup gets wrong now and then,
+// so the demo's Attention tab has something to fix: a purchase type nothing
+// maps (assign it), or a checkout with no user id at all (link it).
+func (g *Generator) mistake(u *user) {
+	p := Packs[1]
+	t := g.tick()
+	if g.rng.IntN(2) == 0 {
+		md := obj{"user_id": u.ID, "type": "credits-legacy-promo"}
+		g.emit(g.event("checkout.session.completed", t, g.session(u, "payment", p.Amount, md, obj{"payment_intent": g.id("pi_3", 23)}), nil, true))
+		return
+	}
+	md := obj{"credits": fmt.Sprint(p.Credits)}
+	s := g.session(u, "payment", p.Amount, md, obj{"payment_intent": g.id("pi_3", 23), "client_reference_id": nil})
+	s["customer"] = g.id("cus_", 14) // a guest checkout: a customer no user is linked to
+	g.emit(g.event("checkout.session.completed", t, s, nil, true))
 }

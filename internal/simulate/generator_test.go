@@ -351,3 +351,28 @@ func TestSignAt(t *testing.T) {
 		t.Errorf("header %q", h)
 	}
 }
+
+func TestMistakesOnlyWhenAsked(t *testing.T) {
+	count := func(mistakes bool) int {
+		g := NewGenerator(11, t0)
+		g.Mistakes = mistakes
+		n := 0
+		for range 3000 {
+			ev := g.Next()
+			if ev.Type != "checkout.session.completed" {
+				continue
+			}
+			d := decode(t, ev)
+			if d.str("client_reference_id") == "" || d.str("metadata", "type") == "credits-legacy-promo" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(false); n != 0 {
+		t.Fatalf("%d mistaken checkouts without Mistakes", n)
+	}
+	if n := count(true); n == 0 {
+		t.Fatal("no mistaken checkout with Mistakes set")
+	}
+}

@@ -23,6 +23,7 @@ func Trickle(ctx context.Context, url, secret string, every func() time.Duration
 	client := &http.Client{Timeout: 5 * time.Second}
 	g := NewGenerator(rand.Uint64(), time.Now())
 	g.Now = time.Now
+	g.Mistakes = true
 	seen := map[string]bool{}
 	for sleepUntil(ctx, time.Now().Add(every())) {
 		ev := g.Next()
