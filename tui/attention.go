@@ -253,9 +253,10 @@ func (p *attentionPane) View() string {
 	padLines(&b, n)
 	b.WriteByte('\n')
 	if p.promptFor != "" {
-		label := "  assign " + p.promptItem.ID + " as "
+		id := truncate(p.promptItem.ID, 24)
+		label := "  assign " + id + " as "
 		if p.promptFor == "link" {
-			label = "  link " + p.promptItem.ID + " to "
+			label = "  link " + id + " to "
 		}
 		b.WriteString(truncate(label+p.prompt.View(), p.width))
 	} else if p.cursor < len(p.rows) {

@@ -166,7 +166,7 @@ func (g *Generator) flow() {
 		return
 	}
 	switch r := g.rng.IntN(100); {
-	case r < 3 && g.Mistakes:
+	case r < 6 && g.Mistakes:
 		g.mistake(g.pick())
 	case r < 40:
 		g.packCheckout(g.pick(), g.rng.IntN(12) == 0)
