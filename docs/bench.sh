@@ -33,6 +33,20 @@ scenario "max throughput: 50,000 signed pack checkouts, 64 connections" --load -
 scenario "fixed rate: 1,000 events/s for 20 s (open loop; latency from each event's slot)" --load --rate 1000 --count 20000 --concurrency 64
 scenario "whole flows (plans, renewals out of order, refunds, redeliveries): 5,000 events" --count 5000 --concurrency 16
 
+if command -v wrk >/dev/null; then
+  echo "== app API reads with wrk (64 connections, 8 s): GET /api/users/{id}"
+  db="$work/api.db"
+  key=$("$BIN" apikey create bench --db "$db" | tail -1)
+  "$BIN" grant u1 100000 --reason bench --db "$db" >/dev/null
+  (cd "$work" && CREDITDESK_API_RATE=100000000/1s exec "$OLDPWD/$BIN" serve --db "$db" --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1) &
+  pid=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+  wrk -t2 -c64 -d8s -H "Authorization: Bearer $key" "http://127.0.0.1:$port/api/users/u1" | grep -E 'Latency|Requests/sec|Non-2xx'
+  kill -TERM "$pid"; wait "$pid" || true
+else
+  echo "== (install wrk, e.g. apt-get install wrk, to measure API reads without a Go client on the same cores)"
+fi
+
 echo "== Go benchmarks"
 go test -run '^$' -bench . -benchtime 2s ./storage/ ./billing/ ./webhook/ | grep -E '^(Benchmark|ok|PASS)'
 
