@@ -47,8 +47,8 @@ func TestMigratesSchema1ToAPIBuckets(t *testing.T) {
 	defer s.Close()
 	var version uint64
 	s.db.View(func(tx *bolt.Tx) error { version = btoi(tx.Bucket(metaBucket).Get(schemaVersionKey)); return nil })
-	if version != 2 {
-		t.Fatalf("schema version %d after open, want 2", version)
+	if version != SchemaVersion() {
+		t.Fatalf("schema version %d after open, want %d", version, SchemaVersion())
 	}
 	hash := bytes.Repeat([]byte{7}, 32)
 	err = s.Update(time.Now(), func(tx *Tx) error {

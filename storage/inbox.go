@@ -63,8 +63,16 @@ func ingestTx(tx *bolt.Tx, ev Event) (EventRecord, bool, error) {
 	if err := ids.Put([]byte(ev.ID), k); err != nil {
 		return EventRecord{}, false, err
 	}
-	if rec.State == StateReceived || rec.State == StateWaiting {
+	if isPending(rec.State) {
 		if err := tx.Bucket(pendingBucket).Put(k, nil); err != nil {
+			return EventRecord{}, false, err
+		}
+		if err := addCount(tx, "pending", 1); err != nil {
+			return EventRecord{}, false, err
+		}
+	}
+	if rec.State == StateWaiting {
+		if err := addCount(tx, "waiting", 1); err != nil {
 			return EventRecord{}, false, err
 		}
 	}

@@ -90,6 +90,29 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{version: 3, name: "count pending and waiting events in meta", apply: func(tx *bolt.Tx) error {
+		var pending, waiting int64
+		events := tx.Bucket(eventsBucket)
+		err := tx.Bucket(pendingBucket).ForEach(func(k, _ []byte) error {
+			pending++
+			var rec EventRecord
+			if _, err := getJSON(events, k, &rec); err != nil {
+				return err
+			}
+			if rec.State == StateWaiting {
+				waiting++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		meta := tx.Bucket(metaBucket)
+		if err := meta.Put(counterKey("pending"), itob(uint64(pending))); err != nil {
+			return err
+		}
+		return meta.Put(counterKey("waiting"), itob(uint64(waiting)))
+	}},
 }
 
 // SchemaVersion is the schema this binary writes.

@@ -23,12 +23,22 @@ func (t *Tx) SetEvent(rec EventRecord) error {
 		return err
 	}
 	pending := t.tx.Bucket(pendingBucket)
-	if rec.State == StateReceived || rec.State == StateWaiting {
+	was, is := isPending(prev.State), isPending(rec.State)
+	switch {
+	case is && !was:
 		if err := pending.Put(k, nil); err != nil {
 			return err
 		}
-	} else if err := pending.Delete(k); err != nil {
-		return err
+		if err := addCount(t.tx, "pending", 1); err != nil {
+			return err
+		}
+	case was && !is:
+		if err := pending.Delete(k); err != nil {
+			return err
+		}
+		if err := addCount(t.tx, "pending", -1); err != nil {
+			return err
+		}
 	}
 	for _, st := range []EventState{StateFailed, StateWaiting} {
 		var delta int64
@@ -208,3 +218,6 @@ func (s *Store) PurchasesPage(before uint64, limit int) ([]Purchase, error) {
 	})
 	return out, err
 }
+
+// isPending reports whether an event in state st is still to be applied.
+func isPending(st EventState) bool { return st == StateReceived || st == StateWaiting }

@@ -256,3 +256,27 @@ func TestEventsPageReadsBackwardsFromCursor(t *testing.T) {
 		t.Fatalf("pages %v / %v", p1, p2)
 	}
 }
+
+func TestMigrationCountsPendingEventsOfAnOlderStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, _ := Open(path, Options{})
+	for i := range 3 {
+		s.Ingest(Event{EventRecord: EventRecord{ID: fmt.Sprint("e", i), Type: "t"}, Payload: []byte("{}")})
+	}
+	// Make it look like a version 2 store, which kept no pending counter.
+	s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(metaBucket)
+		meta.Delete(counterKey("pending"))
+		return meta.Put(schemaVersionKey, itob(2))
+	})
+	s.Close()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c, _ := s.Counts(); c.Pending != 3 {
+		t.Fatalf("pending %d after migration, want 3", c.Pending)
+	}
+	mustVerify(t, s)
+}

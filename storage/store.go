@@ -172,7 +172,7 @@ func (s *Store) Counts() (Counts, error) {
 		c.Failed = btoi(meta.Get(counterKey("failed")))
 		c.Waiting = btoi(meta.Get(counterKey("waiting")))
 		c.Purchases = btoi(meta.Get(counterKey("purchases")))
-		c.Pending = uint64(tx.Bucket(pendingBucket).Stats().KeyN)
+		c.Pending = btoi(meta.Get(counterKey("pending")))
 		return nil
 	})
 	return c, err

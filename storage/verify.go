@@ -93,6 +93,9 @@ func (s *Store) Verify() (VerifyReport, error) {
 			return fmt.Errorf("%d idempotency keys indexed, %d entries", n, len(seenKeys))
 		}
 		pending := tx.Bucket(pendingBucket)
+		if n, c := pending.Stats().KeyN, btoi(tx.Bucket(metaBucket).Get(counterKey("pending"))); uint64(n) != c {
+			return fmt.Errorf("%d events pending, the counter says %d", n, c)
+		}
 		return tx.Bucket(eventsBucket).ForEach(func(k, v []byte) error {
 			var rec EventRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
