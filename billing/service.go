@@ -140,6 +140,12 @@ func (s *Service) NoteRejected(reason, detail string) {
 	s.hub.publish(Activity{At: s.now(), Kind: ActivityRejected, Type: "webhook rejected", Reason: reason + ": " + detail})
 }
 
+// Announce shows a line of background work (catalog sync, resync progress)
+// in the live feed.
+func (s *Service) Announce(what, detail string) {
+	s.hub.publish(Activity{At: s.now(), Kind: ActivitySystem, Type: what, Reason: detail})
+}
+
 // Wake tells the processor there is work.
 func (s *Service) Wake() {
 	select {

@@ -46,6 +46,8 @@ const (
 	ActivityAPI ActivityKind = "api"
 	// ActivityExpiry: credits expired.
 	ActivityExpiry ActivityKind = "expiry"
+	// ActivitySystem: background work worth seeing (catalog sync, resync).
+	ActivitySystem ActivityKind = "system"
 )
 
 // Activity is one line of the live feed.

@@ -230,6 +230,8 @@ func activityRow(a billing.Activity) liveRow {
 		if r.state == "" {
 			r.state = "applied"
 		}
+	case billing.ActivitySystem:
+		r.typ, r.detail, r.state = a.Type+": "+a.Reason, "", "info"
 	}
 	return r
 }

@@ -487,6 +487,7 @@ type appStripe struct {
 
 	mu     sync.Mutex
 	status string // the last background progress line, for the console
+	svc    *billing.Service
 }
 
 // newAppStripe builds the client once from the configuration; nil when no
@@ -531,6 +532,7 @@ func (s *appStripe) start(ctx context.Context, svc *billing.Service) {
 		return
 	}
 	s.client.SetService(svc)
+	s.svc = svc
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
@@ -573,6 +575,9 @@ func (s *appStripe) setStatus(line string) {
 	s.mu.Lock()
 	s.status = line
 	s.mu.Unlock()
+	if s.svc != nil {
+		s.svc.Announce("stripe", line)
+	}
 }
 
 // Status is the last line the background work reported.
