@@ -70,7 +70,7 @@ func (p *livePane) SetSize(w, h int) {
 	p.cols = p.cols[:5]
 	if w >= liveDetailWidth {
 		p.cols = append(p.cols, column{Title: "DETAIL", Flex: 1, Min: 10})
-		p.cols[1] = column{Title: "TYPE", Width: 38}
+		p.cols[1] = column{Title: "TYPE", Width: 30}
 	} else {
 		p.cols[1] = column{Title: "TYPE", Flex: 1, Min: 8}
 	}
@@ -231,7 +231,7 @@ func activityRow(a billing.Activity) liveRow {
 			r.state = "applied"
 		}
 	case billing.ActivitySystem:
-		r.typ, r.detail, r.state = a.Type+": "+a.Reason, "", "info"
+		r.typ, r.detail, r.state = a.Type, a.Reason, "info"
 	}
 	return r
 }
@@ -262,7 +262,11 @@ func (p *livePane) View() string {
 		if r.amount != 0 {
 			amount = formatDelta(r.amount)
 		}
-		line := tableRow(p.cols, p.widths, formatTime(r.at, now), r.typ, r.user, amount, r.state, r.detail)
+		typ := r.typ
+		if r.kind == billing.ActivitySystem && len(p.cols) < 6 {
+			typ += ": " + r.detail // no DETAIL column at this width
+		}
+		line := tableRow(p.cols, p.widths, formatTime(r.at, now), typ, r.user, amount, r.state, r.detail)
 		if i == p.cursor {
 			b.WriteString(p.st.Selected.Render("› " + line))
 			continue
