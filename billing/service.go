@@ -747,6 +747,9 @@ func (s *Service) UserDetail(id string) (UserDetail, error) {
 		if d.Entries, err = tx.Entries(id, 0, 500); err != nil {
 			return err
 		}
+		if d.Purchases, err = tx.UserPurchases(id, 100); err != nil {
+			return err
+		}
 		if u.SubscriptionID != "" {
 			var sub Subscription
 			if ok, _ := tx.GetKV(SubscriptionKey(u.SubscriptionID), &sub); ok {
@@ -755,29 +758,7 @@ func (s *Service) UserDetail(id string) (UserDetail, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return d, err
-	}
-	d.Purchases, err = s.userPurchases(id, 100)
 	return d, err
-}
-
-func (s *Service) userPurchases(user string, limit int) ([]Purchase, error) {
-	var out []Purchase
-	var before uint64
-	for len(out) < limit {
-		page, err := s.store.PurchasesPage(before, 1000)
-		if err != nil || len(page) == 0 {
-			return out, err
-		}
-		for _, p := range page {
-			if p.UserID == user {
-				out = append(out, p)
-			}
-		}
-		before = page[len(page)-1].Seq
-	}
-	return out, nil
 }
 
 // Ledger returns up to limit of a user's entries, newest first.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -53,6 +54,12 @@ var (
 	// made through the app's API to the APIRequest answered, so a retry gets
 	// the same answer and a reused key with another request is refused.
 	apiRequestsBucket = []byte("api_requests")
+
+	// Added in schema version 4.
+
+	// userPurchasesBucket maps userID, 0x00, purchase sequence to the
+	// purchase id, so one user's purchases are read without a scan.
+	userPurchasesBucket = []byte("user_purchases")
 )
 
 var allBuckets = [][]byte{
@@ -112,6 +119,19 @@ var migrations = []migration{
 			return err
 		}
 		return meta.Put(counterKey("waiting"), itob(uint64(waiting)))
+	}},
+	{version: 4, name: "index purchases by user", apply: func(tx *bolt.Tx) error {
+		idx, err := tx.CreateBucketIfNotExists(userPurchasesBucket)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(purchasesBucket).ForEach(func(k, v []byte) error {
+			var p Purchase
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			return idx.Put(userKey(p.UserID, p.Seq), k)
+		})
 	}},
 }
 

@@ -101,6 +101,11 @@ func (t *Tx) PutPurchase(p Purchase) error {
 		return err
 	} else if ok {
 		p.Seq, p.CreatedAt = prev.Seq, prev.CreatedAt
+		if prev.UserID != p.UserID {
+			if err := t.tx.Bucket(userPurchasesBucket).Delete(userKey(prev.UserID, prev.Seq)); err != nil {
+				return err
+			}
+		}
 	} else {
 		order := t.tx.Bucket(purchaseOrderBucket)
 		seq, err := order.NextSequence()
@@ -119,7 +124,34 @@ func (t *Tx) PutPurchase(p Purchase) error {
 		}
 	}
 	p.UpdatedAt = t.now
+	if err := t.tx.Bucket(userPurchasesBucket).Put(userKey(p.UserID, p.Seq), []byte(p.ID)); err != nil {
+		return err
+	}
 	return putJSON(b, []byte(p.ID), p)
+}
+
+// UserPurchases returns up to limit of the user's purchases, newest first,
+// from the per-user index.
+func (t *Tx) UserPurchases(userID string, limit int) ([]Purchase, error) {
+	var out []Purchase
+	c := t.tx.Bucket(userPurchasesBucket).Cursor()
+	p := userPrefix(userID)
+	k, v := c.Seek(userKey(userID, ^uint64(0)))
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	pb := t.tx.Bucket(purchasesBucket)
+	for ; k != nil && hasPrefix(k, p) && len(out) < limit; k, v = c.Prev() {
+		var pu Purchase
+		if ok, err := getJSON(pb, v, &pu); err != nil {
+			return nil, err
+		} else if ok {
+			out = append(out, pu)
+		}
+	}
+	return out, nil
 }
 
 // GetKV reads a JSON value stored under a namespaced key.

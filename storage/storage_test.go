@@ -280,3 +280,39 @@ func TestMigrationCountsPendingEventsOfAnOlderStore(t *testing.T) {
 	}
 	mustVerify(t, s)
 }
+
+func TestUserPurchasesReadFromTheIndexNewestFirst(t *testing.T) {
+	s := openTemp(t)
+	s.Update(t0, func(tx *Tx) error {
+		for i := range 5 {
+			user := "a"
+			if i%2 == 1 {
+				user = "b"
+			}
+			if err := tx.PutPurchase(Purchase{ID: fmt.Sprint("cs_", i), UserID: user, Status: "paid"}); err != nil {
+				return err
+			}
+		}
+		// A purchase that moves to another user leaves the old user's list.
+		return tx.PutPurchase(Purchase{ID: "cs_0", UserID: "b", Status: "paid"})
+	})
+	var a, b []Purchase
+	s.View(t0, func(tx *Tx) error {
+		a, _ = tx.UserPurchases("a", 10)
+		b, _ = tx.UserPurchases("b", 10)
+		return nil
+	})
+	ids := func(ps []Purchase) (out []string) {
+		for _, p := range ps {
+			out = append(out, p.ID)
+		}
+		return out
+	}
+	if got := fmt.Sprint(ids(a)); got != "[cs_4 cs_2]" {
+		t.Errorf("a: %s", got)
+	}
+	if got := fmt.Sprint(ids(b)); got != "[cs_3 cs_1 cs_0]" {
+		t.Errorf("b: %s", got)
+	}
+	mustVerify(t, s)
+}

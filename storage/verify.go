@@ -92,6 +92,9 @@ func (s *Store) Verify() (VerifyReport, error) {
 		if n := keys.Stats().KeyN; n != len(seenKeys) {
 			return fmt.Errorf("%d idempotency keys indexed, %d entries", n, len(seenKeys))
 		}
+		if n, m := tx.Bucket(userPurchasesBucket).Stats().KeyN, tx.Bucket(purchasesBucket).Stats().KeyN; n != m {
+			return fmt.Errorf("%d purchases, %d in the per-user index", m, n)
+		}
 		pending := tx.Bucket(pendingBucket)
 		if n, c := pending.Stats().KeyN, btoi(tx.Bucket(metaBucket).Get(counterKey("pending"))); uint64(n) != c {
 			return fmt.Errorf("%d events pending, the counter says %d", n, c)
