@@ -97,7 +97,8 @@ func (t *Tx) User(id string) (User, bool, error) {
 // PutUser stores u, creating it if new.
 func (t *Tx) PutUser(u User) error {
 	b := t.tx.Bucket(usersBucket)
-	if b.Get([]byte(u.ID)) == nil {
+	var prevExpiry time.Time
+	if raw := b.Get([]byte(u.ID)); raw == nil {
 		if u.CreatedAt.IsZero() {
 			u.CreatedAt = t.now
 		}
@@ -107,9 +108,36 @@ func (t *Tx) PutUser(u User) error {
 		if err := addCount(t.tx, "users", 1); err != nil {
 			return err
 		}
+	} else {
+		var prev struct {
+			NextExpiry time.Time `json:"next_expiry"`
+		}
+		if err := json.Unmarshal(raw, &prev); err != nil {
+			return err
+		}
+		prevExpiry = prev.NextExpiry
+	}
+	if !prevExpiry.Equal(u.NextExpiry) {
+		idx := t.tx.Bucket(expiriesBucket)
+		if !prevExpiry.IsZero() {
+			if err := idx.Delete(expiryKey(prevExpiry, u.ID)); err != nil {
+				return err
+			}
+		}
+		if !u.NextExpiry.IsZero() {
+			if err := idx.Put(expiryKey(u.NextExpiry, u.ID), nil); err != nil {
+				return err
+			}
+		}
 	}
 	u.UpdatedAt = t.now
 	return putJSON(b, []byte(u.ID), u)
+}
+
+// expiryKey is the expiry as 8 big-endian bytes of unix nanoseconds, then
+// the user id, so the index reads in expiry order.
+func expiryKey(at time.Time, userID string) []byte {
+	return append(itob(uint64(at.UnixNano())), userID...)
 }
 
 // EnsureUser returns the user, creating an empty free-tier one if needed.
@@ -447,18 +475,13 @@ func (t *Tx) Entries(userID string, before uint64, limit int) ([]Entry, error) {
 }
 
 // UsersWithExpiry returns the ids of users whose next expiry is at or before
-// now; the expiry run walks them.
+// now, from the expiry index: it reads only those.
 func (t *Tx) UsersWithExpiry() ([]string, error) {
 	var ids []string
-	err := t.tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
-		var u User
-		if err := json.Unmarshal(v, &u); err != nil {
-			return err
-		}
-		if !u.NextExpiry.IsZero() && !u.NextExpiry.After(t.now) {
-			ids = append(ids, u.ID)
-		}
-		return nil
-	})
-	return ids, err
+	end := uint64(t.now.UnixNano())
+	c := t.tx.Bucket(expiriesBucket).Cursor()
+	for k, _ := c.First(); k != nil && len(k) > 8 && btoi(k[:8]) <= end; k, _ = c.Next() {
+		ids = append(ids, string(k[8:]))
+	}
+	return ids, nil
 }

@@ -60,6 +60,13 @@ var (
 	// userPurchasesBucket maps userID, 0x00, purchase sequence to the
 	// purchase id, so one user's purchases are read without a scan.
 	userPurchasesBucket = []byte("user_purchases")
+
+	// Added in schema version 5.
+
+	// expiriesBucket holds, for each user with credits that expire, the key
+	// expiry (8 bytes, unix nanoseconds) then user id: the expiry run reads
+	// the due ones without scanning users.
+	expiriesBucket = []byte("expiries")
 )
 
 var allBuckets = [][]byte{
@@ -131,6 +138,22 @@ var migrations = []migration{
 				return err
 			}
 			return idx.Put(userKey(p.UserID, p.Seq), k)
+		})
+	}},
+	{version: 5, name: "index users by next expiry", apply: func(tx *bolt.Tx) error {
+		idx, err := tx.CreateBucketIfNotExists(expiriesBucket)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
+			var u User
+			if err := json.Unmarshal(v, &u); err != nil {
+				return err
+			}
+			if u.NextExpiry.IsZero() {
+				return nil
+			}
+			return idx.Put(expiryKey(u.NextExpiry, u.ID), nil)
 		})
 	}},
 }

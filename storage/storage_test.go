@@ -316,3 +316,26 @@ func TestUserPurchasesReadFromTheIndexNewestFirst(t *testing.T) {
 	}
 	mustVerify(t, s)
 }
+
+func TestExpiryIndexFindsOnlyDueUsers(t *testing.T) {
+	s := openTemp(t)
+	soon, later := t0.Add(time.Hour), t0.Add(48*time.Hour)
+	post(t, s, t0, Posting{UserID: "soon", Delta: 10, Key: "g1", Kind: "plan", ExpiresAt: soon})
+	post(t, s, t0, Posting{UserID: "later", Delta: 10, Key: "g2", Kind: "plan", ExpiresAt: later})
+	post(t, s, t0, Posting{UserID: "never", Delta: 10, Key: "g3", Kind: "pack"})
+	due := func(now time.Time) (ids []string) {
+		s.View(now, func(tx *Tx) error { ids, _ = tx.UsersWithExpiry(); return nil })
+		return ids
+	}
+	if got := fmt.Sprint(due(t0.Add(2 * time.Hour))); got != "[soon]" {
+		t.Fatalf("due after 2h: %s", got)
+	}
+	s.Update(t0.Add(2*time.Hour), func(tx *Tx) error { _, err := tx.ExpireDue("soon"); return err })
+	if got := due(t0.Add(2 * time.Hour)); len(got) != 0 {
+		t.Fatalf("still due after expiry: %v", got)
+	}
+	if got := fmt.Sprint(due(t0.Add(72 * time.Hour))); got != "[later]" {
+		t.Fatalf("due after 72h: %s", got)
+	}
+	mustVerify(t, s)
+}

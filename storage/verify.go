@@ -31,6 +31,7 @@ func (s *Store) Verify() (VerifyReport, error) {
 		keys := tx.Bucket(ledgerKeysBucket)
 		grants := tx.Bucket(grantsBucket)
 		seenKeys := map[string]uint64{}
+		expiring := 0
 		err := tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
 			var u User
 			if err := json.Unmarshal(v, &u); err != nil {
@@ -81,6 +82,12 @@ func (s *Store) Verify() (VerifyReport, error) {
 				}
 				held += g.Remaining
 			}
+			if !u.NextExpiry.IsZero() && tx.Bucket(expiriesBucket).Get(expiryKey(u.NextExpiry, u.ID)) == nil {
+				return fmt.Errorf("user %s: next expiry %s is not in the expiry index", u.ID, u.NextExpiry)
+			}
+			if !u.NextExpiry.IsZero() {
+				expiring++
+			}
 			if (u.Balance >= 0 && held != u.Balance) || (u.Balance < 0 && held != 0) {
 				return fmt.Errorf("user %s: balance %d, grants hold %d", u.ID, u.Balance, held)
 			}
@@ -88,6 +95,9 @@ func (s *Store) Verify() (VerifyReport, error) {
 		})
 		if err != nil {
 			return err
+		}
+		if n := tx.Bucket(expiriesBucket).Stats().KeyN; n != expiring {
+			return fmt.Errorf("expiry index holds %d users, %d have credits that expire", n, expiring)
 		}
 		if n := keys.Stats().KeyN; n != len(seenKeys) {
 			return fmt.Errorf("%d idempotency keys indexed, %d entries", n, len(seenKeys))
