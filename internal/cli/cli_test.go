@@ -105,3 +105,10 @@ func TestCommandOnHeldDatabaseSaysWhoHoldsIt(t *testing.T) {
 		t.Fatalf("exit %d: %q", code, stderr)
 	}
 }
+
+func TestLiveCaptureNeedsYes(t *testing.T) {
+	code, _, stderr := run(t, map[string]string{"STRIPE_SECRET_KEY": "sk_live_abcdefgh1234"}, "capture", "pi_123", "--db", filepath.Join(t.TempDir(), "l.db"))
+	if code == 0 || !strings.Contains(stderr, "--yes") || strings.Contains(stderr, "abcdefgh1234") {
+		t.Fatalf("exit %d: %q", code, stderr)
+	}
+}

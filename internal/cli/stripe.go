@@ -192,12 +192,16 @@ func runCancel(env *Env, args []string) error { return captureOrCancel(env, "can
 
 func captureOrCancel(env *Env, verb string, args []string) error {
 	fs := stripeFlags(env, verb)
+	yes := fs.Bool("yes", false, "confirm a live-mode "+verb+" (it moves real money)")
 	pos, err := env.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usageErr("usage: creditdesk " + verb + " PAYMENT_INTENT (pi_…; `creditdesk captures` lists them)")
+	}
+	if kind, _ := config.CheckSecretKey(env.Config.SecretKey); kind.Live && !*yes {
+		return usageErr(fmt.Sprintf("live mode: %s %s moves real money; run it again with --yes to confirm", verb, pos[0]))
 	}
 	s, err := openStripe(env)
 	if err != nil {
