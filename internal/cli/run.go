@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -47,6 +48,11 @@ type appOptions struct {
 
 func startApp(env *Env, opt appOptions) (*app, error) {
 	cfg := env.Config
+	if os.Getenv("GOGC") == "" {
+		// The live heap is small (tens of MB) and the receiver allocates per
+		// request: collecting less often buys about a tenth more throughput.
+		debug.SetGCPercent(400)
+	}
 	kind, err := config.CheckSecretKey(cfg.SecretKey)
 	if err != nil {
 		return nil, err
