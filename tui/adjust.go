@@ -11,7 +11,6 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 
 	"creditdesk/billing"
 )
@@ -257,12 +256,7 @@ func (f *adjustForm) question() string {
 func (f *adjustForm) View() string {
 	w := max(min(f.width-4, 64), 20) // inside the border and padding
 	var b strings.Builder
-	line := func(st lipgloss.Style, s string) {
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(st.Render(truncate(s, w)))
-	}
+	line := lineWriter(&b, w)
 	line(f.st.FormTitle, fmt.Sprintf("%s credits · %s", f.verb(), f.user))
 	line(f.st.Muted, "balance now "+formatCredits(f.balance))
 	line(f.st.Plain, "")

@@ -11,7 +11,6 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 
 	"creditdesk/billing"
 )
@@ -317,12 +316,7 @@ func (p *checkoutPane) choiceLabel(i int) string {
 func (p *checkoutPane) View() string {
 	w := max(p.width-2, 10)
 	var b strings.Builder
-	line := func(st lipgloss.Style, s string) {
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(st.Render(truncate(s, w)))
-	}
+	line := lineWriter(&b, w)
 	if p.op == nil {
 		line(p.st.Title, "  Checkout and portal links")
 		line(p.st.Muted, "  "+noOperator)

@@ -283,3 +283,14 @@ func plural(n uint64, one, many string) string {
 	}
 	return many
 }
+
+// lineWriter returns a function that adds a line to b, in a style and
+// truncated to w: how the form and Stripe panes build their views.
+func lineWriter(b *strings.Builder, w int) func(lipgloss.Style, string) {
+	return func(st lipgloss.Style, s string) {
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(st.Render(truncate(s, w)))
+	}
+}

@@ -163,12 +163,7 @@ func (p *capturesPane) deadline(t time.Time) string {
 func (p *capturesPane) View() string {
 	w := max(p.width, 10)
 	var b strings.Builder
-	line := func(st lipgloss.Style, s string) {
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(st.Render(truncate(s, w)))
-	}
+	line := lineWriter(&b, w)
 	if p.op == nil {
 		line(p.st.Title, "  Capture queue")
 		line(p.st.Muted, "  "+noOperator)
@@ -453,12 +448,7 @@ func (p *healthPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (p *healthPane) View() string {
 	w := max(p.width, 10)
 	var b strings.Builder
-	line := func(st lipgloss.Style, s string) {
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(st.Render(truncate(s, w)))
-	}
+	line := lineWriter(&b, w)
 	if p.op == nil {
 		line(p.st.Title, "  Health")
 		line(p.st.Muted, "  "+noOperator)
