@@ -697,6 +697,19 @@ func (s *Service) EventsPage(before uint64, limit int) ([]EventRecord, error) {
 	return s.store.EventsPage(before, limit, nil)
 }
 
+// EventsInState returns up to limit events newest first, only those in
+// state when it is not empty.
+func (s *Service) EventsInState(state string, limit int) ([]EventRecord, error) {
+	var match func(storage.EventRecord) bool
+	if state != "" {
+		match = func(r storage.EventRecord) bool { return string(r.State) == state }
+	}
+	return s.store.EventsPage(0, limit, match)
+}
+
+// Verify checks every invariant of the store.
+func (s *Service) Verify() (VerifyReport, error) { return s.store.Verify() }
+
 // PurchasesPage returns purchases newest first below sequence before.
 func (s *Service) PurchasesPage(before uint64, limit int) ([]Purchase, error) {
 	return s.store.PurchasesPage(before, limit)

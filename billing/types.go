@@ -19,6 +19,8 @@ type (
 	// ErrInsufficient is returned when a debit would take a balance below
 	// zero and force was not given.
 	ErrInsufficient = storage.ErrInsufficient
+	// VerifyReport is what a check of every invariant looked at.
+	VerifyReport = storage.VerifyReport
 )
 
 // Event states, re-exported for the console.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"creditdesk/billing"
+	"creditdesk/internal/config"
 	"creditdesk/storage"
 )
 
@@ -110,5 +112,37 @@ func TestLiveCaptureNeedsYes(t *testing.T) {
 	code, _, stderr := run(t, map[string]string{"STRIPE_SECRET_KEY": "sk_live_abcdefgh1234"}, "capture", "pi_123", "--db", filepath.Join(t.TempDir(), "l.db"))
 	if code == 0 || !strings.Contains(stderr, "--yes") || strings.Contains(stderr, "abcdefgh1234") {
 		t.Fatalf("exit %d: %q", code, stderr)
+	}
+}
+
+// While creditdesk holds the database, the data commands reach it through
+// its admin socket instead of failing on the lock.
+func TestCommandsReachARunningCreditdesk(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "run.db")
+	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Config: config.Config{
+		DB: db, Addr: "127.0.0.1:0", WebhookPath: "/api/stripe/webhook", WebhookSecret: "whsec_running"}}
+	a, err := startApp(env, appOptions{requireSecret: true, log: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.stop()
+	feed, stop := a.svc.Subscribe()
+	defer stop()
+
+	if code, out, stderr := run(t, nil, "grant", "u1", "700", "--reason", "support", "--db", db); code != 0 || !strings.Contains(out, "balance 700") {
+		t.Fatalf("grant while running: %d %q %q", code, out, stderr)
+	}
+	if got := <-feed; got.Kind != billing.ActivityManual || got.Amount != 700 {
+		t.Fatalf("the running console did not see the grant: %+v", got)
+	}
+	if code, _, stderr := run(t, nil, "revoke", "u1", "900", "--reason", "x", "--db", db); code == 0 || !strings.Contains(stderr, "--force") {
+		t.Fatalf("revoke beyond balance while running: %d %q", code, stderr)
+	}
+	_, out, _ := run(t, nil, "users", "--json", "--db", db)
+	if !strings.Contains(out, `"credits": 700`) {
+		t.Fatalf("users while running: %s", out)
+	}
+	if code, out, _ := run(t, nil, "verify", "--db", db); code != 0 || !strings.HasPrefix(out, "ok:") {
+		t.Fatalf("verify while running: %d %q", code, out)
 	}
 }

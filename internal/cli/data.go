@@ -13,6 +13,7 @@ import (
 	"creditdesk/billing"
 	"creditdesk/internal/simulate"
 	"creditdesk/storage"
+	"creditdesk/webhook"
 )
 
 func printJSON(env *Env, v any) error {
@@ -21,14 +22,30 @@ func printJSON(env *Env, v any) error {
 	return enc.Encode(v)
 }
 
-// readService opens the database read-only and returns a service over it
-// for reads (no processor runs).
-func readService(env *Env) (*billing.Service, func(), error) {
-	st, err := openStore(env, true)
-	if err != nil {
-		return nil, nil, err
+// dataOps is what the data commands need: the store itself, or a running
+// creditdesk that holds it, through its admin socket.
+type dataOps interface {
+	UsersPage(after, filter string, limit int) ([]billing.User, error)
+	EventsInState(state string, limit int) ([]billing.EventRecord, error)
+	Ledger(user string, limit int) ([]billing.Entry, error)
+	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
+	Verify() (billing.VerifyReport, error)
+}
+
+// data opens the database (read-only unless write) or, when a running
+// creditdesk holds it, reaches that process through its admin socket, so
+// the commands work while the console or serve runs.
+func (env *Env) data(write bool) (dataOps, func(), error) {
+	st, err := openStore(env, !write)
+	if err == nil {
+		return billing.NewService(st, billing.Options{}), func() { st.Close() }, nil
 	}
-	return billing.NewService(st, billing.Options{}), func() { st.Close() }, nil
+	if errors.Is(err, storage.ErrLocked) {
+		if c, derr := webhook.DialAdmin(env.Config.DB); derr == nil {
+			return c, func() {}, nil
+		}
+	}
+	return nil, nil, err
 }
 
 type userJSON struct {
@@ -46,7 +63,7 @@ func runUsers(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
-	svc, done, err := readService(env)
+	svc, done, err := env.data(false)
 	if err != nil {
 		return err
 	}
@@ -85,16 +102,17 @@ func runEvents(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
-	st, err := openStore(env, true)
+	switch storage.EventState(*state) {
+	case "", storage.StateReceived, storage.StateWaiting, storage.StateApplied, storage.StateIgnored, storage.StateFailed:
+	default:
+		return &exitError{code: 2, msg: fmt.Sprintf("events: no state %q; the states are received, waiting, applied, ignored, failed", *state)}
+	}
+	ops, done, err := env.data(false)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	var match func(storage.EventRecord) bool
-	if *state != "" {
-		match = func(r storage.EventRecord) bool { return string(r.State) == *state }
-	}
-	evs, err := st.EventsPage(0, *limit, match)
+	defer done()
+	evs, err := ops.EventsInState(*state, *limit)
 	if err != nil {
 		return err
 	}
@@ -131,12 +149,12 @@ func runLedger(env *Env, args []string) error {
 	if len(pos) != 1 {
 		return &exitError{code: 2, msg: "usage: creditdesk ledger USER [--json]"}
 	}
-	svc, done, err := readService(env)
+	ops, done, err := env.data(false)
 	if err != nil {
 		return err
 	}
 	defer done()
-	es, err := svc.Ledger(pos[0], 1<<30)
+	es, err := ops.Ledger(pos[0], 1<<30)
 	if err != nil {
 		return err
 	}
@@ -191,13 +209,12 @@ func adjust(env *Env, verb string, args []string) error {
 	if verb == "revoke" {
 		n = -n
 	}
-	st, err := openStore(env, false)
+	ops, done, err := env.data(true)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	svc := billing.NewService(st, billing.Options{})
-	e, err := svc.Adjust(context.Background(), pos[0], n, *reason, force, *key)
+	defer done()
+	e, err := ops.Adjust(context.Background(), pos[0], n, *reason, force, *key)
 	var insufficient *storage.ErrInsufficient
 	if errors.As(err, &insufficient) {
 		return fmt.Errorf("%v; nothing changed (pass --force to go below zero)", err)
@@ -214,12 +231,12 @@ func runVerify(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
-	st, err := openStore(env, true)
+	ops, done, err := env.data(false)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	r, err := st.Verify()
+	defer done()
+	r, err := ops.Verify()
 	if err != nil {
 		return &exitError{code: 1, msg: "verify: " + err.Error()}
 	}

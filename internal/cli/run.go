@@ -38,6 +38,8 @@ type app struct {
 	secrets  []string
 	keyKind  config.KeyKind
 	stripe   *appStripe // nil without STRIPE_SECRET_KEY
+	// stopAdmin closes the admin socket.
+	stopAdmin func()
 }
 
 type appOptions struct {
@@ -98,6 +100,12 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	api.Log = opt.log
 	api.Mount(a.server.Mux)
 	a.server.Use(ln)
+	// The command line reaches this process through a socket beside the
+	// database while it holds the file.
+	if a.stopAdmin, err = webhook.ServeAdmin(cfg.DB, svc); err != nil {
+		opt.log.Warn("no admin socket: commands cannot reach this process while it runs", "err", err)
+		a.stopAdmin = func() {}
+	}
 	a.url = "http://" + a.server.Addr() + cfg.WebhookPath
 	var procCtx context.Context
 	procCtx, a.procStop = context.WithCancel(context.Background())
@@ -118,6 +126,7 @@ func (a *app) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	err := a.server.Shutdown(ctx)
+	a.stopAdmin()
 	a.procStop()
 	a.stripe.wait()
 	select {
