@@ -214,6 +214,7 @@ func adjust(env *Env, verb string, args []string) error {
 		return err
 	}
 	defer done()
+	start := time.Now()
 	e, err := ops.Adjust(context.Background(), pos[0], n, *reason, force, *key)
 	var insufficient *storage.ErrInsufficient
 	if errors.As(err, &insufficient) {
@@ -221,6 +222,11 @@ func adjust(env *Env, verb string, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if *key != "" && e.At.Before(start.Add(-time.Second)) {
+		fmt.Fprintf(env.Stdout, "%s: key %s was already used (entry %d, %+d credits on %s); nothing changed\n",
+			pos[0], *key, e.ID, e.Delta, e.At.Local().Format(time.DateTime))
+		return nil
 	}
 	fmt.Fprintf(env.Stdout, "%s: %+d credits, balance %d (entry %d)\n", pos[0], e.Delta, e.BalanceAfter, e.ID)
 	return nil
