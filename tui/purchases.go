@@ -167,7 +167,7 @@ func (p *purchasesPane) View() string {
 	}
 	now := p.now()
 	for i, pu := range p.rows {
-		if i >= n {
+		if n == 0 {
 			break
 		}
 		user := pu.UserID

@@ -896,3 +896,30 @@ func TestRevokeBeyondBalanceWarnsBeforeSending(t *testing.T) {
 		t.Fatalf("Adjust calls %+v, want one forced", adj)
 	}
 }
+
+// Every purchase of a page is drawn, and the next page starts right after
+// the last one drawn: none is skipped between pages.
+func TestPurchasesPagesShowEveryRow(t *testing.T) {
+	f := newFake()
+	seedPurchases(f, 60)
+	d := newDriver(t, f, Options{}, 100, 30)
+	d.press("2")
+	seen := map[string]bool{}
+	for page := 0; page < 10; page++ {
+		v := d.waitFor("cs_test_")
+		for _, line := range strings.Split(v, "\n") {
+			if i := strings.Index(line, "cs_test_"); i >= 0 {
+				seen[line[i:i+12]] = true
+			}
+		}
+		if !strings.Contains(v, "n next") {
+			break
+		}
+		d.press("n")
+	}
+	for i := 1; i <= 60; i++ {
+		if id := fmt.Sprintf("cs_test_%04d", i); !seen[id] {
+			t.Fatalf("%s never shown (saw %d of 60)", id, len(seen))
+		}
+	}
+}
