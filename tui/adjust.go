@@ -296,8 +296,8 @@ func (f *adjustForm) View() string {
 
 func (f *adjustForm) ShortHelp() []key.Binding {
 	if f.step == stepConfirm {
-		if f.canForce {
-			return []key.Binding{f.km.Force, f.km.No, f.km.Cancel}
+		if f.canForce || f.overdraw {
+			return []key.Binding{f.km.Yes, f.km.Force, f.km.No, f.km.Cancel}
 		}
 		return []key.Binding{f.km.Yes, f.km.No}
 	}

@@ -28,6 +28,7 @@ type AdminService interface {
 	Ledger(user string, limit int) ([]billing.Entry, error)
 	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
 	Verify() (billing.VerifyReport, error)
+	Attention() ([]billing.AttentionItem, error)
 }
 
 // AdminSocketPath is the socket beside a database file.
@@ -80,6 +81,10 @@ func NewAdminHandler(svc AdminService) http.Handler {
 	})
 	mux.HandleFunc("GET /ledger", func(w http.ResponseWriter, r *http.Request) {
 		v, err := svc.Ledger(r.URL.Query().Get("user"), limit(r))
+		reply(w, v, err)
+	})
+	mux.HandleFunc("GET /attention", func(w http.ResponseWriter, r *http.Request) {
+		v, err := svc.Attention()
 		reply(w, v, err)
 	})
 	mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
@@ -160,6 +165,10 @@ func (c *AdminClient) do(method, path string, body any, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("running creditdesk: %w", err)
 	}
 	defer resp.Body.Close()
@@ -202,6 +211,12 @@ func (c *AdminClient) Ledger(user string, limit int) ([]billing.Entry, error) {
 func (c *AdminClient) Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error) {
 	var out billing.Entry
 	return out, c.do(http.MethodPost, "/adjust", adjustRequest{User: user, Delta: delta, Reason: reason, Force: force, Key: key}, &out)
+}
+
+// Attention is billing.Service.Attention, remotely.
+func (c *AdminClient) Attention() ([]billing.AttentionItem, error) {
+	var out []billing.AttentionItem
+	return out, c.do(http.MethodGet, "/attention", nil, &out)
 }
 
 // Verify is billing.Service.Verify, remotely.

@@ -69,34 +69,35 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"console":  {"console and webhook receiver (the default)", runConsole},
-		"serve":    {"webhook receiver and processor without a console; logs to stdout", runServe},
-		"demo":     {"console fed by a built-in Stripe simulator; no account needed", runDemo},
-		"users":    {"list users [--json]", runUsers},
-		"events":   {"list recent events [--json] [--limit N] [--state waiting|failed|…]", runEvents},
-		"ledger":   {"USER: a user's ledger [--json]", runLedger},
-		"grant":    {"USER N --reason TEXT: add credits by hand", runGrant},
-		"revoke":   {"USER N --reason TEXT [--force]: take credits by hand", runRevoke},
-		"verify":   {"check every invariant of the database", runVerify},
-		"simulate": {"send signed simulated Stripe events; a load generator", runSimulate},
-		"apikey":   {"create NAME | list | revoke NAME: keys for your app's API", runAPIKey},
-		"checkout": {"USER TYPE [--promo] [--tax] [--manual-capture]: print a Stripe Checkout link", runCheckout},
-		"portal":   {"USER: print a Stripe customer portal link", runPortal},
-		"captures": {"list payments authorized and waiting for capture", runCaptures},
-		"capture":  {"PI: capture an authorized payment (credits follow Stripe's event)", runCapture},
-		"cancel":   {"PI: release an authorized payment", runCancel},
-		"resync":   {"[--since 72h] [--failed-only]: fetch missed events from Stripe's Events API", runResync},
-		"catalog":  {"[--sync]: Stripe products, prices and coupons against the catalog", runCatalog},
-		"webhook":  {"setup URL [--dry-run]: create the Stripe webhook endpoint", runWebhook},
-		"doctor":   {"check key, account, webhook endpoints and events; non-zero exit on problems", runDoctor},
-		"help":     {"this list", func(env *Env, _ []string) error { usage(env.Stdout); return nil }},
+		"console":   {"console and webhook receiver (the default)", runConsole},
+		"serve":     {"webhook receiver and processor without a console; logs to stdout", runServe},
+		"demo":      {"console fed by a built-in Stripe simulator; no account needed", runDemo},
+		"users":     {"list users [--json]", runUsers},
+		"events":    {"list recent events [--json] [--limit N] [--state waiting|failed|…]", runEvents},
+		"ledger":    {"USER: a user's ledger [--json]", runLedger},
+		"grant":     {"USER N --reason TEXT: add credits by hand", runGrant},
+		"revoke":    {"USER N --reason TEXT [--force]: take credits by hand", runRevoke},
+		"verify":    {"check every invariant of the database", runVerify},
+		"attention": {"what needs you: waiting and failed events, unresolved or unlinked purchases [--json]", runAttention},
+		"simulate":  {"send signed simulated Stripe events; a load generator", runSimulate},
+		"apikey":    {"create NAME | list | revoke NAME: keys for your app's API", runAPIKey},
+		"checkout":  {"USER TYPE [--promo] [--tax] [--manual-capture]: print a Stripe Checkout link", runCheckout},
+		"portal":    {"USER: print a Stripe customer portal link", runPortal},
+		"captures":  {"list payments authorized and waiting for capture", runCaptures},
+		"capture":   {"PI: capture an authorized payment (credits follow Stripe's event)", runCapture},
+		"cancel":    {"PI: release an authorized payment", runCancel},
+		"resync":    {"[--since 72h] [--failed-only]: fetch missed events from Stripe's Events API", runResync},
+		"catalog":   {"[--sync]: Stripe products, prices and coupons against the catalog", runCatalog},
+		"webhook":   {"setup URL [--dry-run]: create the Stripe webhook endpoint", runWebhook},
+		"doctor":    {"check key, account, webhook endpoints and events; non-zero exit on problems", runDoctor},
+		"help":      {"this list", func(env *Env, _ []string) error { usage(env.Stdout); return nil }},
 	}
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: creditdesk [command] [flags]")
 	fmt.Fprintln(w)
-	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "simulate", "apikey",
+	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "attention", "simulate", "apikey",
 		"checkout", "portal", "captures", "capture", "cancel", "resync", "catalog", "webhook", "doctor", "help"} {
 		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
 	}

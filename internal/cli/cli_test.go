@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -63,13 +64,13 @@ func TestSetupMistakesAreOneLineWithTheFix(t *testing.T) {
 
 func TestGrantRevokeUsersLedgerJSON(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "cli.db")
-	if code, out, stderr := run(t, nil, "grant", "u1", "1,500", "--reason", "welcome", "--db", db); code != 0 || !strings.Contains(out, "balance 1500") {
+	if code, out, stderr := run(t, nil, "grant", "u1", "1,500", "--reason", "welcome", "--db", db); code != 0 || !strings.Contains(out, "balance 1,500") {
 		t.Fatalf("grant: %d %q %q", code, out, stderr)
 	}
 	if code, _, stderr := run(t, nil, "revoke", "u1", "2000", "--reason", "abuse", "--db", db); code == 0 || !strings.Contains(stderr, "--force") {
 		t.Fatalf("revoke beyond balance: %d %q", code, stderr)
 	}
-	if code, out, _ := run(t, nil, "revoke", "--db", db, "u1", "500", "--reason", "abuse"); code != 0 || !strings.Contains(out, "balance 1000") {
+	if code, out, _ := run(t, nil, "revoke", "--db", db, "u1", "500", "--reason", "abuse"); code != 0 || !strings.Contains(out, "balance 1,000") {
 		t.Fatalf("revoke: %d %q", code, out)
 	}
 	_, out, _ := run(t, nil, "users", "--json", "--db", db)
@@ -144,5 +145,31 @@ func TestCommandsReachARunningCreditdesk(t *testing.T) {
 	}
 	if code, out, _ := run(t, nil, "verify", "--db", db); code != 0 || !strings.HasPrefix(out, "ok:") {
 		t.Fatalf("verify while running: %d %q", code, out)
+	}
+}
+
+func TestAttentionCommandListsWhatNeedsTheOperator(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "a.db")
+	st, err := storage.Open(db, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	body := []byte(`{"id":"evt_m","object":"event","type":"checkout.session.completed","created":1700000000,"data":{"object":{"id":"cs_m","mode":"payment","payment_status":"paid","metadata":{"user_id":"u1","type":"mystery"}}}}`)
+	if _, _, err := svc.Ingest(body, "test"); err != nil {
+		t.Fatal(err)
+	}
+	svc.ProcessPending(context.Background())
+	st.Close()
+	code, out, _ := run(t, nil, "attention", "--db", db)
+	if code != 0 || !strings.Contains(out, "unresolved") || !strings.Contains(out, "cs_m") || !strings.Contains(out, "Attention, a") {
+		t.Fatalf("attention: %d %q", code, out)
+	}
+	_, out, stderr := run(t, nil, "grant", "u_typo", "5", "--reason", "x", "--db", db)
+	if !strings.Contains(stderr, "u_typo was not a user yet") || strings.Contains(out, "not a user") {
+		t.Fatalf("grant to a new id: %q %q", out, stderr)
+	}
+	if _, _, stderr := run(t, nil, "grant", "u1", "5", "--reason", "x", "--db", db); strings.Contains(stderr, "not a user") {
+		t.Fatalf("grant to a known user warned: %q", stderr)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -30,6 +31,7 @@ type dataOps interface {
 	Ledger(user string, limit int) ([]billing.Entry, error)
 	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
 	Verify() (billing.VerifyReport, error)
+	Attention() ([]billing.AttentionItem, error)
 }
 
 // data opens the database (read-only unless write) or, when a running
@@ -215,6 +217,11 @@ func adjust(env *Env, verb string, args []string) error {
 	}
 	defer done()
 	start := time.Now()
+	known, err := ops.UsersPage("", pos[0], 1000)
+	if err != nil {
+		return err
+	}
+	isNew := !slices.ContainsFunc(known, func(u billing.User) bool { return u.ID == pos[0] })
 	e, err := ops.Adjust(context.Background(), pos[0], n, *reason, force, *key)
 	var insufficient *storage.ErrInsufficient
 	if errors.As(err, &insufficient) {
@@ -228,7 +235,10 @@ func adjust(env *Env, verb string, args []string) error {
 			pos[0], *key, e.ID, e.Delta, e.At.Local().Format(time.DateTime))
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "%s: %+d credits, balance %d (entry %d)\n", pos[0], e.Delta, e.BalanceAfter, e.ID)
+	fmt.Fprintf(env.Stdout, "%s: %+d credits, balance %s (entry %d)\n", pos[0], e.Delta, billing.Credits(e.BalanceAfter), e.ID)
+	if isNew {
+		fmt.Fprintf(env.Stderr, "note: %s was not a user yet; it is now (check the id if that is a surprise)\n", pos[0])
+	}
 	return nil
 }
 
@@ -276,7 +286,8 @@ func runSimulate(env *Env, args []string) error {
 		return err
 	}
 	if rep.Sent > 0 && rep.Errors == rep.Sent {
-		return &exitError{code: 1, msg: fmt.Sprintf("no response from %s: %s (is creditdesk running there?)", cfg.URL, rep.FirstError)}
+		why := strings.TrimPrefix(rep.FirstError, fmt.Sprintf("Post %q: ", cfg.URL))
+		return &exitError{code: 1, msg: fmt.Sprintf("no response from %s: %s (is creditdesk running there?)", cfg.URL, why)}
 	}
 	fmt.Fprintln(env.Stdout, rep.String())
 	if rep.OK < rep.Sent {
@@ -290,4 +301,42 @@ func runSimulate(env *Env, args []string) error {
 		return &exitError{code: 1, msg: msg}
 	}
 	return nil
+}
+
+func runAttention(env *Env, args []string) error {
+	fs := newFlags(env, "attention")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := env.parse(fs, args); err != nil {
+		return err
+	}
+	ops, done, err := env.data(false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	items, err := ops.Attention()
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []billing.AttentionItem{}
+	}
+	if *asJSON {
+		return printJSON(env, items)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(env.Stdout, "nothing needs you: every event is applied and every purchase resolved")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SINCE\tKIND\tID\tUSER\tWHAT\tFIX")
+	for _, it := range items {
+		fix := map[string]string{"retry": "retry in the console (Attention, r)", "assign": "assign a type in the console (Attention, a)",
+			"link": "link to a user in the console (Attention, l)"}[it.Action]
+		if fix == "" {
+			fix = "in the Stripe Dashboard"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.At.Local().Format(time.DateTime), it.Kind, it.ID, it.User, it.Detail, fix)
+	}
+	return tw.Flush()
 }

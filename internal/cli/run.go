@@ -284,7 +284,14 @@ func catalogSummary(env *Env, c billing.Catalog) string {
 	if src == "" {
 		src = "none"
 	}
-	return fmt.Sprintf("%s (%d plans, %d packs, %d mapped prices)", src, len(c.Plans), len(c.Packs), len(c.ProductMap))
+	prices := len(c.ProductMap)
+	for _, p := range c.Plans {
+		prices += len(p.PriceIDs)
+	}
+	for _, p := range c.Packs {
+		prices += len(p.PriceIDs)
+	}
+	return fmt.Sprintf("%s (%d plans, %d packs, %d price ids)", src, len(c.Plans), len(c.Packs), prices)
 }
 
 // logActivity writes the live feed to the log: what the console's Live tab
