@@ -689,6 +689,11 @@ func (s *Service) Stats() Stats {
 	if n := s.lastEvent.Load(); n > 0 {
 		st.LastEvent = time.Unix(0, n)
 	}
+	st.Attention = st.Waiting
+	_ = s.store.View(s.now(), func(tx *storage.Tx) error {
+		tx.ScanKV("attn:", func(string, []byte) bool { st.Attention++; return true })
+		return nil
+	})
 	return st
 }
 

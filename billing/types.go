@@ -78,6 +78,9 @@ type Stats struct {
 	Ignored    uint64
 	Failed     uint64
 	Waiting    uint64
+	// Attention is how many items the Attention tab lists: waiting events
+	// and open flags (failed, unresolved, unlinked, past due, disputed).
+	Attention uint64
 	// Store totals.
 	Events    uint64
 	Users     uint64

@@ -400,9 +400,9 @@ func (m *model) headerView() string {
 	for _, n := range s.Rejected {
 		rejected += n
 	}
-	counters := fmt.Sprintf("recv %s · dup %s · rej %s · failed %s · waiting %s",
+	counters := fmt.Sprintf("recv %s · dup %s · rej %s · failed %s · attention %s",
 		formatCount(s.Received), formatCount(s.Duplicates), formatCount(rejected),
-		formatCount(s.Failed), formatCount(s.Waiting))
+		formatCount(s.Failed), formatCount(s.Attention))
 	counters = truncate(counters, w)
 	url := m.opt.WebhookURL
 	if url == "" {

@@ -227,10 +227,10 @@ func TestKeysGoToActivePaneOnly(t *testing.T) {
 
 func TestHeaderShowsDemoURLAndCounters(t *testing.T) {
 	f := newFake()
-	f.stats = billing.Stats{Received: 12345, Duplicates: 3, Rejected: map[string]uint64{"signature": 2, "too_old": 1}, Failed: 4, Waiting: 5}
+	f.stats = billing.Stats{Received: 12345, Duplicates: 3, Rejected: map[string]uint64{"signature": 2, "too_old": 1}, Failed: 4, Waiting: 5, Attention: 7}
 	d := newDriver(t, f, Options{Demo: true, WebhookURL: "http://127.0.0.1:4242/webhook"}, 100, 30)
 	v := d.waitFor("recv 12,345")
-	for _, want := range []string{"creditdesk", "DEMO — simulated Stripe events, no real money", "http://127.0.0.1:4242/webhook", "dup 3", "rej 3", "failed 4", "waiting 5"} {
+	for _, want := range []string{"creditdesk", "DEMO — simulated Stripe events, no real money", "http://127.0.0.1:4242/webhook", "dup 3", "rej 3", "failed 4", "attention 7"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("header lacks %q:\n%s", want, v)
 		}
@@ -630,7 +630,7 @@ func TestViewFitsTerminal(t *testing.T) {
 	}()
 	seedPurchases(f, 40)
 	f.purchases = append(f.purchases, billing.Purchase{ID: "cs_" + long, Seq: 99, UserID: "u_" + long, Kind: "plan", Status: "requires_payment", Credits: 1 << 40, AmountTotal: 1 << 40, Currency: "eur"})
-	f.stats = billing.Stats{Received: 1 << 40, Duplicates: 1 << 40, Failed: 1 << 40, Waiting: 1 << 40, Rejected: map[string]uint64{"x": 1 << 40}}
+	f.stats = billing.Stats{Received: 1 << 40, Duplicates: 1 << 40, Failed: 1 << 40, Waiting: 1 << 40, Attention: 1 << 40, Rejected: map[string]uint64{"x": 1 << 40}}
 	opt := Options{Demo: true, WebhookURL: "https://" + long + ".example.com/webhook", Notice: long}
 
 	for _, size := range [][2]int{{80, 24}, {100, 30}, {132, 43}, {200, 60}} {
