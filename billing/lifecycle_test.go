@@ -335,6 +335,9 @@ func TestUnresolvedPurchaseIsAssignedOnce(t *testing.T) {
 	if len(items) != 1 || items[0].Kind != AttnUnresolved || items[0].Action != "assign" {
 		t.Fatalf("attention %+v", items)
 	}
+	if n := h.svc.Stats().Attention; n != 1 {
+		t.Fatalf("header count %d, want 1", n)
+	}
 	if err := h.svc.AssignType(context.Background(), "cs_u", "nonsense"); err == nil {
 		t.Fatal("assigned a type not in the catalog")
 	}
@@ -348,7 +351,7 @@ func TestUnresolvedPurchaseIsAssignedOnce(t *testing.T) {
 	if d := h.user("u3"); d.Spendable != 1000 {
 		t.Fatalf("balance %d", d.Spendable)
 	}
-	if items, _ := h.svc.Attention(); len(items) != 0 {
+	if items, _ := h.svc.Attention(); len(items) != 0 || h.svc.Stats().Attention != 0 {
 		t.Fatalf("still in attention: %+v", items)
 	}
 	h.verify()
