@@ -29,6 +29,9 @@ type AdminService interface {
 	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
 	Verify() (billing.VerifyReport, error)
 	Attention() ([]billing.AttentionItem, error)
+	CreateAPIKey(name string) (string, error)
+	ListAPIKeys() ([]billing.APIKey, error)
+	RevokeAPIKey(name string) error
 }
 
 // AdminSocketPath is the socket beside a database file.
@@ -86,6 +89,20 @@ func NewAdminHandler(svc AdminService) http.Handler {
 	mux.HandleFunc("GET /attention", func(w http.ResponseWriter, r *http.Request) {
 		v, err := svc.Attention()
 		reply(w, v, err)
+	})
+	mux.HandleFunc("GET /apikeys", func(w http.ResponseWriter, r *http.Request) {
+		v, err := svc.ListAPIKeys()
+		for i := range v {
+			v[i].Hash = nil // names and hints are enough to list
+		}
+		reply(w, v, err)
+	})
+	mux.HandleFunc("POST /apikeys/{name}", func(w http.ResponseWriter, r *http.Request) {
+		plain, err := svc.CreateAPIKey(r.PathValue("name"))
+		reply(w, map[string]string{"key": plain}, err)
+	})
+	mux.HandleFunc("DELETE /apikeys/{name}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]bool{"revoked": true}, svc.RevokeAPIKey(r.PathValue("name")))
 	})
 	mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
 		v, err := svc.Verify()
@@ -217,6 +234,26 @@ func (c *AdminClient) Adjust(ctx context.Context, user string, delta int64, reas
 func (c *AdminClient) Attention() ([]billing.AttentionItem, error) {
 	var out []billing.AttentionItem
 	return out, c.do(http.MethodGet, "/attention", nil, &out)
+}
+
+// ListAPIKeys is billing.Service.ListAPIKeys, remotely.
+func (c *AdminClient) ListAPIKeys() ([]billing.APIKey, error) {
+	var out []billing.APIKey
+	return out, c.do(http.MethodGet, "/apikeys", nil, &out)
+}
+
+// CreateAPIKey is billing.Service.CreateAPIKey, remotely: the key comes
+// back once, over the socket.
+func (c *AdminClient) CreateAPIKey(name string) (string, error) {
+	var out struct{ Key string }
+	err := c.do(http.MethodPost, "/apikeys/"+url.PathEscape(name), nil, &out)
+	return out.Key, err
+}
+
+// RevokeAPIKey is billing.Service.RevokeAPIKey, remotely.
+func (c *AdminClient) RevokeAPIKey(name string) error {
+	var out map[string]bool
+	return c.do(http.MethodDelete, "/apikeys/"+url.PathEscape(name), nil, &out)
 }
 
 // Verify is billing.Service.Verify, remotely.

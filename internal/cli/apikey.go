@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
-
-	"creditdesk/billing"
 )
 
 // runAPIKey is `creditdesk apikey create|list|revoke`: the bearer keys the
@@ -30,12 +28,11 @@ func runAPIKey(env *Env, args []string) error {
 	default:
 		return &exitError{code: 2, msg: use}
 	}
-	st, err := openStore(env, verb == "list")
+	svc, done, err := env.data(verb != "list")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	svc := billing.NewService(st, billing.Options{})
+	defer done()
 	switch verb {
 	case "create":
 		plain, err := svc.CreateAPIKey(pos[0])

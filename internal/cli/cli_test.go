@@ -146,6 +146,15 @@ func TestCommandsReachARunningCreditdesk(t *testing.T) {
 	if code, out, _ := run(t, nil, "verify", "--db", db); code != 0 || !strings.HasPrefix(out, "ok:") {
 		t.Fatalf("verify while running: %d %q", code, out)
 	}
+	code, out, stderr := run(t, nil, "apikey", "create", "backend", "--db", db)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	key := lines[len(lines)-1]
+	if code != 0 || !strings.HasPrefix(key, "cdk_") {
+		t.Fatalf("apikey create while running: %d %q %q", code, out, stderr)
+	}
+	if name, ok := a.svc.AuthenticateAPIKey(key); !ok || name != "backend" {
+		t.Fatalf("the running process does not accept the new key: %q %v", name, ok)
+	}
 }
 
 func TestAttentionCommandListsWhatNeedsTheOperator(t *testing.T) {

@@ -32,6 +32,9 @@ type dataOps interface {
 	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
 	Verify() (billing.VerifyReport, error)
 	Attention() ([]billing.AttentionItem, error)
+	CreateAPIKey(name string) (string, error)
+	ListAPIKeys() ([]billing.APIKey, error)
+	RevokeAPIKey(name string) error
 }
 
 // data opens the database (read-only unless write) or, when a running
