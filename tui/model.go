@@ -104,10 +104,16 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 		newUsersPane(b, m.st, m.km, now),
 		newAttentionPane(ctx, b, m.st, m.km, now),
 		newAPIKeysPane(b, m.st, m.km, now),
-		newCheckoutPane(ctx, opt.Operator, m.st, m.km, now, newClipboard(opt.Clipboard)),
-		newCapturesPane(ctx, opt.Operator, m.st, m.km, now),
-		newCatalogPane(ctx, opt.Operator, m.st, m.km),
-		newHealthPane(ctx, opt.Operator, m.st, m.km),
+	}
+	// The Stripe panes need a Stripe account; the demo has none, so it
+	// shows only what works without one.
+	if opt.Operator != nil || !opt.Demo {
+		m.tabs = append(m.tabs,
+			newCheckoutPane(ctx, opt.Operator, m.st, m.km, now, newClipboard(opt.Clipboard)),
+			newCapturesPane(ctx, opt.Operator, m.st, m.km, now),
+			newCatalogPane(ctx, opt.Operator, m.st, m.km),
+			newHealthPane(ctx, opt.Operator, m.st, m.km),
+		)
 	}
 	m.usersTab = 2
 	m.feed, m.stopFeed = b.Subscribe()

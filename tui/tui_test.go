@@ -923,3 +923,17 @@ func TestPurchasesPagesShowEveryRow(t *testing.T) {
 		}
 	}
 }
+
+// The demo has no Stripe account: it shows only the tabs that work without
+// one; a console without a key still shows the Stripe tabs, each saying
+// what to set.
+func TestDemoHidesTheStripeTabs(t *testing.T) {
+	demo := newDriver(t, newFake(), Options{Demo: true}, 120, 30)
+	if bar := demo.tabBar(); strings.Contains(bar, "Checkout") || strings.Contains(bar, "Health") {
+		t.Fatalf("demo tab bar %q", bar)
+	}
+	plain := newDriver(t, newFake(), Options{}, 140, 30)
+	if bar := plain.tabBar(); !strings.Contains(bar, "Checkout") {
+		t.Fatalf("console tab bar %q", bar)
+	}
+}
