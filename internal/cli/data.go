@@ -23,24 +23,11 @@ func printJSON(env *Env, v any) error {
 	return enc.Encode(v)
 }
 
-// dataOps is what the data commands need: the store itself, or a running
-// creditdesk that holds it, through its admin socket.
-type dataOps interface {
-	UsersPage(after, filter string, limit int) ([]billing.User, error)
-	EventsInState(state string, limit int) ([]billing.EventRecord, error)
-	Ledger(user string, limit int) ([]billing.Entry, error)
-	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
-	Verify() (billing.VerifyReport, error)
-	Attention() ([]billing.AttentionItem, error)
-	CreateAPIKey(name string) (string, error)
-	ListAPIKeys() ([]billing.APIKey, error)
-	RevokeAPIKey(name string) error
-}
-
 // data opens the database (read-only unless write) or, when a running
 // creditdesk holds it, reaches that process through its admin socket, so
-// the commands work while the console or serve runs.
-func (env *Env) data(write bool) (dataOps, func(), error) {
+// the commands work while the console or serve runs. Either way the
+// commands see webhook.AdminService, the interface the socket serves.
+func (env *Env) data(write bool) (webhook.AdminService, func(), error) {
 	st, err := openStore(env, !write)
 	if err == nil {
 		return billing.NewService(st, billing.Options{}), func() { st.Close() }, nil
