@@ -25,6 +25,11 @@ type Envelope struct {
 // ErrMalformed marks a body that is not a Stripe event.
 var ErrMalformed = errors.New("malformed event")
 
+// MaxEventID is the longest event id accepted, in bytes. Stripe's are about
+// 30; a longer one is refused as malformed (400) rather than failing in the
+// store on every redelivery.
+const MaxEventID = 255
+
 // ParseEnvelope reads the event header from a raw body. It does not look at
 // the API version: events of any version are accepted and read field by field.
 func ParseEnvelope(payload []byte) (Envelope, error) {
@@ -35,6 +40,8 @@ func ParseEnvelope(payload []byte) (Envelope, error) {
 	switch {
 	case env.ID == "":
 		return env, fmt.Errorf("%w: no id", ErrMalformed)
+	case len(env.ID) > MaxEventID:
+		return env, fmt.Errorf("%w: id is %d bytes, more than %d", ErrMalformed, len(env.ID), MaxEventID)
 	case env.Type == "":
 		return env, fmt.Errorf("%w: no type", ErrMalformed)
 	case env.Object != "" && env.Object != "event":

@@ -60,6 +60,9 @@ type Limits struct {
 	Stripe Limit
 	// Credits covers reads, spends and grants.
 	Credits Limit
+	// MaxConns caps the public server's open connections
+	// (CREDITDESK_MAX_CONNS).
+	MaxConns int
 }
 
 // Rate-limit settings in the environment.
@@ -72,8 +75,9 @@ const (
 // reads, spends or grants per second per key with bursts of 400.
 func DefaultLimits() Limits {
 	return Limits{
-		Stripe:  Limit{Rate: rate.Every(2 * time.Second), Burst: 5},
-		Credits: Limit{Rate: 200, Burst: 400},
+		Stripe:   Limit{Rate: rate.Every(2 * time.Second), Burst: 5},
+		Credits:  Limit{Rate: 200, Burst: 400},
+		MaxConns: DefaultMaxConns,
 	}
 }
 
@@ -92,8 +96,8 @@ func ParseLimit(s string) (Limit, error) {
 	return Limit{Rate: rate.Limit(float64(count) / d.Seconds()), Burst: count}, nil
 }
 
-// LimitsFromEnv returns DefaultLimits changed by CREDITDESK_CHECKOUT_RATE
-// and CREDITDESK_API_RATE as getenv reports them.
+// LimitsFromEnv returns DefaultLimits changed by CREDITDESK_CHECKOUT_RATE,
+// CREDITDESK_API_RATE and CREDITDESK_MAX_CONNS as getenv reports them.
 func LimitsFromEnv(getenv func(string) string) (Limits, error) {
 	l := DefaultLimits()
 	for _, v := range []struct {
@@ -108,6 +112,11 @@ func LimitsFromEnv(getenv func(string) string) (Limits, error) {
 			*v.dst = lim
 		}
 	}
+	n, err := MaxConnsFromEnv(getenv)
+	if err != nil {
+		return Limits{}, err
+	}
+	l.MaxConns = n
 	return l, nil
 }
 

@@ -5,10 +5,13 @@ package webhook
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	stripewebhook "github.com/stripe/stripe-go/v76/webhook"
@@ -35,7 +38,17 @@ type Receiver struct {
 	secrets []string
 	// Tolerance is the largest age of a signature's timestamp.
 	Tolerance time.Duration
-	Log       *slog.Logger
+	// Ahead is how far in the future a signature's timestamp may be (clock
+	// skew between Stripe and this server).
+	Ahead time.Duration
+	// Failures limits, per client address, the requests that fail the
+	// signature check; over it they get 429 and are no longer logged one by
+	// one. Signed requests are never limited.
+	Failures Limit
+	Log      *slog.Logger
+
+	mu    sync.Mutex
+	fails *failLimiter
 }
 
 // Rejection reasons, as counted and shown in the console.
@@ -46,7 +59,17 @@ const (
 	RejectMalformed    = "malformed body"
 	RejectTooLarge     = "body too large"
 	RejectMethod       = "wrong method"
+	RejectFuture       = "timestamp in the future"
+	RejectRateLimited  = "too many failed signatures"
 )
+
+// MaxAhead is the default Receiver.Ahead: a signature dated more than 5
+// minutes ahead of this server's clock is refused.
+const MaxAhead = 5 * time.Minute
+
+// DefaultFailures lets one address fail the signature check 30 times at
+// once and then once a second.
+var DefaultFailures = Limit{Rate: 1, Burst: 30}
 
 // ParseSecrets splits STRIPE_WEBHOOK_SECRET: several secrets separated by
 // commas, so a secret can be rotated with no downtime.
@@ -63,7 +86,8 @@ func ParseSecrets(v string) []string {
 // NewReceiver returns a receiver that accepts events signed with any of
 // secrets.
 func NewReceiver(inbox Inbox, secrets []string) *Receiver {
-	return &Receiver{inbox: inbox, secrets: secrets, Tolerance: stripewebhook.DefaultTolerance, Log: slog.New(slog.DiscardHandler)}
+	return &Receiver{inbox: inbox, secrets: secrets, Tolerance: stripewebhook.DefaultTolerance, Ahead: MaxAhead,
+		Failures: DefaultFailures, Log: slog.New(slog.DiscardHandler)}
 }
 
 type errorBody struct {
@@ -102,11 +126,16 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	header := r.Header.Get("Stripe-Signature")
 	if header == "" {
-		rc.reject(w, http.StatusBadRequest, RejectNoSignature, "no Stripe-Signature header")
+		rc.rejectUnsigned(w, r, RejectNoSignature, "no Stripe-Signature header")
 		return
 	}
 	if reason, detail := rc.verify(body, header); reason != "" {
-		rc.reject(w, http.StatusBadRequest, reason, detail)
+		rc.rejectUnsigned(w, r, reason, detail)
+		return
+	}
+	if ahead := signedAt(header).Sub(time.Now()); ahead > rc.Ahead {
+		rc.reject(w, http.StatusBadRequest, RejectFuture, fmt.Sprintf(
+			"signed %s ahead of this server's clock: this server's clock may be wrong (check NTP); Stripe retries", ahead.Round(time.Second)))
 		return
 	}
 	rec, dup, err := rc.inbox.Ingest(body, "webhook")
@@ -150,4 +179,45 @@ func (rc *Receiver) verify(body []byte, header string) (reason, detail string) {
 	default:
 		return RejectBadSignature, "no configured secret matches (check STRIPE_WEBHOOK_SECRET)"
 	}
+}
+
+// rejectUnsigned refuses a request that failed the signature check: 400 while
+// the client address is under Failures, then 429, noted and logged once until
+// the address is under the limit again.
+func (rc *Receiver) rejectUnsigned(w http.ResponseWriter, r *http.Request, reason, detail string) {
+	if rc.Failures.Burst <= 0 || rc.Failures.Rate <= 0 {
+		rc.reject(w, http.StatusBadRequest, reason, detail)
+		return
+	}
+	rc.mu.Lock()
+	if rc.fails == nil {
+		rc.fails = newFailLimiter(rc.Failures)
+	}
+	f := rc.fails
+	rc.mu.Unlock()
+	addr := clientAddr(r.RemoteAddr)
+	allowed, first := f.fail(addr, time.Now())
+	if allowed {
+		rc.reject(w, http.StatusBadRequest, reason, detail)
+		return
+	}
+	if first {
+		rc.inbox.NoteRejected(RejectRateLimited, addr+": answering 429 to its unsigned requests for a while (last: "+reason+")")
+		rc.Log.Warn("webhook rejected", "reason", RejectRateLimited, "addr", addr, "last", reason)
+	}
+	w.Header().Set("Retry-After", "60")
+	writeJSON(w, http.StatusTooManyRequests, errorBody{Error: RejectRateLimited})
+}
+
+// signedAt is the t= timestamp of a Stripe-Signature header that has
+// already been verified.
+func signedAt(header string) time.Time {
+	for _, part := range strings.Split(header, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "t="); ok {
+			if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return time.Unix(sec, 0)
+			}
+		}
+	}
+	return time.Time{}
 }

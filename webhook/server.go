@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -15,9 +16,14 @@ type Health func() error
 // Server is creditdesk's HTTP server: the webhook receiver, /healthz and
 // whatever else main mounts on Mux.
 type Server struct {
-	Mux  *http.ServeMux
-	http *http.Server
-	ln   net.Listener
+	Mux *http.ServeMux
+	// MaxConns caps the connections open at once (CREDITDESK_MAX_CONNS,
+	// DefaultMaxConns); 0 means no cap. Set it before Serve.
+	MaxConns int
+	http     *http.Server
+	ln       net.Listener
+	mu       sync.Mutex
+	limit    *connLimit
 }
 
 // NewServer mounts the receiver at path and /healthz.
@@ -31,8 +37,9 @@ func NewServer(path string, rc *Receiver, health Health) *Server {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	return &Server{Mux: mux, http: &http.Server{
+	return &Server{Mux: mux, MaxConns: maxConnsOrDefault(), http: &http.Server{
 		Handler:           mux,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -70,9 +77,18 @@ func (s *Server) Use(ln net.Listener) { s.ln = ln }
 // Addr is the bound address (with the real port when addr had port 0).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Serve serves until Shutdown.
+// Serve serves until Shutdown, holding at most MaxConns connections.
 func (s *Server) Serve() error {
-	err := s.http.Serve(s.ln)
+	ln := s.ln
+	if s.MaxConns > 0 {
+		l := newConnLimit(ln, s.MaxConns)
+		s.mu.Lock()
+		s.limit = l
+		s.mu.Unlock()
+		s.http.ConnState = l.connState
+		ln = l
+	}
+	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -82,3 +98,15 @@ func (s *Server) Serve() error {
 // Shutdown stops accepting and waits for requests in flight, so every event
 // that was acknowledged is stored before the store closes.
 func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+// Conns is the number of connections open now and the most open at once
+// since Serve began (both 0 without a cap).
+func (s *Server) Conns() (open, high int) {
+	s.mu.Lock()
+	l := s.limit
+	s.mu.Unlock()
+	if l == nil {
+		return 0, 0
+	}
+	return l.stats()
+}
