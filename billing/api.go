@@ -214,7 +214,7 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 			}
 		}
 		e, fresh, err := tx.Post(storage.Posting{UserID: p.user, Delta: delta, Key: key, Reason: p.reason,
-			Source: "api:" + p.keyName, Kind: kind})
+			Source: "api:" + p.keyName, Kind: kind, Operator: "api:" + p.keyName})
 		if err != nil {
 			return err
 		}
@@ -232,7 +232,7 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 	}
 	if entry.ID != 0 {
 		s.hub.publish(Activity{At: entry.At, Kind: ActivityAPI, Type: "api " + string(p.op) + " (" + p.keyName + ")",
-			User: p.user, Amount: entry.Delta, State: storage.StateApplied, Reason: p.reason})
+			User: p.user, Amount: entry.Delta, State: storage.StateApplied, Reason: p.reason, Operator: entry.Operator})
 	}
 	return res, nil
 }
@@ -281,7 +281,7 @@ func (s *Service) UserBalance(id string) (Balance, error) {
 
 // CreateAPIKey makes a new key named name and returns it. The key is
 // returned only here: the store keeps its SHA-256.
-func (s *Service) CreateAPIKey(name string) (string, error) {
+func (s *Service) CreateAPIKey(ctx context.Context, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if !validKeyName(name) {
 		return "", fmt.Errorf("%w: a key name is 1 to 64 letters, digits, '-', '_' or '.'", ErrInvalid)
@@ -297,6 +297,7 @@ func (s *Service) CreateAPIKey(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("API key %s: %w", name, err)
 	}
+	s.announceBy(ctx, "API key created", name)
 	return plain, nil
 }
 
@@ -313,14 +314,18 @@ func (s *Service) ListAPIKeys() ([]APIKey, error) {
 
 // RevokeAPIKey stops the key named name from working at once. Its name stays
 // taken and its spends stay in the ledger under its name.
-func (s *Service) RevokeAPIKey(name string) error {
-	return s.store.Update(s.now(), func(tx *storage.Tx) error {
+func (s *Service) RevokeAPIKey(ctx context.Context, name string) error {
+	err := s.store.Update(s.now(), func(tx *storage.Tx) error {
 		_, err := tx.RevokeAPIKey(strings.TrimSpace(name))
 		if errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("no API key named %q: %w", name, storage.ErrNotFound)
 		}
 		return err
 	})
+	if err == nil {
+		s.announceBy(ctx, "API key revoked", name)
+	}
+	return err
 }
 
 // AuthenticateAPIKey returns the name of the working key plain is. Its

@@ -170,7 +170,7 @@ func TestAPIPostingChecks(t *testing.T) {
 
 func TestAPIKeys(t *testing.T) {
 	h := newHarness(t, testCatalog())
-	plain, err := h.svc.CreateAPIKey("backend")
+	plain, err := h.svc.CreateAPIKey(context.Background(), "backend")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,16 +185,16 @@ func TestAPIKeys(t *testing.T) {
 			t.Errorf("%q authenticated", wrong)
 		}
 	}
-	if _, err := h.svc.CreateAPIKey("backend"); !errors.Is(err, ErrKeyExists) {
+	if _, err := h.svc.CreateAPIKey(context.Background(), "backend"); !errors.Is(err, ErrKeyExists) {
 		t.Fatalf("second key named backend: %v", err)
 	}
 	for _, bad := range []string{"", "has space", strings.Repeat("x", 65), "ünï"} {
-		if _, err := h.svc.CreateAPIKey(bad); !errors.Is(err, ErrInvalid) {
+		if _, err := h.svc.CreateAPIKey(context.Background(), bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("name %q: %v", bad, err)
 		}
 	}
-	second, _ := h.svc.CreateAPIKey("worker")
-	if err := h.svc.RevokeAPIKey("backend"); err != nil {
+	second, _ := h.svc.CreateAPIKey(context.Background(), "worker")
+	if err := h.svc.RevokeAPIKey(context.Background(), "backend"); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := h.svc.AuthenticateAPIKey(plain); ok {
@@ -203,10 +203,10 @@ func TestAPIKeys(t *testing.T) {
 	if _, ok := h.svc.AuthenticateAPIKey(second); !ok {
 		t.Fatal("revoking one key broke another")
 	}
-	if err := h.svc.RevokeAPIKey("nope"); !errors.Is(err, storage.ErrNotFound) {
+	if err := h.svc.RevokeAPIKey(context.Background(), "nope"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("revoke unknown: %v", err)
 	}
-	if _, err := h.svc.CreateAPIKey("backend"); !errors.Is(err, ErrKeyExists) {
+	if _, err := h.svc.CreateAPIKey(context.Background(), "backend"); !errors.Is(err, ErrKeyExists) {
 		t.Fatalf("a revoked key's name was reused: %v", err)
 	}
 	ks, err := h.svc.ListAPIKeys()

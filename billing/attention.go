@@ -103,6 +103,7 @@ func (s *Service) Retry(ctx context.Context, eventID string) error {
 		return requeue(tx, ev.EventRecord)
 	})
 	if err == nil {
+		s.announceBy(ctx, "retry", eventID)
 		s.Wake()
 	}
 	return err
@@ -145,6 +146,7 @@ func (s *Service) AssignType(ctx context.Context, purchaseID, typ string) error 
 		return requeue(tx, ev.EventRecord)
 	})
 	if err == nil {
+		s.announceBy(ctx, "assign type", purchaseID+" → "+name)
 		s.Wake()
 	}
 	return err
@@ -160,6 +162,7 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 		return fmt.Errorf("%w: link %q to which user?", ErrInvalid, from)
 	}
 	now := s.now()
+	who := OperatorOf(ctx)
 	var moved int64
 	err := s.store.Update(now, func(tx *storage.Tx) error {
 		src, ok, err := tx.User(from)
@@ -184,14 +187,14 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 		for _, g := range gs {
 			if _, _, err := tx.Post(storage.Posting{UserID: to, Delta: g.Remaining, Key: fmt.Sprintf("link:%s:%d", from, g.EntryID),
 				Reason: "moved from unlinked " + from, Source: "manual", Kind: g.Kind, ExpiresAt: g.ExpiresAt,
-				PurchaseID: g.PurchaseID, At: now}); err != nil {
+				PurchaseID: g.PurchaseID, At: now, Operator: who}); err != nil {
 				return err
 			}
 			moved += g.Remaining
 		}
 		if moved > 0 {
 			if _, _, err := tx.Post(storage.Posting{UserID: from, Delta: -moved, Key: "link:out:" + from + ":" + to,
-				Reason: "moved to " + to, Source: "manual", Kind: "link", At: now}); err != nil {
+				Reason: "moved to " + to, Source: "manual", Kind: "link", At: now, Operator: who}); err != nil {
 				return err
 			}
 		}
@@ -252,7 +255,7 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 		return err
 	}
 	s.hub.publish(Activity{At: now, Kind: ActivityManual, Type: "linked " + from, User: to, Amount: moved,
-		State: storage.StateApplied, Reason: "unlinked purchases moved to " + to})
+		State: storage.StateApplied, Reason: "unlinked purchases moved to " + to, Operator: who})
 	s.retryAll.Store(true)
 	s.Wake()
 	return nil

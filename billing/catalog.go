@@ -96,19 +96,22 @@ func ParseCatalog(name, text string) (Catalog, error) {
 	if !md.IsDefined("free_credits") {
 		c.FreeCredits = DefaultFreeCredits
 	}
+	if c.FreeCredits < 0 || c.FreeCredits > MaxCredits {
+		return Catalog{}, fmt.Errorf("%s: free_credits must be a whole number from 0 to %s", name, Credits(MaxCredits))
+	}
 	if c.ProductMap == nil {
 		c.ProductMap = map[string]string{}
 	}
 	for n, p := range c.Plans {
 		p.Name = n
-		if p.MonthlyCredits <= 0 {
-			return Catalog{}, fmt.Errorf("%s: plans.%s.monthly_credits must be a positive number", name, n)
+		if p.MonthlyCredits <= 0 || p.MonthlyCredits > MaxCredits {
+			return Catalog{}, fmt.Errorf("%s: plans.%s.monthly_credits must be a whole number from 1 to %s", name, n, Credits(MaxCredits))
 		}
 	}
 	for n, p := range c.Packs {
 		p.Name = n
-		if p.Credits <= 0 {
-			return Catalog{}, fmt.Errorf("%s: packs.%s.credits must be a positive number", name, n)
+		if p.Credits <= 0 || p.Credits > MaxCredits {
+			return Catalog{}, fmt.Errorf("%s: packs.%s.credits must be a whole number from 1 to %s", name, n, Credits(MaxCredits))
 		}
 		if _, clash := c.Plans[n]; clash {
 			return Catalog{}, fmt.Errorf("%s: %q is both a plan and a pack; purchase types must be unique", name, n)

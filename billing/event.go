@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,11 @@ func (o Obj) Str(path ...string) string {
 func (o Obj) Int(path ...string) (int64, bool) {
 	switch v := o.Get(path...).(type) {
 	case float64:
+		// A JSON number that is not a whole number in int64's range (9.5,
+		// 1e300) is not an integer: never truncated or wrapped.
+		if v != math.Trunc(v) || v < -(1<<63) || v >= 1<<63 {
+			return 0, false
+		}
 		return int64(v), true
 	case string:
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)

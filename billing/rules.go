@@ -173,6 +173,10 @@ type resolved struct {
 	Type    string
 	Kind    string // pack or plan
 	Credits int64
+	// Problem, when the type is not resolved, says what in the metadata or
+	// line items was unusable (credits that are not a whole number from 1 to
+	// MaxCredits).
+	Problem string
 }
 
 func (r Rules) purchaseType(obj Obj, items *LineItems) (resolved, bool) {
@@ -182,13 +186,21 @@ func (r Rules) purchaseType(obj Obj, items *LineItems) (resolved, bool) {
 		}
 	}
 	for _, k := range []string{"credits", "tokens"} {
-		if n, ok := obj.Int("metadata", k); ok && n > 0 {
-			t := "credits"
-			if mt := obj.Str("metadata", "type"); mt != "" {
-				t = mt
-			}
-			return resolved{Type: t, Kind: "pack", Credits: n}, true
+		raw := obj.Get("metadata", k)
+		if raw == nil || raw == "" {
+			continue
 		}
+		n, ok := obj.Int("metadata", k)
+		if !ok || n <= 0 || n > MaxCredits {
+			// Never truncated ("9.5" is not 9) nor wrapped: the operator decides.
+			return resolved{Problem: fmt.Sprintf("invalid credits: metadata.%s %q is not a whole number from 1 to %s",
+				k, fmt.Sprint(raw), Credits(MaxCredits))}, false
+		}
+		t := "credits"
+		if mt := obj.Str("metadata", "type"); mt != "" {
+			t = mt
+		}
+		return resolved{Type: t, Kind: "pack", Credits: n}, true
 	}
 	if items != nil {
 		for _, it := range items.Items {
@@ -196,7 +208,12 @@ func (r Rules) purchaseType(obj Obj, items *LineItems) (resolved, bool) {
 				return r.catalogType(n), true
 			}
 			if it.ProductCredits > 0 {
-				return resolved{Type: "credits", Kind: "pack", Credits: it.ProductCredits * max(it.Quantity, 1)}, true
+				n, ok := storage.MulCredits(it.ProductCredits, max(it.Quantity, 1))
+				if !ok || n > MaxCredits {
+					return resolved{Problem: fmt.Sprintf("invalid credits: product %s credits %s × quantity %d is more than %s",
+						it.ProductID, Credits(it.ProductCredits), it.Quantity, Credits(MaxCredits))}, false
+				}
+				return resolved{Type: "credits", Kind: "pack", Credits: n}, true
 			}
 		}
 		for _, it := range items.Items {
@@ -276,7 +293,7 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 			rt, ok = r.catalogType(n), true
 		}
 	}
-	if !ok && items == nil && r.LineItems {
+	if !ok && items == nil && r.LineItems && rt.Problem == "" {
 		return Decision{State: storage.StateWaiting, Reason: "reading line items from Stripe", NeedLineItems: sid}, nil
 	}
 
@@ -313,9 +330,12 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 	case !ok:
 		p.Status = "unresolved"
 		d.Purchases = append(d.Purchases, p)
-		d.Flags = append(d.Flags, Flag{Kind: "unresolved", ID: sid, User: user,
-			Detail: "purchase type unknown: set metadata.type, STRIPE_PRODUCT_MAP or a catalog price id, or assign a type here"})
-		d.Reason = "purchase type unresolved (see Attention)"
+		detail, why := "purchase type unknown: set metadata.type, STRIPE_PRODUCT_MAP or a catalog price id, or assign a type here", ""
+		if rt.Problem != "" {
+			detail, why = rt.Problem+": fix the checkout's metadata, or assign a type here", ": "+rt.Problem
+		}
+		d.Flags = append(d.Flags, Flag{Kind: "unresolved", ID: sid, User: user, Detail: detail})
+		d.Reason = "purchase type unresolved" + why + " (see Attention)"
 		return d, nil
 	case manualCapture(obj) && rt.Kind == "pack":
 		// Authorized, not charged: credits come with the capture.

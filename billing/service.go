@@ -146,6 +146,13 @@ func (s *Service) Announce(what, detail string) {
 	s.hub.publish(Activity{At: s.now(), Kind: ActivitySystem, Type: what, Reason: detail})
 }
 
+// announceBy shows an operator's change that has no ledger entry (retry,
+// assign, API keys) in the live feed, with who made it.
+func (s *Service) announceBy(ctx context.Context, what, detail string) {
+	s.hub.publish(Activity{At: s.now(), Kind: ActivityManual, Type: what, Reason: detail, Operator: OperatorOf(ctx),
+		State: storage.StateApplied})
+}
+
 // Wake tells the processor there is work.
 func (s *Service) Wake() {
 	select {
@@ -626,8 +633,9 @@ func (s *Service) ExpireDue() {
 	}
 }
 
-// ErrInvalid marks operator input that was refused.
-var ErrInvalid = errors.New("invalid")
+// ErrInvalid marks operator input that was refused. It is storage.ErrInvalid,
+// so an amount the ledger refuses (beyond MaxCredits) is refused input too.
+var ErrInvalid = storage.ErrInvalid
 
 // NewKey returns a random idempotency key.
 func NewKey() string {
@@ -659,18 +667,19 @@ func (s *Service) Adjust(ctx context.Context, user string, delta int64, reason s
 	if delta < 0 {
 		verb = "revoke"
 	}
+	who := OperatorOf(ctx)
 	var e Entry
 	err := s.store.Update(s.now(), func(tx *storage.Tx) error {
 		var err error
 		e, _, err = tx.Post(storage.Posting{UserID: user, Delta: delta, Key: "manual:" + key, Reason: reason,
-			Source: "manual", Kind: "manual", AllowNegative: force})
+			Source: "manual", Kind: "manual", AllowNegative: force, Operator: who})
 		return err
 	})
 	if err != nil {
 		return Entry{}, err
 	}
 	s.hub.publish(Activity{At: e.At, Kind: ActivityManual, Type: "manual " + verb, User: user, Amount: e.Delta,
-		State: storage.StateApplied, Reason: reason})
+		State: storage.StateApplied, Reason: reason, Operator: e.Operator})
 	return e, nil
 }
 

@@ -63,6 +63,9 @@ type Activity struct {
 	Amount  int64
 	State   EventState
 	Reason  string
+	// Operator is who made a manual change (see OperatorOf); empty for
+	// Stripe events.
+	Operator string `json:",omitempty"`
 	// Missed is how many activities this subscriber lost because it was
 	// slow; the console shows "N more" instead of stalling the receiver.
 	Missed int

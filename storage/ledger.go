@@ -61,6 +61,8 @@ type Posting struct {
 	// FromPurchase, for a debit, takes first from the grants of that purchase
 	// (a refund claws back that purchase's credits).
 	FromPurchase string
+	// Operator is who made a manual change; empty for the rules' postings.
+	Operator string
 	// Clamp, for a debit, takes at most what the balance holds instead of
 	// failing (clawbacks that must not create debt).
 	Clamp bool
@@ -238,6 +240,10 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 	if p.Delta == 0 {
 		return Entry{}, false, errors.New("ledger posting of zero credits")
 	}
+	if !InCreditRange(p.Delta) {
+		return Entry{}, false, fmt.Errorf("%w: %s credits is more than one entry may move (at most %s)", ErrInvalid,
+			FormatCredits(p.Delta), FormatCredits(MaxCredits))
+	}
 	if prev, ok, err := t.EntryByKey(p.Key); err != nil || ok {
 		return prev, false, err
 	}
@@ -272,14 +278,20 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 			return Entry{}, false, err
 		}
 	}
+	// Refused here, the transaction is rolled back with whatever it did.
+	after, err := checkPosting(u.ID, u.Balance, delta)
+	if err != nil {
+		return Entry{}, false, err
+	}
 	ledger := t.tx.Bucket(ledgerBucket)
 	id, err := ledger.NextSequence()
 	if err != nil {
 		return Entry{}, false, err
 	}
 	e = Entry{
-		ID: id, UserID: p.UserID, Delta: delta, BalanceAfter: u.Balance + delta,
+		ID: id, UserID: p.UserID, Delta: delta, BalanceAfter: after,
 		Reason: p.Reason, Source: p.Source, Key: p.Key, At: p.At, Kind: p.Kind,
+		Operator: p.Operator,
 	}
 	if delta > 0 {
 		// A grant first pays back any debt; the rest is spendable.
@@ -404,8 +416,13 @@ func (t *Tx) expireGrants(u User, match func(Grant) bool, reason string) (int64,
 			at = g.ExpiresAt
 		}
 		key := fmt.Sprintf("expire:%s:%d", u.ID, g.EntryID)
-		u.Balance -= g.Remaining
-		total += g.Remaining
+		var okB, okT bool
+		u.Balance, okB = AddCredits(u.Balance, -g.Remaining)
+		total, okT = AddCredits(total, g.Remaining)
+		if !okB || !okT {
+			return 0, fmt.Errorf("user %s: balance or grant %d beyond ±%s credits: the record is damaged; run creditdesk verify",
+				u.ID, g.EntryID, FormatCredits(MaxCredits))
+		}
 		e := Entry{ID: id, UserID: u.ID, Delta: -g.Remaining, BalanceAfter: u.Balance, Reason: reason,
 			Source: g.Source, Key: key, At: at, Kind: "expire"}
 		gs[i].Remaining = 0

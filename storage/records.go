@@ -82,6 +82,9 @@ type Entry struct {
 	Key          string    `json:"key"`
 	At           time.Time `json:"at"`
 	Kind         string    `json:"kind,omitempty"`
+	// Operator is who made a manual change (local:alice, ssh:laptop,
+	// api:app); empty for entries the rules wrote.
+	Operator string `json:"operator,omitempty"`
 }
 
 // Grant is the lot of credits a positive entry created: what is left of it

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -38,22 +39,23 @@ func loadAPIKeysCmd(b Backend) tea.Cmd {
 	}
 }
 
-func createAPIKeyCmd(b Backend, name string) tea.Cmd {
+func createAPIKeyCmd(ctx context.Context, b Backend, name string) tea.Cmd {
 	return func() tea.Msg {
-		plain, err := b.CreateAPIKey(name)
+		plain, err := b.CreateAPIKey(ctx, name)
 		return apiKeyCreatedMsg{name, plain, err}
 	}
 }
 
-func revokeAPIKeyCmd(b Backend, name string) tea.Cmd {
+func revokeAPIKeyCmd(ctx context.Context, b Backend, name string) tea.Cmd {
 	return func() tea.Msg {
-		return apiKeyRevokedMsg{name, b.RevokeAPIKey(name)}
+		return apiKeyRevokedMsg{name, b.RevokeAPIKey(ctx, name)}
 	}
 }
 
 // apiKeysPane lists the bearer keys the founder's app uses, creates one
 // (showing it once) and revokes one after a confirmation.
 type apiKeysPane struct {
+	ctx context.Context
 	b   Backend
 	st  *Styles
 	km  *KeyMap
@@ -74,7 +76,7 @@ type apiKeysPane struct {
 	widths        []int
 }
 
-func newAPIKeysPane(b Backend, st *Styles, km *KeyMap, now func() time.Time) *apiKeysPane {
+func newAPIKeysPane(ctx context.Context, b Backend, st *Styles, km *KeyMap, now func() time.Time) *apiKeysPane {
 	ti := textinput.New()
 	ti.Prompt = "name: "
 	ti.Placeholder = "backend, worker, staging…"
@@ -83,7 +85,7 @@ func newAPIKeysPane(b Backend, st *Styles, km *KeyMap, now func() time.Time) *ap
 	ti.PromptStyle = st.Title
 	ti.PlaceholderStyle = st.Muted
 	return &apiKeysPane{
-		b: b, st: st, km: km, now: now, name: ti,
+		ctx: ctx, b: b, st: st, km: km, now: now, name: ti,
 		cols: []column{
 			{Title: "NAME", Flex: 1, Min: 8},
 			{Title: "KEY", Width: 10},
@@ -151,7 +153,7 @@ func (p *apiKeysPane) key(msg tea.KeyMsg) tea.Cmd {
 			}
 			p.naming = false
 			p.name.Blur()
-			return createAPIKeyCmd(p.b, name)
+			return createAPIKeyCmd(p.ctx, p.b, name)
 		}
 		var cmd tea.Cmd
 		p.name, cmd = p.name.Update(msg)
@@ -160,7 +162,7 @@ func (p *apiKeysPane) key(msg tea.KeyMsg) tea.Cmd {
 		name := p.confirming
 		p.confirming = ""
 		if key.Matches(msg, p.km.Yes) {
-			return revokeAPIKeyCmd(p.b, name)
+			return revokeAPIKeyCmd(p.ctx, p.b, name)
 		}
 		return nil
 	case p.created != "" && (key.Matches(msg, p.km.Back) || msg.Type == tea.KeyEnter):

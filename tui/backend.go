@@ -44,9 +44,17 @@ type Backend interface {
 
 	// CreateAPIKey makes a key for the app's API and returns it; it cannot
 	// be read again.
-	CreateAPIKey(name string) (string, error)
+	CreateAPIKey(ctx context.Context, name string) (string, error)
 	// ListAPIKeys returns every API key, working and revoked, without the keys.
 	ListAPIKeys() ([]billing.APIKey, error)
 	// RevokeAPIKey stops a key from working at once.
-	RevokeAPIKey(name string) error
+	RevokeAPIKey(ctx context.Context, name string) error
+}
+
+// Attached is a Backend that reaches a running creditdesk over its admin
+// socket (internal/remote). The header shows Attachment's text: "attached to
+// serve (pid N)", or, while that process is stopped, that the console waits
+// for it with its last screen kept.
+type Attached interface {
+	Attachment() (text string, connected bool)
 }

@@ -263,8 +263,12 @@ func (p *detailPane) build() {
 	} else {
 		add(p.st.Header.Render("    " + tableHeader(lcols, lw)))
 		for _, e := range p.d.Entries {
+			src := e.Source
+			if e.Operator != "" && e.Operator != src {
+				src += " by " + e.Operator
+			}
 			line := "    " + tableRow(lcols, lw, strconv.FormatUint(e.ID, 10), formatDelta(e.Delta),
-				formatCredits(e.BalanceAfter), e.Reason, e.Source, formatTime(e.At, now))
+				formatCredits(e.BalanceAfter), e.Reason, src, formatTime(e.At, now))
 			if e.Delta < 0 {
 				add(p.st.Warning.Render(line))
 			} else {

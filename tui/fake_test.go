@@ -210,7 +210,7 @@ func (f *fakeBackend) LinkUser(ctx context.Context, from, to string) error {
 func (f *fakeBackend) PurchaseTypes() []string { return []string{"pro", "topup"} }
 
 // API keys: kept in memory; the key handed out is its name made long.
-func (f *fakeBackend) CreateAPIKey(name string) (string, error) {
+func (f *fakeBackend) CreateAPIKey(_ context.Context, name string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, k := range f.apiKeys {
@@ -229,7 +229,7 @@ func (f *fakeBackend) ListAPIKeys() ([]billing.APIKey, error) {
 	return append([]billing.APIKey(nil), f.apiKeys...), nil
 }
 
-func (f *fakeBackend) RevokeAPIKey(name string) error {
+func (f *fakeBackend) RevokeAPIKey(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range f.apiKeys {

@@ -207,14 +207,18 @@ func activityRow(a billing.Activity) liveRow {
 		}
 		r.state = "rejected"
 	case billing.ActivityManual:
-		if a.Amount < 0 {
+		switch {
+		case r.typ == "" && a.Amount < 0:
 			r.typ = "manual revoke"
-		} else {
+		case r.typ == "":
 			r.typ = "manual grant"
 		}
 		r.detail = ""
 		if a.Reason != "" {
 			r.typ += ": " + a.Reason
+		}
+		if a.Operator != "" {
+			r.detail = "by " + a.Operator
 		}
 		if r.state == "" {
 			r.state = "applied"
@@ -263,8 +267,12 @@ func (p *livePane) View() string {
 			amount = formatDelta(r.amount)
 		}
 		typ := r.typ
-		if r.kind == billing.ActivitySystem && len(p.cols) < 6 {
-			typ += ": " + r.detail // no DETAIL column at this width
+		if (r.kind == billing.ActivitySystem || r.kind == billing.ActivityManual && r.detail != "") && len(p.cols) < 6 {
+			sep := ": "
+			if r.kind == billing.ActivityManual {
+				sep = " · "
+			}
+			typ += sep + r.detail // no DETAIL column at this width
 		}
 		line := tableRow(p.cols, p.widths, formatTime(r.at, now), typ, r.user, amount, r.state, r.detail)
 		if i == p.cursor {

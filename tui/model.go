@@ -88,6 +88,16 @@ func New(b Backend, opt Options) tea.Model {
 	return newModel(context.Background(), b, opt, time.Now)
 }
 
+// NewSession returns a console for a terminal that is not this process's
+// own, such as an SSH session: ctx is the session's (it names the operator,
+// see billing.WithOperator) and opt.Renderer should be the session's, so
+// colours fit its terminal. end ends its live feed subscription; call it
+// when the session ends, however it ends.
+func NewSession(ctx context.Context, b Backend, opt Options) (m tea.Model, end func()) {
+	cm := newModel(ctx, b, opt, time.Now)
+	return cm, cm.close
+}
+
 func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time) *model {
 	r := opt.Renderer
 	if r == nil {
@@ -103,7 +113,7 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 		newPurchasesPane(b, m.st, m.km, now),
 		newUsersPane(b, m.st, m.km, now),
 		newAttentionPane(ctx, b, m.st, m.km, now),
-		newAPIKeysPane(b, m.st, m.km, now),
+		newAPIKeysPane(ctx, b, m.st, m.km, now),
 	}
 	// The Stripe panes need a Stripe account; the demo has none, so it
 	// shows only what works without one.
@@ -397,6 +407,16 @@ func (m *model) headerView() string {
 		line1 += "  " + m.st.Demo.Render(banner)
 		used += 2 + lipgloss.Width(banner)
 	}
+	if at, ok := m.b.(Attached); ok && w > used+4 {
+		text, up := at.Attachment()
+		style := m.st.Muted
+		if !up {
+			style = m.st.Warning
+		}
+		text = truncate(text, w-used-2)
+		line1 += "  " + style.Render(text)
+		used += 2 + lipgloss.Width(text)
+	}
 	if m.opt.Notice != "" && w > used+4 {
 		line1 += "  " + m.st.Warning.Render(truncate(m.opt.Notice, w-used-2))
 	}
@@ -487,6 +507,11 @@ func (m *model) statusView() string {
 	feed := "live"
 	if m.feedEnded {
 		feed = "feed closed"
+	}
+	if at, ok := m.b.(Attached); ok {
+		if _, up := at.Attachment(); !up {
+			feed = "detached"
+		}
 	}
 	line := fmt.Sprintf("%s · %s events · %s users · %s purchases", feed,
 		formatCount(s.Events), formatCount(s.Users), formatCount(s.Purchases))

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"creditdesk/billing"
@@ -29,15 +31,16 @@ type AdminService interface {
 	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
 	Verify() (billing.VerifyReport, error)
 	Attention() ([]billing.AttentionItem, error)
-	CreateAPIKey(name string) (string, error)
+	CreateAPIKey(ctx context.Context, name string) (string, error)
 	ListAPIKeys() ([]billing.APIKey, error)
-	RevokeAPIKey(name string) error
+	RevokeAPIKey(ctx context.Context, name string) error
 }
 
 // AdminSocketPath is the socket beside a database file.
 func AdminSocketPath(db string) string { return db + ".sock" }
 
-type adjustRequest struct {
+// AdjustRequest is a manual grant or revoke sent over the admin socket.
+type AdjustRequest struct {
 	User   string `json:"user"`
 	Delta  int64  `json:"delta"`
 	Reason string `json:"reason"`
@@ -51,6 +54,22 @@ type adminError struct {
 	Invalid      bool                     `json:"invalid,omitempty"`
 }
 
+// AdminReply answers an admin request: v as JSON, or err in a form
+// AdminClient turns back into the same kind of error (insufficient credits,
+// invalid input).
+func AdminReply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		body := adminError{Error: err.Error(), Invalid: errors.Is(err, billing.ErrInvalid)}
+		var ins *billing.ErrInsufficient
+		if errors.As(err, &ins) {
+			body.Insufficient = ins
+		}
+		writeJSON(w, http.StatusConflict, body)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 // NewAdminHandler serves svc's reads and manual changes.
 func NewAdminHandler(svc AdminService) http.Handler {
 	mux := http.NewServeMux()
@@ -61,18 +80,7 @@ func NewAdminHandler(svc AdminService) http.Handler {
 		}
 		return n
 	}
-	reply := func(w http.ResponseWriter, v any, err error) {
-		if err != nil {
-			body := adminError{Error: err.Error(), Invalid: errors.Is(err, billing.ErrInvalid)}
-			var ins *billing.ErrInsufficient
-			if errors.As(err, &ins) {
-				body.Insufficient = ins
-			}
-			writeJSON(w, http.StatusConflict, body)
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
-	}
+	reply := AdminReply
 	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		v, err := svc.UsersPage(q.Get("after"), q.Get("filter"), limit(r))
@@ -98,18 +106,18 @@ func NewAdminHandler(svc AdminService) http.Handler {
 		reply(w, v, err)
 	})
 	mux.HandleFunc("POST /apikeys/{name}", func(w http.ResponseWriter, r *http.Request) {
-		plain, err := svc.CreateAPIKey(r.PathValue("name"))
+		plain, err := svc.CreateAPIKey(r.Context(), r.PathValue("name"))
 		reply(w, map[string]string{"key": plain}, err)
 	})
 	mux.HandleFunc("DELETE /apikeys/{name}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, map[string]bool{"revoked": true}, svc.RevokeAPIKey(r.PathValue("name")))
+		reply(w, map[string]bool{"revoked": true}, svc.RevokeAPIKey(r.Context(), r.PathValue("name")))
 	})
 	mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
 		v, err := svc.Verify()
 		reply(w, v, err)
 	})
 	mux.HandleFunc("POST /adjust", func(w http.ResponseWriter, r *http.Request) {
-		var req adjustRequest
+		var req AdjustRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
 			reply(w, nil, fmt.Errorf("%w: %v", billing.ErrInvalid, err))
 			return
@@ -120,33 +128,85 @@ func NewAdminHandler(svc AdminService) http.Handler {
 	return mux
 }
 
-// ServeAdmin listens on the admin socket for db and serves svc until the
-// returned function is called, which also removes the socket.
-func ServeAdmin(db string, svc AdminService) (stop func(), err error) {
+// ServeAdmin listens on the admin socket for db and serves h until the
+// returned function is called, which also removes the socket. Each request's
+// context names its operator, the Unix user at the other end of the socket
+// (billing.WithOperator), so a grant from the command line or an attached
+// console is recorded as local:USER. Requests still running when stop is
+// called (live feeds) see their context end.
+func ServeAdmin(db string, h http.Handler) (stop func(), err error) {
 	path := AdminSocketPath(db)
 	_ = os.Remove(path) // left by a process that was killed; the database lock says it is gone
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("admin socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, err
+	base, cancel := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return billing.WithOperator(ctx, peerOperator(c))
+		},
 	}
-	srv := &http.Server{Handler: NewAdminHandler(svc), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
+		cancel() // ends live feeds, so Shutdown need not wait for them
+		ctx, done := context.WithTimeout(context.Background(), 2*time.Second)
+		defer done()
 		_ = srv.Shutdown(ctx)
 		_ = os.Remove(path)
 	}, nil
 }
 
-// AdminClient talks to a running creditdesk through its admin socket.
+// listenPrivate creates the Unix socket at path with mode 0600 from the
+// start: the umask is narrowed while it is created, so there is no moment
+// when another user could connect.
+func listenPrivate(path string) (net.Listener, error) {
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// peerOperator is local: and the Unix user at the other end of c, read from
+// the kernel (SO_PEERCRED), not from anything the client says.
+func peerOperator(c net.Conn) string {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return billing.LocalOperator()
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return billing.LocalOperator()
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil || cerr != nil || cred == nil {
+		return billing.LocalOperator()
+	}
+	return billing.LocalOperatorByUID(strconv.FormatUint(uint64(cred.Uid), 10))
+}
+
+// AdminClient talks to a running creditdesk through its admin socket. It
+// dials the socket for each connection it needs, so it keeps working when
+// the process behind the socket is restarted.
 type AdminClient struct {
 	http *http.Client
 }
+
+// adminTimeout bounds one request that is not a stream.
+const adminTimeout = 30 * time.Second
 
 // DialAdmin returns a client for the socket beside db, or an error when no
 // running creditdesk serves one.
@@ -157,15 +217,61 @@ func DialAdmin(db string) (*AdminClient, error) {
 		return nil, err
 	}
 	conn.Close()
-	return &AdminClient{http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	return NewAdminClient(db), nil
+}
+
+// NewAdminClient returns a client for the socket beside db without checking
+// that anything serves it yet.
+func NewAdminClient(db string) *AdminClient {
+	path := AdminSocketPath(db)
+	return &AdminClient{http: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
+			d := net.Dialer{Timeout: time.Second}
 			return d.DialContext(ctx, "unix", path)
 		},
-	}}}, nil
+		MaxIdleConnsPerHost: 4,
+	}}}
+}
+
+// Stream opens a long response (a live feed) at path; the caller reads it
+// until it ends and closes it. ctx ends it.
+func (c *AdminClient) Stream(ctx context.Context, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://creditdesk"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, unwrapURLError(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("running creditdesk answered %s", resp.Status)
+	}
+	return resp.Body, nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("running creditdesk: %w", err)
 }
 
 func (c *AdminClient) do(method, path string, body any, out any) error {
+	return c.Do(context.Background(), method, path, body, out)
+}
+
+// Do sends one request with body as JSON and decodes the answer into out.
+// An error the server answered comes back as the same kind of error
+// (*billing.ErrInsufficient, billing.ErrInvalid).
+func (c *AdminClient) Do(ctx context.Context, method, path string, body any, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, adminTimeout)
+		defer cancel()
+	}
 	var rd *bytes.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -176,17 +282,13 @@ func (c *AdminClient) do(method, path string, body any, out any) error {
 	} else {
 		rd = bytes.NewReader(nil)
 	}
-	req, err := http.NewRequest(method, "http://creditdesk"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://creditdesk"+path, rd)
 	if err != nil {
 		return err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("running creditdesk: %w", err)
+		return unwrapURLError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -227,7 +329,7 @@ func (c *AdminClient) Ledger(user string, limit int) ([]billing.Entry, error) {
 // Adjust is billing.Service.Adjust, remotely.
 func (c *AdminClient) Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error) {
 	var out billing.Entry
-	return out, c.do(http.MethodPost, "/adjust", adjustRequest{User: user, Delta: delta, Reason: reason, Force: force, Key: key}, &out)
+	return out, c.Do(ctx, http.MethodPost, "/adjust", AdjustRequest{User: user, Delta: delta, Reason: reason, Force: force, Key: key}, &out)
 }
 
 // Attention is billing.Service.Attention, remotely.
@@ -244,14 +346,14 @@ func (c *AdminClient) ListAPIKeys() ([]billing.APIKey, error) {
 
 // CreateAPIKey is billing.Service.CreateAPIKey, remotely: the key comes
 // back once, over the socket.
-func (c *AdminClient) CreateAPIKey(name string) (string, error) {
+func (c *AdminClient) CreateAPIKey(_ context.Context, name string) (string, error) {
 	var out struct{ Key string }
 	err := c.do(http.MethodPost, "/apikeys/"+url.PathEscape(name), nil, &out)
 	return out.Key, err
 }
 
 // RevokeAPIKey is billing.Service.RevokeAPIKey, remotely.
-func (c *AdminClient) RevokeAPIKey(name string) error {
+func (c *AdminClient) RevokeAPIKey(_ context.Context, name string) error {
 	var out map[string]bool
 	return c.do(http.MethodDelete, "/apikeys/"+url.PathEscape(name), nil, &out)
 }

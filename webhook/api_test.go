@@ -81,7 +81,7 @@ func newAPIRig(t testing.TB, limits Limits, withStripe bool) *apiRig {
 	NewAPI(r.svc, stripe, limits).Mount(s.Mux)
 	r.srv = httptest.NewServer(s.Mux)
 	t.Cleanup(func() { r.srv.Close(); st.Close() })
-	if r.key, err = r.svc.CreateAPIKey("app"); err != nil {
+	if r.key, err = r.svc.CreateAPIKey(context.Background(), "app"); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -188,8 +188,8 @@ func (r *apiRig) verify() {
 func TestAPIAuthentication(t *testing.T) {
 	r := newAPIRig(t, DefaultLimits(), true)
 	r.seed("u1", 10, time.Time{}, "evt_1")
-	revoked, _ := r.svc.CreateAPIKey("old")
-	if err := r.svc.RevokeAPIKey("old"); err != nil {
+	revoked, _ := r.svc.CreateAPIKey(context.Background(), "old")
+	if err := r.svc.RevokeAPIKey(context.Background(), "old"); err != nil {
 		t.Fatal(err)
 	}
 	var first string
@@ -454,7 +454,7 @@ func TestAPIRateLimits(t *testing.T) {
 	limits := Limits{Credits: Limit{Rate: rate.Every(time.Minute), Burst: 3}, Stripe: DefaultLimits().Stripe}
 	r := newAPIRig(t, limits, true)
 	r.seed("u1", 100, time.Time{}, "evt_1")
-	other, _ := r.svc.CreateAPIKey("other")
+	other, _ := r.svc.CreateAPIKey(context.Background(), "other")
 	for i := range 3 {
 		if a := r.do("GET", "/api/users/u1", ""); a.status != 200 {
 			t.Fatalf("request %d: %d", i, a.status)

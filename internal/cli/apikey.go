@@ -35,7 +35,7 @@ func runAPIKey(env *Env, args []string) error {
 	defer done()
 	switch verb {
 	case "create":
-		plain, err := svc.CreateAPIKey(pos[0])
+		plain, err := svc.CreateAPIKey(env.ctx(), pos[0])
 		if err != nil {
 			return err
 		}
@@ -44,7 +44,7 @@ func runAPIKey(env *Env, args []string) error {
 		fmt.Fprintln(env.Stdout, plain)
 		return nil
 	case "revoke":
-		if err := svc.RevokeAPIKey(pos[0]); err != nil {
+		if err := svc.RevokeAPIKey(env.ctx(), pos[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "Revoked API key %q: requests with it now get 401.\n", pos[0])

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,6 +59,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 type Env struct {
 	Stdout, Stderr io.Writer
 	Config         config.Config
+}
+
+// ctx is the context of a command's request: it names the operator, the
+// Unix user running the command line, for the ledger.
+func (env *Env) ctx() context.Context {
+	return billing.WithOperator(context.Background(), billing.LocalOperator())
 }
 
 type command struct {

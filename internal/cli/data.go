@@ -123,12 +123,14 @@ func runEvents(env *Env, args []string) error {
 }
 
 type entryJSON struct {
-	ID           uint64    `json:"id"`
-	Delta        int64     `json:"delta"`
-	BalanceAfter int64     `json:"balance_after"`
-	Reason       string    `json:"reason"`
-	Source       string    `json:"source"`
-	At           time.Time `json:"at"`
+	ID           uint64 `json:"id"`
+	Delta        int64  `json:"delta"`
+	BalanceAfter int64  `json:"balance_after"`
+	Reason       string `json:"reason"`
+	Source       string `json:"source"`
+	// Operator is who made a manual change: local:USER, ssh:KEY, api:KEY.
+	Operator string    `json:"operator,omitempty"`
+	At       time.Time `json:"at"`
 }
 
 func runLedger(env *Env, args []string) error {
@@ -153,15 +155,19 @@ func runLedger(env *Env, args []string) error {
 	out := make([]entryJSON, 0, len(es))
 	for i := len(es) - 1; i >= 0; i-- { // oldest first
 		e := es[i]
-		out = append(out, entryJSON{ID: e.ID, Delta: e.Delta, BalanceAfter: e.BalanceAfter, Reason: e.Reason, Source: e.Source, At: e.At})
+		out = append(out, entryJSON{ID: e.ID, Delta: e.Delta, BalanceAfter: e.BalanceAfter, Reason: e.Reason, Source: e.Source, Operator: e.Operator, At: e.At})
 	}
 	if *asJSON {
 		return printJSON(env, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAT\tDELTA\tBALANCE\tSOURCE\tREASON")
+	fmt.Fprintln(tw, "ID\tAT\tDELTA\tBALANCE\tSOURCE\tOPERATOR\tREASON")
 	for _, e := range out {
-		fmt.Fprintf(tw, "%d\t%s\t%+d\t%d\t%s\t%s\n", e.ID, e.At.Local().Format(time.DateTime), e.Delta, e.BalanceAfter, e.Source, e.Reason)
+		who := e.Operator
+		if who == "" {
+			who = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%+d\t%d\t%s\t%s\t%s\n", e.ID, e.At.Local().Format(time.DateTime), e.Delta, e.BalanceAfter, e.Source, who, e.Reason)
 	}
 	return tw.Flush()
 }
@@ -212,7 +218,7 @@ func adjust(env *Env, verb string, args []string) error {
 		return err
 	}
 	isNew := !slices.ContainsFunc(known, func(u billing.User) bool { return u.ID == pos[0] })
-	e, err := ops.Adjust(context.Background(), pos[0], n, *reason, force, *key)
+	e, err := ops.Adjust(env.ctx(), pos[0], n, *reason, force, *key)
 	var insufficient *storage.ErrInsufficient
 	if errors.As(err, &insufficient) {
 		return fmt.Errorf("%v; nothing changed (pass --force to go below zero)", err)

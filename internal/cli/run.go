@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/config"
+	"creditdesk/internal/remote"
 	"creditdesk/internal/simulate"
 	"creditdesk/storage"
 	"creditdesk/tui"
@@ -46,6 +48,10 @@ type appOptions struct {
 	demo          bool
 	requireSecret bool
 	log           *slog.Logger
+	// mode (serve, console, demo) and notice describe this process to
+	// consoles that attach to it.
+	mode   string
+	notice string
 }
 
 func startApp(env *Env, opt appOptions) (*app, error) {
@@ -102,11 +108,15 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	a.server.Use(ln)
 	// The command line reaches this process through a socket beside the
 	// database while it holds the file.
-	if a.stopAdmin, err = webhook.ServeAdmin(cfg.DB, svc); err != nil {
+	a.url = "http://" + a.server.Addr() + cfg.WebhookPath
+	admin := http.NewServeMux()
+	admin.Handle("/", webhook.NewAdminHandler(svc))
+	admin.Handle("/console/", remote.NewHandler(svc, sc.operator(svc, cfg), remote.Info{PID: os.Getpid(), Mode: opt.mode,
+		WebhookURL: a.url, Notice: opt.notice, Demo: opt.demo}))
+	if a.stopAdmin, err = webhook.ServeAdmin(cfg.DB, admin); err != nil {
 		opt.log.Warn("no admin socket: commands cannot reach this process while it runs", "err", err)
 		a.stopAdmin = func() {}
 	}
-	a.url = "http://" + a.server.Addr() + cfg.WebhookPath
 	var procCtx context.Context
 	procCtx, a.procStop = context.WithCancel(context.Background())
 	go func() {
@@ -153,7 +163,7 @@ func runServe(env *Env, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(env.Stdout, nil))
-	a, err := startApp(env, appOptions{requireSecret: true, log: log})
+	a, err := startApp(env, appOptions{requireSecret: true, log: log, mode: "serve", notice: catalogNotice(env)})
 	if err != nil {
 		return err
 	}
@@ -203,24 +213,47 @@ func runConsole(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
+	// A database held by a running creditdesk (serve under systemd, another
+	// console, the demo): attach to it through its socket.
+	if c, err := dialRunning(env.Config.DB); err == nil {
+		return runAttached(env, c)
+	}
 	log, closeLog := consoleLog(env.Config.DB)
 	defer closeLog()
-	a, err := startApp(env, appOptions{log: log})
+	notice := catalogNotice(env)
+	if len(webhook.ParseSecrets(env.Config.WebhookSecret)) == 0 {
+		notice = "STRIPE_WEBHOOK_SECRET not set: webhooks are rejected. Set it (or run `creditdesk demo`)."
+	}
+	a, err := startApp(env, appOptions{log: log, mode: "console", notice: notice})
 	if err != nil {
 		return err
-	}
-	notice := catalogNotice(env)
-	if len(a.secrets) == 0 {
-		notice = "STRIPE_WEBHOOK_SECRET not set: webhooks are rejected. Set it (or run `creditdesk demo`)."
 	}
 	return runTUI(a, tui.Options{WebhookURL: a.url, DBPath: env.Config.DB, Notice: notice,
 		Operator: a.stripe.operator(a.svc, env.Config)}, nil)
 }
 
+// dialRunning attaches to the creditdesk serving the socket beside db, if
+// one does.
+func dialRunning(db string) (*remote.Client, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return remote.Dial(ctx, db)
+}
+
+// runAttached runs the console over the socket of a running creditdesk.
+// Quitting leaves that process running.
+func runAttached(env *Env, c *remote.Client) error {
+	ctx, cancel := signalContext()
+	defer cancel()
+	info := c.Info()
+	return tui.Run(ctx, c, tui.Options{WebhookURL: info.WebhookURL, DBPath: env.Config.DB, Notice: info.Notice,
+		Demo: info.Demo, Operator: c.Operator()})
+}
+
 func runTUI(a *app, opt tui.Options, beforeStop func()) error {
 	ctx, cancel := signalContext()
 	defer cancel()
-	err := tui.Run(ctx, a.svc, opt)
+	err := tui.Run(billing.WithOperator(ctx, billing.LocalOperator()), a.svc, opt)
 	if beforeStop != nil {
 		beforeStop()
 	}
@@ -253,7 +286,7 @@ func runDemo(env *Env, args []string) error {
 	env.Config.CatalogPath = ""
 	log, closeLog := consoleLog(env.Config.DB)
 	defer closeLog()
-	a, err := startApp(env, appOptions{demo: true, requireSecret: true, log: log})
+	a, err := startApp(env, appOptions{demo: true, requireSecret: true, log: log, mode: "demo"})
 	if err != nil {
 		return err
 	}
@@ -319,6 +352,9 @@ func logActivity(log *slog.Logger, feed <-chan billing.Activity) {
 		}
 		if a.Reason != "" {
 			attrs = append(attrs, "detail", a.Reason)
+		}
+		if a.Operator != "" {
+			attrs = append(attrs, "operator", a.Operator)
 		}
 		switch {
 		case a.State == billing.StateFailed:

@@ -1,0 +1,97 @@
+package storage
+
+import (
+	"errors"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestPostRefusesAmountsAndBalancesBeyondMaxCredits(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "c.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	n := 0
+	post := func(user string, delta int64, allowNegative bool) error {
+		n++
+		return st.Update(now, func(tx *Tx) error {
+			_, _, err := tx.Post(Posting{UserID: user, Delta: delta, Key: "k" + string(rune('a'+n)), Reason: "t", Source: "manual",
+				Kind: "manual", AllowNegative: allowNegative})
+			return err
+		})
+	}
+	balance := func(user string) (b int64, entries uint64) {
+		_ = st.View(now, func(tx *Tx) error {
+			u, _, _ := tx.User(user)
+			b, entries = u.Balance, u.Entries
+			return nil
+		})
+		return b, entries
+	}
+	for _, d := range []int64{MaxCredits + 1, -MaxCredits - 1, math.MaxInt64, math.MinInt64} {
+		if err := post("u1", d, true); !errors.Is(err, ErrInvalid) {
+			t.Errorf("delta %d: %v, want ErrInvalid", d, err)
+		}
+	}
+	if err := post("u1", MaxCredits, false); err != nil {
+		t.Fatalf("exactly MaxCredits: %v", err)
+	}
+	// One more would wrap nothing, but is past the bound: refused, nothing written.
+	if err := post("u1", 1, false); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("balance past MaxCredits: %v", err)
+	}
+	if b, e := balance("u1"); b != MaxCredits || e != 1 {
+		t.Fatalf("after refusal: balance %d, %d entries", b, e)
+	}
+	// The same below zero, for forced debts.
+	if err := post("u2", -MaxCredits, true); err != nil {
+		t.Fatalf("debt of exactly MaxCredits: %v", err)
+	}
+	if err := post("u2", -1, true); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("debt past MaxCredits: %v", err)
+	}
+	if b, e := balance("u2"); b != -MaxCredits || e != 1 {
+		t.Fatalf("after refusal: balance %d, %d entries", b, e)
+	}
+	if _, err := st.Verify(); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+}
+
+func TestAddAndMulCreditsAtTheBounds(t *testing.T) {
+	for _, c := range []struct {
+		a, b int64
+		sum  int64
+		ok   bool
+	}{
+		{MaxCredits, 0, MaxCredits, true},
+		{MaxCredits, 1, 0, false},
+		{-MaxCredits, -1, 0, false},
+		{MaxCredits, -MaxCredits, 0, true},
+		{math.MaxInt64, 1, 0, false},
+		{math.MinInt64, -1, 0, false},
+		{math.MinInt64, math.MaxInt64, 0, false},
+	} {
+		if s, ok := AddCredits(c.a, c.b); ok != c.ok || (ok && s != c.sum) {
+			t.Errorf("AddCredits(%d, %d) = %d %v", c.a, c.b, s, ok)
+		}
+	}
+	for _, c := range []struct {
+		a, b int64
+		ok   bool
+	}{
+		{1_000_000, 1_000_000, true},
+		{1_000_000, 1_000_001, false},
+		{MaxCredits, 2, false},
+		{3_037_000_500, 3_037_000_500, false}, // wraps int64
+		{MaxCredits, 0, true},
+	} {
+		if _, ok := MulCredits(c.a, c.b); ok != c.ok {
+			t.Errorf("MulCredits(%d, %d) ok=%v", c.a, c.b, ok)
+		}
+	}
+}
