@@ -13,6 +13,7 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/stripeapi/stripemock"
+	"creditdesk/tui"
 )
 
 // runStripe runs the command line in dir against the stripe-mock behind
@@ -261,6 +262,24 @@ func TestConsoleOperatorOverStripeMock(t *testing.T) {
 	if op == nil || op.Live() {
 		t.Fatal("no test-mode operator with a test key")
 	}
+	t.Run("in process", func(t *testing.T) { checkOperator(t, op) })
+	// A console attached to this process gets the same Stripe panes; the
+	// calls run here, where the key is.
+	c, err := dialRunning(env.Config.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Operator() == nil {
+		t.Fatal("an attached console must get the Stripe panes of a process with a key")
+	}
+	t.Run("attached", func(t *testing.T) { checkOperator(t, c.Operator()) })
+	var nilStripe *appStripe
+	if nilStripe.operator(a.svc, env.Config) != nil || nilStripe.api() != nil || nilStripe.fetcher() != nil {
+		t.Error("no key must give nil interfaces, not typed nils")
+	}
+}
+
+func checkOperator(t *testing.T, op tui.Operator) {
 	if ch := op.Choices(); len(ch) != 1 || ch[0].Type != "topup" || ch[0].Kind != "pack" || ch[0].Price != "price_topup_live" {
 		t.Errorf("choices = %+v", ch)
 	}
@@ -279,9 +298,5 @@ func TestConsoleOperatorOverStripeMock(t *testing.T) {
 	}
 	if s, err := op.Capture(ctx, "pi_123", "k"); err != nil || !strings.HasPrefix(s, "captured pi_") {
 		t.Errorf("capture: %q %v", s, err)
-	}
-	var nilStripe *appStripe
-	if nilStripe.operator(a.svc, env.Config) != nil || nilStripe.api() != nil || nilStripe.fetcher() != nil {
-		t.Error("no key must give nil interfaces, not typed nils")
 	}
 }
