@@ -84,7 +84,8 @@ func (s *Service) Attention() ([]AttentionItem, error) {
 		items = append(items, AttentionItem{Kind: f.Kind, ID: f.ID, User: f.User, Detail: f.Detail, At: f.At, Action: actionFor(f.Kind)})
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].At.Before(items[j].At) })
-	return items, nil
+	// What is wrong with the process comes first.
+	return append(s.problemItems(), items...), nil
 }
 
 // Retry puts a waiting, failed or set-aside event back in the queue now.

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -73,6 +74,7 @@ type Service struct {
 	lastEvent                              atomic.Int64
 	rejMu                                  sync.Mutex
 	rejected                               map[string]uint64
+	problems                               problems
 }
 
 // NewService returns a service over store. Call Run to start the processor.
@@ -698,7 +700,8 @@ func (s *Service) Stats() Stats {
 	if n := s.lastEvent.Load(); n > 0 {
 		st.LastEvent = time.Unix(0, n)
 	}
-	st.Attention = st.Waiting
+	_, st.LastBackup = s.LastBackup()
+	st.Attention = st.Waiting + uint64(len(s.problemItems()))
 	_ = s.store.View(s.now(), func(tx *storage.Tx) error {
 		tx.ScanKV("attn:", func(string, []byte) bool { st.Attention++; return true })
 		return nil
@@ -720,6 +723,10 @@ func (s *Service) EventsInState(state string, limit int) ([]EventRecord, error) 
 	}
 	return s.store.EventsPage(0, limit, match)
 }
+
+// WriteBackup writes a consistent copy of the database to w from one read
+// transaction; webhooks and spends go on meanwhile.
+func (s *Service) WriteBackup(w io.Writer) (int64, error) { return s.store.WriteTo(w) }
 
 // Verify checks every invariant of the store.
 func (s *Service) Verify() (VerifyReport, error) { return s.store.Verify() }

@@ -91,6 +91,9 @@ type Stats struct {
 	Purchases uint64
 	Started   time.Time
 	LastEvent time.Time
+	// LastBackup is when the last backup that verified was taken; zero
+	// when none was (scheduled backups are off, or none succeeded yet).
+	LastBackup time.Time
 }
 
 // UserDetail is everything the console shows for one user.

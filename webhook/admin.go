@@ -34,6 +34,9 @@ type AdminService interface {
 	CreateAPIKey(ctx context.Context, name string) (string, error)
 	ListAPIKeys() ([]billing.APIKey, error)
 	RevokeAPIKey(ctx context.Context, name string) error
+	// WriteBackup writes a consistent copy of the database to w while
+	// webhooks and spends go on.
+	WriteBackup(w io.Writer) (int64, error)
 }
 
 // AdminSocketPath is the socket beside a database file.
@@ -115,6 +118,12 @@ func NewAdminHandler(svc AdminService) http.Handler {
 	mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
 		v, err := svc.Verify()
 		reply(w, v, err)
+	})
+	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		// An error midway cuts the stream short; the client's copy then
+		// does not verify and is not kept.
+		_, _ = svc.WriteBackup(w)
 	})
 	mux.HandleFunc("POST /adjust", func(w http.ResponseWriter, r *http.Request) {
 		var req AdjustRequest
@@ -356,6 +365,17 @@ func (c *AdminClient) CreateAPIKey(_ context.Context, name string) (string, erro
 func (c *AdminClient) RevokeAPIKey(_ context.Context, name string) error {
 	var out map[string]bool
 	return c.do(http.MethodDelete, "/apikeys/"+url.PathEscape(name), nil, &out)
+}
+
+// WriteBackup is billing.Service.WriteBackup, remotely: the running
+// process streams a copy from one read transaction.
+func (c *AdminClient) WriteBackup(w io.Writer) (int64, error) {
+	body, err := c.Stream(context.Background(), "/backup")
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	return io.Copy(w, body)
 }
 
 // Verify is billing.Service.Verify, remotely.

@@ -86,6 +86,8 @@ func init() {
 		"revoke":    {"USER N --reason TEXT [--force]: take credits by hand", runRevoke},
 		"verify":    {"check every invariant of the database", runVerify},
 		"attention": {"what needs you: waiting and failed events, unresolved or unlinked purchases [--json]", runAttention},
+		"backup":    {"FILE: a verified copy of the database, also while creditdesk runs", runBackup},
+		"restore":   {"FILE --db DB: put a backup in place of a stopped database (the old one is kept)", runRestore},
 		"simulate":  {"send signed simulated Stripe events; a load generator", runSimulate},
 		"apikey":    {"create NAME | list | revoke NAME: keys for your app's API", runAPIKey},
 		"checkout":  {"USER TYPE [--promo] [--tax] [--manual-capture]: print a Stripe Checkout link", runCheckout},
@@ -104,7 +106,7 @@ func init() {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: creditdesk [command] [flags]")
 	fmt.Fprintln(w)
-	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "attention", "simulate", "apikey",
+	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "attention", "backup", "restore", "simulate", "apikey",
 		"checkout", "portal", "captures", "capture", "cancel", "resync", "catalog", "webhook", "doctor", "help"} {
 		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
 	}

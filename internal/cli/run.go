@@ -159,7 +159,11 @@ func runServe(env *Env, args []string) error {
 	fs := newFlags(env, "serve")
 	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
 	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
+	backups := backupFlags(fs)
 	if _, err := env.parse(fs, args); err != nil {
+		return err
+	}
+	if err := backups.check(); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(env.Stdout, nil))
@@ -181,6 +185,8 @@ func runServe(env *Env, args []string) error {
 	go logActivity(log, feed)
 	ctx, cancel := signalContext()
 	defer cancel()
+	bctx, stopBackups := context.WithCancel(context.Background())
+	backupsDone := backups.start(bctx, a)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down: stop accepting, apply stored events, close store")
@@ -189,6 +195,8 @@ func runServe(env *Env, args []string) error {
 			log.Error("server", "err", err)
 		}
 	}
+	stopBackups()
+	backupsDone()
 	if err := a.stop(); err != nil {
 		return err
 	}

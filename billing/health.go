@@ -1,0 +1,74 @@
+package billing
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"creditdesk/storage"
+)
+
+// Problems of the process rather than of an event: a backup that failed or
+// is overdue. They are kept in memory (they are about this process), listed
+// in Attention and counted in the header, and cleared when the cause goes.
+type problems struct {
+	mu sync.Mutex
+	m  map[string]AttentionItem
+	// lastBackup is the last backup that verified.
+	lastBackup storage.BackupReport
+	backupAt   time.Time
+}
+
+// AttnBackup: a scheduled backup failed or is overdue.
+const AttnBackup = "backup"
+
+// SetProblem raises (or updates) the process problem of kind with detail.
+func (s *Service) SetProblem(kind, detail string) {
+	s.problems.mu.Lock()
+	defer s.problems.mu.Unlock()
+	if s.problems.m == nil {
+		s.problems.m = map[string]AttentionItem{}
+	}
+	it, ok := s.problems.m[kind]
+	if !ok {
+		it = AttentionItem{Kind: kind, ID: kind, At: s.now()}
+	}
+	it.Detail = detail
+	s.problems.m[kind] = it
+}
+
+// ClearProblem clears the process problem of kind.
+func (s *Service) ClearProblem(kind string) {
+	s.problems.mu.Lock()
+	defer s.problems.mu.Unlock()
+	delete(s.problems.m, kind)
+}
+
+func (s *Service) problemItems() []AttentionItem {
+	s.problems.mu.Lock()
+	defer s.problems.mu.Unlock()
+	out := make([]AttentionItem, 0, len(s.problems.m))
+	for _, it := range s.problems.m {
+		out = append(out, it)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
+	return out
+}
+
+// NoteBackup records a backup that verified, for the header and metrics,
+// and clears a backup problem.
+func (s *Service) NoteBackup(r storage.BackupReport) {
+	s.problems.mu.Lock()
+	s.problems.lastBackup, s.problems.backupAt = r, s.now()
+	delete(s.problems.m, AttnBackup)
+	s.problems.mu.Unlock()
+	s.Announce("backup", r.Path)
+}
+
+// LastBackup is the last backup that verified and when it was taken; zero
+// when none was.
+func (s *Service) LastBackup() (storage.BackupReport, time.Time) {
+	s.problems.mu.Lock()
+	defer s.problems.mu.Unlock()
+	return s.problems.lastBackup, s.problems.backupAt
+}

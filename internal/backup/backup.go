@@ -1,0 +1,147 @@
+// Package backup takes scheduled backups of a running creditdesk: a
+// verified copy every interval into a directory, named by time, pruned to
+// the newest few. A failed or overdue backup is an ERROR log line and an
+// Attention item; the server keeps serving either way.
+package backup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"creditdesk/storage"
+)
+
+// Schedule is the backup schedule of a running creditdesk.
+type Schedule struct {
+	Dir   string
+	Every time.Duration
+	// Keep is how many backups stay; older ones are removed.
+	Keep int
+	// Write writes a consistent copy of the database (storage.Store.WriteTo).
+	Write func(io.Writer) (int64, error)
+	Log   *slog.Logger
+	// Done is told about each backup that verified; Failed about each that
+	// did not, or that is overdue.
+	Done   func(storage.BackupReport)
+	Failed func(detail string)
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+const (
+	prefix = "creditdesk-"
+	suffix = ".db"
+	stamp  = "20060102T150405Z"
+)
+
+// Name is the file name of a backup taken at t: creditdesk-20261201T211500Z.db,
+// so names sort by time.
+func Name(t time.Time) string { return prefix + t.UTC().Format(stamp) + suffix }
+
+// Check says, in one line naming the fix, why dir cannot hold backups: it
+// is created if missing, and must be a directory this process can write.
+func Check(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("backup directory %s: %w: create it, writable by the user running creditdesk (and in ReadWritePaths= under systemd)", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".creditdesk-check-*")
+	if err != nil {
+		return fmt.Errorf("backup directory %s is not writable: %w: make it writable by the user running creditdesk (and in ReadWritePaths= under systemd)", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// Run takes a backup at once and then every s.Every until ctx ends.
+func (s Schedule) Run(ctx context.Context) {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	last := s.Now()
+	t := time.NewTicker(s.Every)
+	defer t.Stop()
+	for {
+		if _, err := s.Once(); err == nil {
+			last = s.Now()
+		} else if age := s.Now().Sub(last); age > 2*s.Every {
+			s.fail(fmt.Sprintf("no backup has verified for %s (every %s): %v", age.Round(time.Minute), s.Every, err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Once takes one backup now and prunes the directory.
+func (s Schedule) Once() (storage.BackupReport, error) {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	path := filepath.Join(s.Dir, Name(s.Now()))
+	r, err := storage.WriteBackup(path, s.Write)
+	if err != nil {
+		s.fail(err.Error())
+		return r, err
+	}
+	s.Log.Info("backup", "path", r.Path, "bytes", r.Bytes, "events", r.Events, "entries", r.Entries, "took", r.Took.Round(time.Millisecond))
+	if s.Done != nil {
+		s.Done(r)
+	}
+	if removed, err := Prune(s.Dir, s.Keep); err != nil {
+		s.Log.Warn("backup prune", "dir", s.Dir, "err", err)
+	} else if len(removed) > 0 {
+		s.Log.Info("backup pruned", "removed", len(removed), "kept", s.Keep)
+	}
+	return r, nil
+}
+
+func (s Schedule) fail(detail string) {
+	s.Log.Error("backup failed", "dir", s.Dir, "err", detail)
+	if s.Failed != nil {
+		s.Failed(detail)
+	}
+}
+
+// Prune removes the oldest backups in dir beyond the newest keep and
+// returns what it removed. Only files named as Name names them are touched.
+func Prune(dir string, keep int) ([]string, error) {
+	if keep <= 0 {
+		return nil, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(n, prefix) || !strings.HasSuffix(n, suffix) {
+			continue
+		}
+		if _, err := time.Parse(stamp, strings.TrimSuffix(strings.TrimPrefix(n, prefix), suffix)); err != nil {
+			continue
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var removed []string
+	for len(names) > keep {
+		p := filepath.Join(dir, names[0])
+		if err := os.Remove(p); err != nil {
+			return removed, err
+		}
+		removed = append(removed, p)
+		names = names[1:]
+	}
+	return removed, nil
+}
