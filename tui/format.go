@@ -294,3 +294,16 @@ func lineWriter(b *strings.Builder, w int) func(lipgloss.Style, string) {
 		b.WriteString(st.Render(truncate(s, w)))
 	}
 }
+
+// formatAge is a duration as a person says it: "40s", "12m", "3h", "2d".
+func formatAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+			return strconv.Itoa(max(int(d/time.Second), 0)) + "s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+}

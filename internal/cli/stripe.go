@@ -559,6 +559,8 @@ func (s *appStripe) start(ctx context.Context, svc *billing.Service) {
 			s.log.Warn("resync", "err", err)
 		default:
 			s.setStatus(res.String())
+			// After a restore, this is what came back from Stripe.
+			s.log.Info("resync done", "recovered", res.Stored, "already_stored", res.Duplicates, "since", res.Since.UTC().Format(time.RFC3339))
 		}
 	}()
 }
