@@ -299,7 +299,7 @@ func lineWriter(b *strings.Builder, w int) func(lipgloss.Style, string) {
 func formatAge(d time.Duration) string {
 	switch {
 	case d < time.Minute:
-			return strconv.Itoa(max(int(d/time.Second), 0)) + "s"
+		return strconv.Itoa(max(int(d/time.Second), 0)) + "s"
 	case d < time.Hour:
 		return strconv.Itoa(int(d/time.Minute)) + "m"
 	case d < 48*time.Hour:
