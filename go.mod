@@ -16,6 +16,8 @@ require (
 	golang.org/x/time v0.16.0
 )
 
+require golang.org/x/net v0.36.0 // indirect
+
 require (
 	github.com/anmitsu/go-shlex v0.0.0-20200514113438-38f4b401e2be // indirect
 	github.com/atotto/clipboard v0.1.4 // indirect

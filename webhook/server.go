@@ -24,6 +24,7 @@ type Server struct {
 	ln       net.Listener
 	mu       sync.Mutex
 	limit    *connLimit
+	tls      *TLS // UseTLS; nil is plain HTTP
 }
 
 // NewServer mounts the receiver at path and /healthz.
@@ -88,7 +89,12 @@ func (s *Server) Serve() error {
 		s.http.ConnState = l.connState
 		ln = l
 	}
-	err := s.http.Serve(ln)
+	var err error
+	if s.tls != nil {
+		err = s.serveTLS(ln)
+	} else {
+		err = s.http.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -97,7 +103,13 @@ func (s *Server) Serve() error {
 
 // Shutdown stops accepting and waits for requests in flight, so every event
 // that was acknowledged is stored before the store closes.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if terr := s.tls.shutdown(ctx); err == nil {
+		err = terr
+	}
+	return err
+}
 
 // Conns is the number of connections open now and the most open at once
 // since Serve began (both 0 without a cap).
