@@ -55,6 +55,55 @@ func (s *Service) problemItems() []AttentionItem {
 	return out
 }
 
+// EventOutcome is a Stripe event type and the state the processor left
+// it in.
+type EventOutcome struct {
+	Type  string
+	State EventState
+}
+
+// outcomes counts processed events by type and state since start.
+type outcomes struct {
+	mu sync.Mutex
+	m  map[EventOutcome]uint64
+}
+
+func (s *Service) countOutcomes(acts []Activity) {
+	s.outcomes.mu.Lock()
+	defer s.outcomes.mu.Unlock()
+	if s.outcomes.m == nil {
+		s.outcomes.m = map[EventOutcome]uint64{}
+	}
+	for _, a := range acts {
+		if a.Kind == ActivityEvent && a.State != "" {
+			s.outcomes.m[EventOutcome{a.Type, a.State}]++
+		}
+	}
+}
+
+// EventOutcomes returns how many events of each type the processor left in
+// each state since start (an event that waits and is applied later counts
+// once in each).
+func (s *Service) EventOutcomes() map[EventOutcome]uint64 {
+	s.outcomes.mu.Lock()
+	defer s.outcomes.mu.Unlock()
+	out := make(map[EventOutcome]uint64, len(s.outcomes.m))
+	for k, v := range s.outcomes.m {
+		out[k] = v
+	}
+	return out
+}
+
+// OldestPending is when the oldest event still to apply (received or
+// waiting) arrived; zero when none is.
+func (s *Service) OldestPending() (time.Time, error) {
+	recs, err := s.store.Pending(0, 1, func(storage.EventRecord) bool { return true })
+	if err != nil || len(recs) == 0 {
+		return time.Time{}, err
+	}
+	return recs[0].ReceivedAt, nil
+}
+
 // NoteBackup records a backup that verified, for the header and metrics,
 // and clears a backup problem.
 func (s *Service) NoteBackup(r storage.BackupReport) {

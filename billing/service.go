@@ -75,6 +75,7 @@ type Service struct {
 	rejMu                                  sync.Mutex
 	rejected                               map[string]uint64
 	problems                               problems
+	outcomes                               outcomes
 }
 
 // NewService returns a service over store. Call Run to start the processor.
@@ -372,6 +373,7 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 			}
 		}
 	}
+	s.countOutcomes(acts)
 	for _, a := range acts {
 		switch a.State {
 		case storage.StateApplied:

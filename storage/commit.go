@@ -86,9 +86,9 @@ func (s *Store) Shared(now time.Time, fn func(*Tx) error) error {
 }
 
 func (s *Store) commitShared(group []*sharedCall) {
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	err := s.update(func(btx *bolt.Tx) error {
 		for _, c := range group {
-			if err := c.fn(&Tx{tx: btx, now: c.now}); err != nil {
+			if err := c.fn(&Tx{tx: btx, now: c.now, obs: s.obs}); err != nil {
 				return err
 			}
 		}

@@ -84,7 +84,7 @@ func ingestTx(tx *bolt.Tx, ev Event) (EventRecord, bool, error) {
 // order, with payloads.
 func (s *Store) Pending(after uint64, limit int, due func(EventRecord) bool) ([]Event, error) {
 	var out []Event
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(pendingBucket).Cursor()
 		events, payloads := tx.Bucket(eventsBucket), tx.Bucket(payloadsBucket)
 		for k, _ := c.Seek(itob(after + 1)); k != nil && len(out) < limit; k, _ = c.Next() {
@@ -106,7 +106,7 @@ func (s *Store) Pending(after uint64, limit int, due func(EventRecord) bool) ([]
 // EventByID returns a stored event with its payload.
 func (s *Store) EventByID(id string) (Event, error) {
 	var ev Event
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		k := tx.Bucket(eventIDsBucket).Get([]byte(id))
 		if k == nil {
 			return ErrNotFound
@@ -124,7 +124,7 @@ func (s *Store) EventByID(id string) (Event, error) {
 // before (0 means from the newest). It reads only the page, never the bucket.
 func (s *Store) EventsPage(before uint64, limit int, match func(EventRecord) bool) ([]EventRecord, error) {
 	var out []EventRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(eventsBucket).Cursor()
 		var k, v []byte
 		if before == 0 {

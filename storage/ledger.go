@@ -73,17 +73,18 @@ type Posting struct {
 type Tx struct {
 	tx  *bolt.Tx
 	now time.Time
+	obs Observer
 }
 
 // Update runs fn in one read-write transaction; now is the clock the ledger
 // uses for expiry.
 func (s *Store) Update(now time.Time, fn func(*Tx) error) error {
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now}) })
+	return s.update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now, obs: s.obs}) })
 }
 
 // View runs fn in a read-only transaction. Writing through it fails.
 func (s *Store) View(now time.Time, fn func(*Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now}) })
+	return s.view(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now}) })
 }
 
 // Now is the transaction's clock.
@@ -310,6 +311,7 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 			}
 		}
 	}
+	t.noteEntry(e)
 	if err := putJSON(ledger, userKey(p.UserID, id), e); err != nil {
 		return Entry{}, false, err
 	}
@@ -429,6 +431,7 @@ func (t *Tx) expireGrants(u User, match func(Grant) bool, reason string) (int64,
 		if err := t.saveGrant(gs[i]); err != nil {
 			return 0, err
 		}
+		t.noteEntry(e)
 		if err := putJSON(ledger, userKey(u.ID, id), e); err != nil {
 			return 0, err
 		}

@@ -185,7 +185,7 @@ func (t *Tx) ScanKV(prefix string, fn func(key string, raw []byte) bool) {
 func (s *Store) UsersPage(after, filter string, limit int) ([]User, error) {
 	var out []User
 	filter = strings.ToLower(filter)
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(usersBucket).Cursor()
 		var k, v []byte
 		if after == "" {
@@ -227,7 +227,7 @@ func userMatches(u User, f string) bool {
 // before (0: from the newest).
 func (s *Store) PurchasesPage(before uint64, limit int) ([]Purchase, error) {
 	var out []Purchase
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(purchaseOrderBucket).Cursor()
 		var k, v []byte
 		if before == 0 {

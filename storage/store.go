@@ -29,6 +29,7 @@ var ErrNotFound = errors.New("not found")
 type Store struct {
 	db   *bolt.DB
 	path string
+	obs  Observer
 
 	// inflight counts Ingest calls waiting for their commit.
 	inflight atomic.Int64
@@ -45,6 +46,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// ReadOnly opens without writing (verify, listings).
 	ReadOnly bool
+	// Observer, when set, is told about commits and ledger entries
+	// (metrics).
+	Observer Observer
 }
 
 // Open opens or creates the database at path, runs migrations and starts the
@@ -63,27 +67,71 @@ func Open(path string, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("open database %s: %w", path, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:  opt.LockTimeout,
-		ReadOnly: opt.ReadOnly,
-		// The freelist is written at each commit: without it, opening a
-		// large store means scanning every page (seconds at 1 GB).
-		FreelistType: bolt.FreelistMapType,
+	size, existed, err := fileSize(path)
+	if err != nil {
+		return nil, err
+	}
+	if existed && size == 0 {
+		// Never a fresh start on it: an empty file where a database was is
+		// a lost database, not a new one.
+		return nil, fmt.Errorf("database %s is empty (0 bytes), not a creditdesk database: restore the last backup, or remove the file to start a new database", path)
+	}
+	var db *bolt.DB
+	var file *os.File // to let go of the file (and its lock) if bbolt panics
+	err = guard(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				file = f
+				return f, err
+			},
+			Timeout:  opt.LockTimeout,
+			ReadOnly: opt.ReadOnly,
+			// The freelist is written at each commit: without it, opening a
+			// large store means scanning every page (seconds at 1 GB).
+			FreelistType: bolt.FreelistMapType,
+			// Read the freelist now, under guard, even read-only.
+			PreLoadFreelist: true,
+		})
+		return err
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		switch {
+		case errors.Is(err, bolt.ErrTimeout):
 			return nil, lockedError(path)
+		case errors.Is(err, ErrDamaged):
+			if file != nil {
+				// The mapping bbolt left keeps the file open, and its lock
+				// with it, after Close: unlock first.
+				_ = syscall.Flock(int(file.Fd()), syscall.LOCK_UN)
+				file.Close()
+			}
+			return nil, err
+		case existed:
+			return nil, boltOpenError(path, err)
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, obs: opt.Observer}
+	if existed {
+		// The size now: opening may have committed (a freelist written).
+		size, _, err = fileSize(path)
+		if err == nil {
+			err = checkOpened(db, path, size)
+		}
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	if !opt.ReadOnly {
-		if err := migrate(db); err != nil {
+		if err := guard(path, func() error { return migrate(db) }); err != nil {
 			db.Close()
 			return nil, err
 		}
 		_ = os.WriteFile(pidPath(path), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
-	} else if err := s.checkVersion(); err != nil {
+	} else if err := guard(path, s.checkVersion); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -103,7 +151,7 @@ func lockedError(path string) error {
 }
 
 func (s *Store) checkVersion() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		if meta == nil {
 			return fmt.Errorf("%s is not a creditdesk database", s.path)
@@ -165,7 +213,7 @@ func addCount(tx *bolt.Tx, name string, delta int64) error {
 // Counts returns store-wide totals without scanning.
 func (s *Store) Counts() (Counts, error) {
 	var c Counts
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		c.Events = btoi(meta.Get(counterKey("events")))
 		c.Users = btoi(meta.Get(counterKey("users")))
@@ -176,4 +224,20 @@ func (s *Store) Counts() (Counts, error) {
 		return nil
 	})
 	return c, err
+}
+
+// view and update are db.View and db.Update under guard: a page bbolt
+// cannot read is a *DamagedError for the caller, not a crash of the process.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return guard(s.path, func() error { return s.db.View(fn) })
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	if s.obs == nil {
+		return guard(s.path, func() error { return s.db.Update(fn) })
+	}
+	start := time.Now()
+	err := guard(s.path, func() error { return s.db.Update(fn) })
+	s.obs.Committed(time.Since(start), err)
+	return err
 }

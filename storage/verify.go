@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,113 +25,152 @@ type VerifyReport struct {
 //   - no idempotency key is used twice, and each key points at its entry;
 //   - every applied event's ledger entries are present;
 //   - the pending index holds exactly the events that are received or waiting.
+//
+// Before the records, it reads every page of every bucket and runs bbolt's own
+// consistency check (tx.Check) over the whole file; what they find, and any
+// panic of bbolt's on a bad page, is a *DamagedError.
 func (s *Store) Verify() (VerifyReport, error) {
 	var r VerifyReport
-	err := s.db.View(func(tx *bolt.Tx) error {
-		ledger := tx.Bucket(ledgerBucket)
-		keys := tx.Bucket(ledgerKeysBucket)
-		grants := tx.Bucket(grantsBucket)
-		seenKeys := map[string]uint64{}
-		expiring := 0
-		err := tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
-			var u User
-			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("user %q: %w", k, err)
-			}
-			r.Users++
-			var sum int64
-			var n uint64
-			c := ledger.Cursor()
-			p := userPrefix(u.ID)
-			for ek, ev := c.Seek(p); ek != nil && hasPrefix(ek, p); ek, ev = c.Next() {
-				var e Entry
-				if err := json.Unmarshal(ev, &e); err != nil {
-					return fmt.Errorf("user %s entry: %w", u.ID, err)
-				}
-				sum += e.Delta
-				n++
-				r.Entries++
-				if e.BalanceAfter != sum {
-					return fmt.Errorf("user %s: entry %d says balance %d after it, the entries before it sum to %d", u.ID, e.ID, e.BalanceAfter, sum)
-				}
-				if prev, dup := seenKeys[e.Key]; dup {
-					return fmt.Errorf("idempotency key %q used twice (entries %d and %d)", e.Key, prev, e.ID)
-				}
-				seenKeys[e.Key] = e.ID
-				var ref keyRef
-				if raw := keys.Get([]byte(e.Key)); raw == nil {
-					return fmt.Errorf("entry %d: its idempotency key %q is not indexed", e.ID, e.Key)
-				} else if err := json.Unmarshal(raw, &ref); err != nil || ref.ID != e.ID || ref.User != u.ID {
-					return fmt.Errorf("entry %d: idempotency key %q points elsewhere", e.ID, e.Key)
-				}
-			}
-			if sum != u.Balance {
-				return fmt.Errorf("user %s: balance %d, entries sum to %d", u.ID, u.Balance, sum)
-			}
-			if n != u.Entries {
-				return fmt.Errorf("user %s: %d entries counted, %d stored", u.ID, u.Entries, n)
-			}
-			var held int64
-			gc := grants.Cursor()
-			for gk, gv := gc.Seek(p); gk != nil && hasPrefix(gk, p); gk, gv = gc.Next() {
-				var g Grant
-				if err := json.Unmarshal(gv, &g); err != nil {
-					return err
-				}
-				if g.Remaining < 0 || g.Remaining > g.Amount {
-					return fmt.Errorf("user %s: grant %d holds %d of %d", u.ID, g.EntryID, g.Remaining, g.Amount)
-				}
-				held += g.Remaining
-			}
-			if !u.NextExpiry.IsZero() && tx.Bucket(expiriesBucket).Get(expiryKey(u.NextExpiry, u.ID)) == nil {
-				return fmt.Errorf("user %s: next expiry %s is not in the expiry index", u.ID, u.NextExpiry)
-			}
-			if !u.NextExpiry.IsZero() {
-				expiring++
-			}
-			if (u.Balance >= 0 && held != u.Balance) || (u.Balance < 0 && held != 0) {
-				return fmt.Errorf("user %s: balance %d, grants hold %d", u.ID, u.Balance, held)
-			}
-			return nil
-		})
+	err := s.checkTx(func(tx *bolt.Tx) error {
+		if err := checkLayout(tx, s.path); err != nil {
+			return &DamagedError{Path: s.path, Cause: err.Error()}
+		}
+		if err := walkPages(tx); err != nil {
+			return &DamagedError{Path: s.path, Cause: err.Error()}
+		}
+		if err := checkPages(tx); err != nil {
+			return &DamagedError{Path: s.path, Cause: "bbolt check: " + err.Error()}
+		}
+		return verifyRecords(tx, &r)
+	})
+	var d *DamagedError
+	if errors.As(err, &d) && d.Hint == "" {
+		d.Hint = "restore the last backup"
+	}
+	return r, err
+}
+
+// checkTx runs fn in a transaction bbolt's check may run in: a read-only
+// one in a read-only store, else a write transaction (rolled back), since
+// the check reads the freelist that writers change.
+func (s *Store) checkTx(fn func(*bolt.Tx) error) error {
+	if s.db.IsReadOnly() {
+		return s.view(fn)
+	}
+	return guard(s.path, func() error {
+		tx, err := s.db.Begin(true)
 		if err != nil {
 			return err
 		}
-		if n := tx.Bucket(expiriesBucket).Stats().KeyN; n != expiring {
-			return fmt.Errorf("expiry index holds %d users, %d have credits that expire", n, expiring)
-		}
-		if n := keys.Stats().KeyN; n != len(seenKeys) {
-			return fmt.Errorf("%d idempotency keys indexed, %d entries", n, len(seenKeys))
-		}
-		if n, m := tx.Bucket(userPurchasesBucket).Stats().KeyN, tx.Bucket(purchasesBucket).Stats().KeyN; n != m {
-			return fmt.Errorf("%d purchases, %d in the per-user index", m, n)
-		}
-		pending := tx.Bucket(pendingBucket)
-		if n, c := pending.Stats().KeyN, btoi(tx.Bucket(metaBucket).Get(counterKey("pending"))); uint64(n) != c {
-			return fmt.Errorf("%d events pending, the counter says %d", n, c)
-		}
-		return tx.Bucket(eventsBucket).ForEach(func(k, v []byte) error {
-			var rec EventRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("event seq %d: %w", btoi(k), err)
-			}
-			r.Events++
-			isPending := pending.Get(k) != nil
-			wantPending := rec.State == StateReceived || rec.State == StateWaiting
-			if isPending != wantPending {
-				return fmt.Errorf("event %s is %s but pending index says %v", rec.ID, rec.State, isPending)
-			}
-			if rec.State != StateApplied {
-				return nil
-			}
-			r.Applied++
-			for _, key := range rec.Keys {
-				if keys.Get([]byte(key)) == nil {
-					return fmt.Errorf("event %s is applied but its ledger entry %q is missing", rec.ID, key)
-				}
-			}
-			return nil
-		})
+		defer tx.Rollback()
+		return fn(tx)
 	})
-	return r, err
+}
+
+// verifyRecords checks the invariants between records (Verify).
+func verifyRecords(tx *bolt.Tx, r *VerifyReport) error {
+	ledger := tx.Bucket(ledgerBucket)
+	keys := tx.Bucket(ledgerKeysBucket)
+	grants := tx.Bucket(grantsBucket)
+	seenKeys := map[string]uint64{}
+	expiring := 0
+	err := tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
+		var u User
+		if err := json.Unmarshal(v, &u); err != nil {
+			return fmt.Errorf("user %q: %w", k, err)
+		}
+		r.Users++
+		var sum int64
+		var n uint64
+		c := ledger.Cursor()
+		p := userPrefix(u.ID)
+		for ek, ev := c.Seek(p); ek != nil && hasPrefix(ek, p); ek, ev = c.Next() {
+			var e Entry
+			if err := json.Unmarshal(ev, &e); err != nil {
+				return fmt.Errorf("user %s entry: %w", u.ID, err)
+			}
+			sum += e.Delta
+			n++
+			r.Entries++
+			if e.BalanceAfter != sum {
+				return fmt.Errorf("user %s: entry %d says balance %d after it, the entries before it sum to %d", u.ID, e.ID, e.BalanceAfter, sum)
+			}
+			if prev, dup := seenKeys[e.Key]; dup {
+				return fmt.Errorf("idempotency key %q used twice (entries %d and %d)", e.Key, prev, e.ID)
+			}
+			seenKeys[e.Key] = e.ID
+			var ref keyRef
+			if raw := keys.Get([]byte(e.Key)); raw == nil {
+				return fmt.Errorf("entry %d: its idempotency key %q is not indexed", e.ID, e.Key)
+			} else if err := json.Unmarshal(raw, &ref); err != nil || ref.ID != e.ID || ref.User != u.ID {
+				return fmt.Errorf("entry %d: idempotency key %q points elsewhere", e.ID, e.Key)
+			}
+		}
+		if sum != u.Balance {
+			return fmt.Errorf("user %s: balance %d, entries sum to %d", u.ID, u.Balance, sum)
+		}
+		if n != u.Entries {
+			return fmt.Errorf("user %s: %d entries counted, %d stored", u.ID, u.Entries, n)
+		}
+		var held int64
+		gc := grants.Cursor()
+		for gk, gv := gc.Seek(p); gk != nil && hasPrefix(gk, p); gk, gv = gc.Next() {
+			var g Grant
+			if err := json.Unmarshal(gv, &g); err != nil {
+				return fmt.Errorf("user %s grant %d: %w", u.ID, btoi(gk[len(p):]), err)
+			}
+			if g.Remaining < 0 || g.Remaining > g.Amount {
+				return fmt.Errorf("user %s: grant %d holds %d of %d", u.ID, g.EntryID, g.Remaining, g.Amount)
+			}
+			held += g.Remaining
+		}
+		if !u.NextExpiry.IsZero() && tx.Bucket(expiriesBucket).Get(expiryKey(u.NextExpiry, u.ID)) == nil {
+			return fmt.Errorf("user %s: next expiry %s is not in the expiry index", u.ID, u.NextExpiry)
+		}
+		if !u.NextExpiry.IsZero() {
+			expiring++
+		}
+		if (u.Balance >= 0 && held != u.Balance) || (u.Balance < 0 && held != 0) {
+			return fmt.Errorf("user %s: balance %d, grants hold %d", u.ID, u.Balance, held)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n := tx.Bucket(expiriesBucket).Stats().KeyN; n != expiring {
+		return fmt.Errorf("expiry index holds %d users, %d have credits that expire", n, expiring)
+	}
+	if n := keys.Stats().KeyN; n != len(seenKeys) {
+		return fmt.Errorf("%d idempotency keys indexed, %d entries", n, len(seenKeys))
+	}
+	if n, m := tx.Bucket(userPurchasesBucket).Stats().KeyN, tx.Bucket(purchasesBucket).Stats().KeyN; n != m {
+		return fmt.Errorf("%d purchases, %d in the per-user index", m, n)
+	}
+	pending := tx.Bucket(pendingBucket)
+	if n, c := pending.Stats().KeyN, btoi(tx.Bucket(metaBucket).Get(counterKey("pending"))); uint64(n) != c {
+		return fmt.Errorf("%d events pending, the counter says %d", n, c)
+	}
+	return tx.Bucket(eventsBucket).ForEach(func(k, v []byte) error {
+		var rec EventRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("event seq %d: %w", btoi(k), err)
+		}
+		r.Events++
+		isPending := pending.Get(k) != nil
+		wantPending := rec.State == StateReceived || rec.State == StateWaiting
+		if isPending != wantPending {
+			return fmt.Errorf("event %s is %s but pending index says %v", rec.ID, rec.State, isPending)
+		}
+		if rec.State != StateApplied {
+			return nil
+		}
+		r.Applied++
+		for _, key := range rec.Keys {
+			if keys.Get([]byte(key)) == nil {
+				return fmt.Errorf("event %s is applied but its ledger entry %q is missing", rec.ID, key)
+			}
+		}
+		return nil
+	})
 }

@@ -128,6 +128,9 @@ type API struct {
 	limits Limits
 	// Log gets failures of the store or of Stripe; never keys.
 	Log *slog.Logger
+	// Observe, when set before Mount, is told about each request: its
+	// route pattern, status and duration (metrics).
+	Observe func(route string, status int, d time.Duration)
 
 	mux      *http.ServeMux
 	mu       sync.Mutex
@@ -158,11 +161,12 @@ func (a *API) logger() *slog.Logger {
 // Mount adds the API's routes to mux. Any other path under /api/ answers a
 // JSON 404 (the webhook path, more specific, is untouched).
 func (a *API) Mount(mux *http.ServeMux) {
-	mux.Handle("GET /api/users/{id}", a.guard("credits", a.getUser))
-	mux.Handle("POST /api/users/{id}/spend", a.guard("credits", a.spend))
-	mux.Handle("POST /api/users/{id}/grant", a.guard("credits", a.grant))
-	mux.Handle("POST /api/stripe/checkout", a.guard("stripe", a.checkout))
-	mux.Handle("POST /api/stripe/portal", a.guard("stripe", a.portal))
+	handle := func(pattern string, h http.Handler) { mux.Handle(pattern, a.observed(pattern, h)) }
+	handle("GET /api/users/{id}", a.guard("credits", a.getUser))
+	handle("POST /api/users/{id}/spend", a.guard("credits", a.spend))
+	handle("POST /api/users/{id}/grant", a.guard("credits", a.grant))
+	handle("POST /api/stripe/checkout", a.guard("stripe", a.checkout))
+	handle("POST /api/stripe/portal", a.guard("stripe", a.portal))
 	for path, allow := range map[string]string{
 		"/api/users/{id}":       "GET",
 		"/api/users/{id}/spend": "POST",
@@ -179,6 +183,40 @@ func (a *API) Mount(mux *http.ServeMux) {
 		writeError(w, &apiError{http.StatusNotFound, "not_found", "no such endpoint"})
 	})
 }
+
+// observed reports each request of h to a.Observe under route.
+func (a *API) observed(route string, h http.Handler) http.Handler {
+	if a.Observe == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		a.Observe(route, sw.status, time.Since(start))
+	})
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ServeHTTP serves the API alone (tests, benchmarks).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }

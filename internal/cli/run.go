@@ -19,6 +19,7 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/config"
+	"creditdesk/internal/metrics"
 	"creditdesk/internal/remote"
 	"creditdesk/internal/simulate"
 	"creditdesk/storage"
@@ -52,6 +53,8 @@ type appOptions struct {
 	// consoles that attach to it.
 	mode   string
 	notice string
+	// metrics, when set, is told about commits, entries and API requests.
+	metrics *metrics.Metrics
 }
 
 func startApp(env *Env, opt appOptions) (*app, error) {
@@ -86,7 +89,11 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := storage.Open(cfg.DB, storage.Options{})
+	var obs storage.Observer
+	if opt.metrics != nil {
+		obs = opt.metrics
+	}
+	st, err := storage.Open(cfg.DB, storage.Options{Observer: obs})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -104,6 +111,10 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	// The app's API (/api/users/..., /api/stripe/checkout, /api/stripe/portal).
 	api := webhook.NewAPI(svc, sc.api() /* stripe: set by internal/stripeapi */, limits)
 	api.Log = opt.log
+	if opt.metrics != nil {
+		api.Observe = opt.metrics.ObserveAPI
+		opt.metrics.Watch(svc)
+	}
 	api.Mount(a.server.Mux)
 	a.server.Use(ln)
 	// The command line reaches this process through a socket beside the
@@ -160,6 +171,8 @@ func runServe(env *Env, args []string) error {
 	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
 	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
 	backups := backupFlags(fs)
+	metricsAddr := fs.String("metrics-addr", os.Getenv("CREDITDESK_METRICS_ADDR"),
+		"serve Prometheus metrics at HOST:PORT/metrics (CREDITDESK_METRICS_ADDR; off unless given; keep it private, e.g. 127.0.0.1:9464)")
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
@@ -167,9 +180,23 @@ func runServe(env *Env, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(env.Stdout, nil))
-	a, err := startApp(env, appOptions{requireSecret: true, log: log, mode: "serve", notice: catalogNotice(env)})
+	var m *metrics.Metrics
+	metricsURL := ""
+	if *metricsAddr != "" {
+		m = metrics.New()
+		bound, stopMetrics, err := metrics.Serve(*metricsAddr, m) // bound before the database opens
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		metricsURL = "http://" + bound + "/metrics"
+	}
+	a, err := startApp(env, appOptions{requireSecret: true, log: log, mode: "serve", notice: catalogNotice(env), metrics: m})
 	if err != nil {
 		return err
+	}
+	if metricsURL != "" {
+		log.Info("metrics", "url", metricsURL)
 	}
 	mode := "no STRIPE_SECRET_KEY (API features off)"
 	if env.Config.SecretKey != "" {

@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"creditdesk/billing"
+	"creditdesk/internal/config"
+	"creditdesk/internal/metrics"
+)
+
+// TestMetricsCountKnownTraffic: after known traffic (signed events, a
+// redelivery, a bad signature, spends through the API), the scraped figures
+// are exactly that traffic.
+func TestMetricsCountKnownTraffic(t *testing.T) {
+	m := metrics.New()
+	bound, stop, err := metrics.Serve("127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Config: config.Config{
+		DB: filepath.Join(t.TempDir(), "m.db"), Addr: "127.0.0.1:0", WebhookPath: "/api/stripe/webhook", WebhookSecret: crashSecret}}
+	a, err := startApp(env, appOptions{requireSecret: true, log: discardLogger(), mode: "serve", metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.stop()
+
+	const n = 12
+	var bodies [][]byte
+	for i := range n {
+		_, _, body := packEvent(i) // 10 credits each, 12 users
+		bodies = append(bodies, body)
+		if code, err := deliver(http.DefaultClient, a.url, body); err != nil || code != 200 {
+			t.Fatalf("deliver %d: %d %v", i, code, err)
+		}
+	}
+	if code, _ := deliver(http.DefaultClient, a.url, bodies[0]); code != 200 {
+		t.Fatal("redelivery must be acknowledged")
+	}
+	bad, _ := http.Post(a.url, "application/json", strings.NewReader(`{"id":"evt_x"}`))
+	bad.Body.Close()
+
+	key, err := a.svc.CreateAPIKey(context.Background(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, a.svc, n)
+	base := strings.TrimSuffix(a.url, env.Config.WebhookPath)
+	for i := range 3 {
+		req, _ := http.NewRequest(http.MethodPost, base+"/api/users/u0"+fmt.Sprint(i)+"/spend", strings.NewReader(`{"amount":4}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Idempotency-Key", fmt.Sprint("job-", i))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("spend: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/users/u00/spend", strings.NewReader(`{"amount":400}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Idempotency-Key", "too-much")
+	resp, _ := http.DefaultClient.Do(req)
+	resp.Body.Close()
+
+	fams := scrape(t, "http://"+bound+"/metrics")
+	want := []struct {
+		name   string
+		labels map[string]string
+		value  float64
+	}{
+		{"creditdesk_webhooks_total", map[string]string{"outcome": "accepted"}, n},
+		{"creditdesk_webhooks_total", map[string]string{"outcome": "duplicate"}, 1},
+		{"creditdesk_events_total", map[string]string{"type": "checkout.session.completed", "state": "applied"}, n},
+		{"creditdesk_credits_total", map[string]string{"change": "granted", "kind": "pack"}, 10 * n},
+		{"creditdesk_credits_total", map[string]string{"change": "spent", "kind": "spend"}, 12},
+		{"creditdesk_api_request_duration_seconds", map[string]string{"route": "POST /api/users/{id}/spend", "code": "200"}, 3},
+		{"creditdesk_api_request_duration_seconds", map[string]string{"route": "POST /api/users/{id}/spend", "code": "402"}, 1},
+		{"creditdesk_backlog_events", nil, 0},
+		{"creditdesk_processor_up", nil, 1},
+	}
+	for _, w := range want {
+		got, ok := find(fams, w.name, w.labels)
+		if !ok || got != w.value {
+			t.Errorf("%s%v = %v (found %v), want %v", w.name, w.labels, got, ok, w.value)
+		}
+	}
+	var rejected float64
+	for _, mt := range fams["creditdesk_webhooks_total"].GetMetric() {
+		if label(mt, "outcome") == "rejected" {
+			rejected += mt.GetCounter().GetValue()
+		}
+	}
+	if rejected != 1 {
+		t.Errorf("rejected webhooks = %v, want 1", rejected)
+	}
+	if c, _ := find(fams, "creditdesk_commit_duration_seconds", nil); c < n {
+		t.Errorf("commits observed = %v, want at least %d", c, n)
+	}
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("missing %s", name)
+		}
+	}
+}
+
+func waitApplied(t *testing.T, svc *billing.Service, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for svc.Stats().Applied < uint64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("applied %d of %d", svc.Stats().Applied, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v\n%s", err, body)
+	}
+	return fams
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// find returns the value of the series of name with labels: a counter's or
+// gauge's value, a histogram's count.
+func find(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		for k, v := range labels {
+			if label(m, k) != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
