@@ -111,7 +111,6 @@ func (s *Service) NoteBackup(r storage.BackupReport) {
 	s.problems.lastBackup, s.problems.backupAt = r, s.now()
 	delete(s.problems.m, AttnBackup)
 	s.problems.mu.Unlock()
-	s.Announce("backup", r.Path)
 }
 
 // LastBackup is the last backup that verified and when it was taken; zero
