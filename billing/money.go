@@ -42,7 +42,7 @@ func FormatAmount(minor int64, currency string) string {
 	for range decimals {
 		div *= 10
 	}
-	s := groupThousands(strconv.FormatUint(u/div, 10))
+	s := Credits(int64(u / div))
 	if decimals > 0 {
 		frac := strconv.FormatUint(u%div, 10)
 		s += "." + strings.Repeat("0", decimals-len(frac)) + frac
@@ -54,20 +54,4 @@ func FormatAmount(minor int64, currency string) string {
 		s += " " + strings.ToUpper(cur)
 	}
 	return s
-}
-
-func groupThousands(s string) string {
-	if len(s) <= 3 {
-		return s
-	}
-	var b strings.Builder
-	pre := len(s) % 3
-	b.WriteString(s[:pre])
-	for i := pre; i < len(s); i += 3 {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
 }

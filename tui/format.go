@@ -7,36 +7,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/lipgloss"
+
+	"creditdesk/billing"
 )
 
-// formatCredits writes n with thousands separators: 2500 → "2,500".
-func formatCredits(n int64) string {
-	neg := n < 0
-	u := uint64(n)
-	if neg {
-		u = uint64(-n)
-	}
-	s := strconv.FormatUint(u, 10)
-	if len(s) > 3 {
-		var b strings.Builder
-		b.Grow(len(s) + len(s)/3 + 1)
-		pre := len(s) % 3
-		if pre > 0 {
-			b.WriteString(s[:pre])
-		}
-		for i := pre; i < len(s); i += 3 {
-			if b.Len() > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(s[i : i+3])
-		}
-		s = b.String()
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
-}
+// formatCredits writes n with thousands separators: 2500 → "2,500"
+// (billing.Credits, the one number formatter).
+func formatCredits(n int64) string { return billing.Credits(n) }
 
 // formatDelta is formatCredits with an explicit sign: "+500", "-2,500".
 func formatDelta(n int64) string {
@@ -54,31 +31,13 @@ func formatCount(n uint64) string {
 	return formatCredits(int64(n))
 }
 
-// formatMoney writes an amount in a currency's minor units: 1250 usd →
-// "12.50 USD". Zero-decimal currencies are not special-cased.
+// formatMoney writes an amount in a currency's smallest unit as
+// billing.FormatAmount does (500 jpy → "500 JPY"); blank for no amount.
 func formatMoney(minor int64, currency string) string {
 	if minor == 0 && currency == "" {
 		return ""
 	}
-	neg := minor < 0
-	if neg {
-		minor = -minor
-	}
-	s := formatCredits(minor/100) + "." + pad2(minor%100)
-	if neg {
-		s = "-" + s
-	}
-	if currency != "" {
-		s += " " + strings.ToUpper(currency)
-	}
-	return s
-}
-
-func pad2(n int64) string {
-	if n < 10 {
-		return "0" + strconv.FormatInt(n, 10)
-	}
-	return strconv.FormatInt(n, 10)
+	return billing.FormatAmount(minor, currency)
 }
 
 // formatTime shows t as local HH:MM:SS when it falls on today (as of now),

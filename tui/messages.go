@@ -2,8 +2,6 @@ package tui
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -151,14 +149,6 @@ func reportErr(err error) tea.Cmd {
 	return msgCmd(errMsg{err})
 }
 
-// newIdempotencyKey is 16 random bytes in hex, prefixed so the ledger shows
-// where it came from.
-func newIdempotencyKey() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		// crypto/rand does not fail on supported platforms; a time-based key
-		// still keeps one form's retries together.
-		return "console:" + time.Now().Format("20060102150405.000000000")
-	}
-	return "console:" + hex.EncodeToString(b[:])
-}
+// newIdempotencyKey is billing.NewKey, prefixed so the ledger shows where
+// it came from.
+func newIdempotencyKey() string { return "console:" + billing.NewKey() }

@@ -937,3 +937,23 @@ func TestDemoHidesTheStripeTabs(t *testing.T) {
 		t.Fatalf("console tab bar %q", bar)
 	}
 }
+
+// TestMoneyIsFormattedAsTheCLIDoes: a ¥500 purchase is "500 JPY" in the
+// console, as in the command line, not "5.00 JPY".
+func TestMoneyIsFormattedAsTheCLIDoes(t *testing.T) {
+	f := newFake()
+	f.purchases = append(f.purchases,
+		billing.Purchase{ID: "cs_yen", Seq: 2, UserID: "u_1", Kind: "pack", Status: "paid", Credits: 500, AmountTotal: 500, Currency: "jpy"},
+		billing.Purchase{ID: "cs_usd", Seq: 1, UserID: "u_2", Kind: "pack", Status: "paid", Credits: 1000, AmountTotal: 123456, Currency: "usd"})
+	d := newDriver(t, f, Options{}, 120, 30)
+	d.press("2")
+	v := d.waitFor("cs_yen")
+	for _, want := range []string{billing.FormatAmount(500, "jpy"), "500 JPY", "1,234.56 USD"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("purchases tab lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(v, "5.00 JPY") {
+		t.Errorf("a zero-decimal currency shown with decimals:\n%s", v)
+	}
+}
