@@ -5,7 +5,7 @@ export PATH := $(BIN):$(PATH)
 
 STRIPE_MOCK_VERSION := v0.203.0
 
-.PHONY: run build test vet fmt-check bench stripe-mock clean
+.PHONY: run build test vet fmt-check hygiene bench stripe-mock clean
 
 ## run: the console in demo mode (no Stripe account, no config)
 run: build
@@ -16,11 +16,22 @@ build:
 	$(GO) build -o $(BIN)/creditdesk .
 
 ## test: gofmt, go vet, every test with the race detector
-test: fmt-check vet stripe-mock
+test: hygiene fmt-check vet stripe-mock
 	$(GO) test -race -count=1 ./...
 
 vet:
 	$(GO) vet ./...
+
+# hygiene: no build output in the repository. A tracked file outside a
+# testdata folder that holds a NUL byte (a binary) or is over 1 MiB fails.
+hygiene:
+	@git ls-files 2>/dev/null | { bad=0; while IFS= read -r f; do \
+	  case "$$f" in testdata/*|*/testdata/*) continue;; esac; \
+	  [ -f "$$f" ] || continue; \
+	  size=$$(wc -c < "$$f"); \
+	  if [ "$$size" -gt 1048576 ]; then echo "tracked file over 1 MiB: $$f (build output? add it to .gitignore and git rm --cached it)"; bad=1; \
+	  elif [ "$$size" -gt 0 ] && ! tr -d '\000' < "$$f" | cmp -s - "$$f"; then echo "tracked binary file: $$f (build output? add it to .gitignore and git rm --cached it)"; bad=1; fi; \
+	done; exit $$bad; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -17,6 +17,7 @@ import (
 	stripewebhook "github.com/stripe/stripe-go/v76/webhook"
 
 	"creditdesk/billing"
+	"creditdesk/internal/fixtures"
 	"creditdesk/storage"
 )
 
@@ -185,7 +186,7 @@ func TestWrongMethodIs405(t *testing.T) {
 // so each file gets its own id here, or the receiver would rightly treat
 // them as redeliveries.
 func TestFixtureCorpusNeverFails(t *testing.T) {
-	dir := filepath.Join("testdata", "stripe-events-2020") // copied from shared/fixtures; see its README for the source and licence
+	dir := fixtures.Dir(t, "stripe-events-2020") // see its README for the source and licence
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(files) == 0 {
 		t.Fatalf("no fixtures in %s", dir)
