@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"creditdesk/billing"
+	"creditdesk/internal/safetext"
 )
 
 // formatCredits writes n with thousands separators: 2500 → "2,500"
@@ -65,9 +66,16 @@ func formatDate(t time.Time) string {
 }
 
 // truncate cuts plain text s to at most w cells, ending in "…" when cut.
+// It is where text reaches the screen (fit, tableRow, lineWriter and the
+// panes' lines all go through it), so it also strips control characters and
+// escape sequences: a reason, name or email from outside cannot set the
+// window title or clear the screen.
 func truncate(s string, w int) string {
 	if w <= 0 {
 		return ""
+	}
+	if !isASCII(s) {
+		s = safetext.Clean(s)
 	}
 	if isASCII(s) {
 		if len(s) <= w {
@@ -97,7 +105,7 @@ func truncate(s string, w int) string {
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf || s[i] < 0x20 {
+		if s[i] >= utf8.RuneSelf || s[i] < 0x20 || s[i] == 0x7f {
 			return false
 		}
 	}

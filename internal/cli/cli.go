@@ -46,11 +46,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &exit):
 		if exit.msg != "" {
-			fmt.Fprintln(stderr, "creditdesk:", exit.msg)
+			fmt.Fprintln(stderr, "creditdesk:", shown(exit.msg))
 		}
 		return exit.code
 	default:
-		fmt.Fprintln(stderr, "creditdesk:", err)
+		// Errors can carry Stripe's messages and ids from outside.
+		fmt.Fprintln(stderr, "creditdesk:", shown(err.Error()))
 		return 1
 	}
 }

@@ -12,10 +12,16 @@ import (
 	"time"
 
 	"creditdesk/billing"
+	"creditdesk/internal/safetext"
 	"creditdesk/internal/simulate"
 	"creditdesk/storage"
 	"creditdesk/webhook"
 )
+
+// shown is s as a table row may show it: without control characters or
+// escape sequences (safetext.Clean), since reasons, names and emails come
+// from outside. JSON output keeps s as it is.
+func shown(s string) string { return safetext.Clean(s) }
 
 func printJSON(env *Env, v any) error {
 	enc := json.NewEncoder(env.Stdout)
@@ -81,7 +87,7 @@ func runUsers(env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tCREDITS\tTIER\tEMAIL\tCUSTOMER")
 	for _, u := range out {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", u.ID, u.Credits, u.Tier, u.Email, u.StripeCustomerID)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", shown(u.ID), u.Credits, shown(u.Tier), shown(u.Email), shown(u.StripeCustomerID))
 	}
 	return tw.Flush()
 }
@@ -117,7 +123,7 @@ func runEvents(env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tRECEIVED\tTYPE\tUSER\tAMOUNT\tSTATE\tREASON")
 	for _, e := range evs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.ReceivedAt.Local().Format(time.DateTime), e.Type, e.User, e.Amount, e.State, e.Reason)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.ReceivedAt.Local().Format(time.DateTime), shown(e.Type), shown(e.User), e.Amount, e.State, shown(e.Reason))
 	}
 	return tw.Flush()
 }
@@ -167,7 +173,7 @@ func runLedger(env *Env, args []string) error {
 		if who == "" {
 			who = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%+d\t%d\t%s\t%s\t%s\n", e.ID, e.At.Local().Format(time.DateTime), e.Delta, e.BalanceAfter, e.Source, who, e.Reason)
+		fmt.Fprintf(tw, "%d\t%s\t%+d\t%d\t%s\t%s\t%s\n", e.ID, e.At.Local().Format(time.DateTime), e.Delta, e.BalanceAfter, shown(e.Source), shown(who), shown(e.Reason))
 	}
 	return tw.Flush()
 }
@@ -332,7 +338,7 @@ func runAttention(env *Env, args []string) error {
 		if fix == "" {
 			fix = "in the Stripe Dashboard"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.At.Local().Format(time.DateTime), it.Kind, it.ID, it.User, it.Detail, fix)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.At.Local().Format(time.DateTime), it.Kind, shown(it.ID), shown(it.User), shown(it.Detail), fix)
 	}
 	return tw.Flush()
 }

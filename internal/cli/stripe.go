@@ -266,11 +266,13 @@ func printCaptures(w io.Writer, auths []stripeapi.Authorization, now time.Time) 
 	tw.Flush()
 }
 
+// orDash is s for a table cell (control characters and escape sequences
+// stripped: names come from Stripe), "-" when empty.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return shown(s)
 }
 
 func runResync(env *Env, args []string) error {

@@ -1,0 +1,47 @@
+package tui
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"creditdesk/billing"
+	"creditdesk/storage"
+)
+
+// hostileReason is what an app's end user can put in a spend's reason: set
+// the window title, then clear the screen.
+const hostileReason = "\u001b]0;PWNED\u0007\u001b[2Jimage for Zoë"
+
+func TestHostileTextFromTheAPIReachesNoTerminal(t *testing.T) {
+	st, err := storage.Open(filepath.Join(t.TempDir(), "h.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	ctx := context.Background()
+	if _, err := svc.Adjust(ctx, "u_42", 100, "welcome \u001b[31mred\u001b[0m", false, ""); err != nil {
+		t.Fatal(err)
+	}
+	d := newDriver(t, svc, Options{}, 120, 40)
+	if _, err := svc.Spend(ctx, "app", "u_42", 5, hostileReason, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	clean := func(where, v string) {
+		t.Helper()
+		if i := strings.IndexAny(v, "\u001b\u0007\u009b\u009d"); i >= 0 {
+			t.Fatalf("%s: control byte %q reaches the terminal:\n%q", where, v[i], v)
+		}
+	}
+	live := d.waitFor("image for Zoë")
+	clean("Live", live)
+	if strings.Contains(live, "PWNED") {
+		t.Errorf("Live shows the escape sequence's payload:\n%s", live)
+	}
+	openDetail(t, d)
+	detail := d.waitFor("image for Zo")
+	clean("user detail", detail)
+	clean("user detail", d.view())
+}
