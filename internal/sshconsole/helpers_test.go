@@ -7,10 +7,12 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,12 +126,38 @@ func startFixture(t testing.TB, newConsole NewConsole) *fixture {
 }
 
 func dial(addr string, signer gossh.Signer) (*gossh.Client, error) {
-	return gossh.Dial("tcp", addr, &gossh.ClientConfig{
+	c, _, err := dialCounting(addr, signer)
+	return c, err
+}
+
+// dialCounting logs in and counts the bytes the client receives.
+func dialCounting(addr string, signer gossh.Signer) (*gossh.Client, *atomic.Int64, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc := &countingConn{Conn: conn}
+	c, chans, reqs, err := gossh.NewClientConn(cc, addr, &gossh.ClientConfig{
 		User:            "founder",
 		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
-		Timeout:         5 * time.Second,
 	})
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return gossh.NewClient(c, chans, reqs), &cc.n, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // terminal is an SSH session with a PTY whose output the test reads.
@@ -138,9 +166,11 @@ type terminal struct {
 	client *gossh.Client
 	sess   *gossh.Session
 	stdin  io.WriteCloser
-	mu     sync.Mutex
-	out    bytes.Buffer
-	closed chan struct{} // stdout reached EOF
+	// received counts the bytes the connection brought, read or not.
+	received *atomic.Int64
+	mu       sync.Mutex
+	out      bytes.Buffer
+	closed   chan struct{} // stdout reached EOF
 }
 
 // openTerminal logs in with signer and starts a shell on a w×h PTY. When
@@ -148,7 +178,7 @@ type terminal struct {
 // channel's window is full.
 func openTerminal(t testing.TB, addr string, signer gossh.Signer, w, h int, read bool) *terminal {
 	t.Helper()
-	client, err := dial(addr, signer)
+	client, received, err := dialCounting(addr, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +190,7 @@ func openTerminal(t testing.TB, addr string, signer gossh.Signer, w, h int, read
 	if err := sess.RequestPty("xterm-256color", h, w, gossh.TerminalModes{gossh.ECHO: 0}); err != nil {
 		t.Fatal(err)
 	}
-	term := &terminal{t: t, client: client, sess: sess, closed: make(chan struct{})}
+	term := &terminal{t: t, client: client, sess: sess, received: received, closed: make(chan struct{})}
 	if term.stdin, err = sess.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}

@@ -243,7 +243,7 @@ func (s *Server) program(sess ssh.Session, sc *session) *tea.Program {
 	}
 	// The PTY is emulated (the server allocates none), so the program
 	// talks to the channel, as bubbletea.MakeOptions would have it.
-	sc.program = tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(sess), tea.WithAltScreen(),
+	sc.program = tea.NewProgram(newPaced(m), tea.WithInput(in), tea.WithOutput(sess), tea.WithAltScreen(),
 		// Signals are the process's: serve stops the consoles itself.
 		tea.WithoutSignalHandler())
 	return sc.program
