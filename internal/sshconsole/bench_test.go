@@ -158,7 +158,7 @@ func ingestWithSessions(b *testing.B, nReaders int, stall bool) ([]time.Duration
 // stallClient makes the console of a client that never reads stuck: it
 // switches tabs (each a full redraw) until the server has sent the whole
 // window and sends no more.
-func stallClient(b *testing.B, term *terminal) {
+func stallClient(b testing.TB, term *terminal) {
 	deadline := time.Now().Add(60 * time.Second)
 	last, since := int64(-1), time.Now()
 	for {

@@ -410,21 +410,30 @@ func TestResizeRedraws(t *testing.T) {
 func TestStalledClientStallsOnlyItself(t *testing.T) {
 	svc := newService(t)
 	f := startFixture(t, realConsole(svc))
-	stalled := openTerminal(t, f.srv.Addr(), f.key.signer, 200, 60, false)
-	reader := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	reader.waitFor("creditdesk", "1 Live")
-
-	start := time.Now()
-	for i := range 3000 {
+	for i := range 200 { // rows, so the stalled console's frames are large
 		if _, _, err := svc.Ingest(eventBody(i, "checkout.session.completed"), "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("3000 events ingested in %v with a stalled console", time.Since(start))
-	if _, _, err := svc.Ingest(eventBody(3000, "sshtest.marker"), "test"); err != nil {
+	reader := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
+	reader.waitFor("creditdesk", "1 Live")
+	stalled := openTerminal(t, f.srv.Addr(), f.key.signer, 300, 100, false)
+	stallClient(t, stalled) // its console is now blocked writing
+
+	start := time.Now()
+	for i := 200; i < 700; i++ {
+		if _, _, err := svc.Ingest(eventBody(i, "checkout.session.completed"), "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("500 events ingested in %v with a stalled console", time.Since(start))
+	if _, _, err := svc.Ingest(eventBody(700, "sshtest.marker"), "test"); err != nil {
 		t.Fatal(err)
 	}
 	reader.waitFor("sshtest.marker")
+	// Keys still answer in the other console.
+	reader.send("3")
+	reader.waitFor("[3 Users]")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -438,7 +447,9 @@ func TestStalledClientStallsOnlyItself(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown hung on the stalled client")
 	}
-	_ = stalled
+	if !strings.Contains(f.log.String(), "did not quit in time") {
+		t.Errorf("the stalled console was not reported as cut off:\n%s", f.log.String())
+	}
 }
 
 // eventBody is a Stripe event envelope with a unique id.
