@@ -146,7 +146,8 @@ func (t *TLS) setupACME() error {
 		HostPolicy: autocert.HostWhitelist(o.Domains...),
 		Cache:      autocert.DirCache(o.CacheDir),
 		Email:      o.Email,
-		Client:     &acme.Client{DirectoryURL: dir},
+		Client: &acme.Client{DirectoryURL: dir,
+			HTTPClient: &http.Client{Transport: newOrderLocations(http.DefaultTransport)}},
 	}
 	c := t.acme.TLSConfig()
 	c.MinVersion = tls.VersionTLS12

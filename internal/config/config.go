@@ -26,6 +26,10 @@ type Config struct {
 	// (CREDITDESK_SUCCESS_URL, CREDITDESK_CANCEL_URL).
 	SuccessURL string
 	CancelURL  string
+	// Domain is the host name(s), comma-separated, serve gets certificates
+	// for from Let's Encrypt (CREDITDESK_DOMAIN, --domain); doctor checks
+	// they answer over https.
+	Domain string
 }
 
 // Defaults used when neither a flag nor the environment says otherwise.
@@ -59,6 +63,7 @@ func FromEnv() Config {
 		PublicURL:     os.Getenv("CREDITDESK_PUBLIC_URL"),
 		SuccessURL:    os.Getenv("CREDITDESK_SUCCESS_URL"),
 		CancelURL:     os.Getenv("CREDITDESK_CANCEL_URL"),
+		Domain:        os.Getenv("CREDITDESK_DOMAIN"),
 	}
 	if c.DB == "" {
 		c.DB = DefaultDB
