@@ -4,8 +4,9 @@ BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
 STRIPE_MOCK_VERSION := v0.203.0
+PEBBLE_VERSION      := v2.10.3
 
-.PHONY: run build test vet fmt-check hygiene bench stripe-mock clean
+.PHONY: run build test vet fmt-check hygiene bench stripe-mock pebble clean
 
 ## run: the console in demo mode (no Stripe account, no config)
 run: build
@@ -16,7 +17,7 @@ build:
 	$(GO) build -o $(BIN)/creditdesk .
 
 ## test: gofmt, go vet, every test with the race detector
-test: hygiene fmt-check vet stripe-mock
+test: hygiene fmt-check vet stripe-mock pebble
 	$(GO) test -race -count=1 ./...
 
 vet:
@@ -41,6 +42,15 @@ fmt-check:
 stripe-mock: $(BIN)/stripe-mock
 $(BIN)/stripe-mock:
 	GOBIN=$(BIN) $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+
+## pebble: install Let's Encrypt's test ACME server and its DNS into ./bin
+## (the HTTPS tests start them on free loopback ports; their test CA comes
+## with the module, which go install leaves in the module cache)
+pebble: $(BIN)/pebble $(BIN)/pebble-challtestsrv
+$(BIN)/pebble:
+	GOBIN=$(BIN) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble@$(PEBBLE_VERSION)
+$(BIN)/pebble-challtestsrv:
+	GOBIN=$(BIN) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$(PEBBLE_VERSION)
 
 ## bench: simulate against serve on loopback, plus Go benchmarks; see docs/PERFORMANCE.md
 bench: build
