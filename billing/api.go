@@ -224,6 +224,7 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 		}
 		return tx.PutAPIRequest(key, storage.APIRequest{Fingerprint: fp, User: p.user, Credits: e.BalanceAfter, EntryID: e.ID, At: tx.Now()})
 	})
+	s.noteWrite(err)
 	if err != nil {
 		return APIResult{}, err
 	}

@@ -76,6 +76,7 @@ type Service struct {
 	rejected                               map[string]uint64
 	problems                               problems
 	outcomes                               outcomes
+	faults                                 storeFaults
 }
 
 // NewService returns a service over store. Call Run to start the processor.
@@ -119,6 +120,7 @@ func (s *Service) Ingest(payload []byte, source string) (rec EventRecord, duplic
 		return rec, false, err
 	}
 	rec, duplicate, err = s.store.Ingest(StoredEvent(env, payload, source, s.now()))
+	s.noteWrite(err)
 	if err != nil {
 		return rec, false, err
 	}
@@ -187,8 +189,29 @@ func (s *Service) Run(ctx context.Context) error {
 	needSweep, sweeping := true, false
 	var cursor uint64
 	var lastSweep time.Time
+	faulted := 0 // attempts in a row that writes failed
 	for {
 		res, err := s.processOnce(ctx, pickDue, 0)
+		if err == nil && res.processed == 0 && s.StoreFault() != nil {
+			// Nothing to apply, but writes were failing: find out whether
+			// they work again, so /healthz does not stay at 503.
+			err = s.store.ProbeWrite(s.now())
+			s.noteWrite(err)
+		}
+		if storage.IsWriteFault(err) {
+			// The disk refused the write: nothing was written and every
+			// event stays as it was. Wait, longer each time; noteWrite has
+			// logged the change once.
+			faulted++
+			select {
+			case <-ctx.Done():
+				s.drain()
+				return nil
+			case <-time.After(faultBackoff(faulted, s.faults.base)):
+			}
+			continue
+		}
+		faulted = 0
 		if err != nil {
 			s.log.Error("processor", "err", err)
 		}
@@ -352,6 +375,12 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 		}
 		return nil
 	})
+	s.noteWrite(err)
+	if storage.IsWriteFault(err) {
+		// The disk, not an event: nothing was written, the events stay
+		// received or waiting, and the processor backs off.
+		return batchResult{}, err
+	}
 	if err != nil {
 		// A write failed: apply one by one so one event cannot hold up the
 		// others, and mark the one that fails.
@@ -364,6 +393,11 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 				a, f, err = s.applyOne(tx, ev, now)
 				return err
 			})
+			s.noteWrite(err)
+			if storage.IsWriteFault(err) {
+				s.publishOutcomes(acts)
+				return batchResult{}, err
+			}
 			if err != nil {
 				a = s.markFailed(ev, now, err)
 			}
@@ -373,24 +407,30 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 			}
 		}
 	}
-	s.countOutcomes(acts)
-	for _, a := range acts {
-		switch a.State {
-		case storage.StateApplied:
-			res.applied++
-			s.applied.Add(1)
-		case storage.StateIgnored:
-			s.ignored.Add(1)
-		case storage.StateWaiting:
-			res.waiting++
-		}
-		s.hub.publish(a)
-	}
+	res.applied, res.waiting = s.publishOutcomes(acts)
 	if len(fetch) > 0 && s.fetchLineItems(ctx, fetch) > 0 {
 		res.applied++ // decide those events again at once
 		res.waiting++
 	}
 	return res, nil
+}
+
+// publishOutcomes counts and shows what a batch did to its events.
+func (s *Service) publishOutcomes(acts []Activity) (applied, waiting int) {
+	s.countOutcomes(acts)
+	for _, a := range acts {
+		switch a.State {
+		case storage.StateApplied:
+			applied++
+			s.applied.Add(1)
+		case storage.StateIgnored:
+			s.ignored.Add(1)
+		case storage.StateWaiting:
+			waiting++
+		}
+		s.hub.publish(a)
+	}
+	return applied, waiting
 }
 
 type fetchReq struct {

@@ -27,9 +27,10 @@ var ErrNotFound = errors.New("not found")
 
 // Store is an open creditdesk database.
 type Store struct {
-	db   *bolt.DB
-	path string
-	obs  Observer
+	db    *bolt.DB
+	path  string
+	obs   Observer
+	fault func() error // Options.CommitFault
 
 	// inflight counts Ingest calls waiting for their commit.
 	inflight atomic.Int64
@@ -49,6 +50,11 @@ type Options struct {
 	// Observer, when set, is told about commits and ledger entries
 	// (metrics).
 	Observer Observer
+	// CommitFault, for tests, is called when a read-write transaction's
+	// work is done, before it commits; an error it returns fails the
+	// transaction (nothing is written) as a full or failing disk would
+	// (return one that IsWriteFault, such as syscall.ENOSPC).
+	CommitFault func() error
 }
 
 // Open opens or creates the database at path, runs migrations and starts the
@@ -113,7 +119,7 @@ func Open(path string, opt Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, obs: opt.Observer}
+	s := &Store{db: db, path: path, obs: opt.Observer, fault: opt.CommitFault}
 	if existed {
 		// The size now: opening may have committed (a freelist written).
 		size, _, err = fileSize(path)
@@ -233,6 +239,15 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 }
 
 func (s *Store) update(fn func(*bolt.Tx) error) error {
+	if s.fault != nil {
+		inner := fn
+		fn = func(tx *bolt.Tx) error {
+			if err := inner(tx); err != nil {
+				return err
+			}
+			return s.fault()
+		}
+	}
 	if s.obs == nil {
 		return guard(s.path, func() error { return s.db.Update(fn) })
 	}

@@ -536,6 +536,13 @@ func (a *API) post(w http.ResponseWriter, r *http.Request, keyName, op string, f
 }
 
 func (a *API) internal(w http.ResponseWriter, what string, err error) {
+	if storage.IsWriteFault(err) {
+		// The disk, for now (full, failing, read-only): nothing was written.
+		// Not logged per request; the processor logs the change once.
+		writeError(w, &apiError{http.StatusServiceUnavailable, "unavailable",
+			"could not " + what + ": the server cannot write to its database right now; retry later with the same Idempotency-Key"})
+		return
+	}
 	a.logger().Error("api "+what, "err", err)
 	writeError(w, &apiError{http.StatusInternalServerError, "internal", "could not " + what + "; retry (with the same Idempotency-Key)"})
 }

@@ -13,6 +13,10 @@ import (
 // Health reports whether the store is open and the processor running.
 type Health func() error
 
+// storeFaults is what /healthz asks the receiver's inbox, when it can answer
+// (*billing.Service does): why writes to the store fail, nil while they work.
+type storeFaults interface{ StoreFault() error }
+
 // Server is creditdesk's HTTP server: the webhook receiver, /healthz and
 // whatever else main mounts on Mux.
 type Server struct {
@@ -27,12 +31,18 @@ type Server struct {
 	tls      *TLS // UseTLS; nil is plain HTTP
 }
 
-// NewServer mounts the receiver at path and /healthz.
+// NewServer mounts the receiver at path and /healthz. /healthz answers 503
+// with the reason while health fails or while writes to the store fail.
 func NewServer(path string, rc *Receiver, health Health) *Server {
 	mux := http.NewServeMux()
 	mux.Handle(path, rc)
+	faults, _ := rc.inbox.(storeFaults)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := health(); err != nil {
+		err := health()
+		if err == nil && faults != nil {
+			err = faults.StoreFault()
+		}
+		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
 			return
 		}

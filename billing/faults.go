@@ -1,0 +1,87 @@
+package billing
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"creditdesk/storage"
+)
+
+// AttnStore: writes to the database fail (disk full, I/O error, read-only
+// file system). Events wait, and are applied when writes work again.
+const AttnStore = "store"
+
+// maxFaultBackoff caps how long the processor waits between attempts while
+// writes fail.
+const maxFaultBackoff = 30 * time.Second
+
+// storeFaults is whether writes to the store fail now: the state the
+// processor backs off on, /healthz answers with, and Attention lists.
+type storeFaults struct {
+	mu    sync.Mutex
+	err   error // the last write fault; nil while writes work
+	since time.Time
+	// base is the first wait after a fault (default 500ms); doubled per
+	// attempt up to maxFaultBackoff.
+	base time.Duration
+}
+
+// faultBackoff is the wait before attempt n+1 after n faulted attempts in a
+// row: base, doubled each time, at most maxFaultBackoff.
+func faultBackoff(n int, base time.Duration) time.Duration {
+	if base <= 0 {
+		base = 500 * time.Millisecond
+	}
+	d := base
+	for i := 1; i < n && d < maxFaultBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxFaultBackoff)
+}
+
+// noteWrite records what a write to the store came to. A write fault
+// (storage.IsWriteFault) starts the faulted state, or keeps it; a write that
+// worked ends it. Each change is logged once and shown in the live feed and
+// Attention; the attempts in between are not. Other errors say nothing
+// about the disk and change nothing.
+func (s *Service) noteWrite(err error) {
+	fault := err != nil && storage.IsWriteFault(err)
+	if err != nil && !fault {
+		return
+	}
+	now := s.now()
+	s.faults.mu.Lock()
+	was, since := s.faults.err, s.faults.since
+	if fault {
+		if was == nil {
+			s.faults.since = now
+		}
+		s.faults.err = err
+	} else {
+		s.faults.err = nil
+	}
+	s.faults.mu.Unlock()
+	switch {
+	case fault && was == nil:
+		detail := "writes fail: " + err.Error() + "; events wait and are applied when writes work again (free disk space?)"
+		s.log.Error("store writes fail: events wait until writes work again", "err", err)
+		s.SetProblem(AttnStore, detail)
+		s.hub.publish(Activity{At: now, Kind: ActivitySystem, Type: "store writes fail", Reason: detail})
+	case !fault && was != nil:
+		s.log.Info("store writes work again; waiting events are being applied", "failed_for", now.Sub(since).Round(time.Second).String())
+		s.ClearProblem(AttnStore)
+		s.hub.publish(Activity{At: now, Kind: ActivitySystem, Type: "store writes work again", Reason: "waiting events are being applied"})
+	}
+}
+
+// StoreFault is why writes to the database fail, nil while they work
+// (as far as the last write showed). /healthz answers 503 with it.
+func (s *Service) StoreFault() error {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if s.faults.err == nil {
+		return nil
+	}
+	return errors.New("database writes fail since " + s.faults.since.Format(time.RFC3339) + ": " + s.faults.err.Error())
+}

@@ -1,0 +1,229 @@
+package billing
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"creditdesk/storage"
+)
+
+// fullDisk fails every commit with ENOSPC while full is set, and notes when.
+type fullDisk struct {
+	full  atomic.Bool
+	mu    sync.Mutex
+	tries []time.Time
+}
+
+func (d *fullDisk) fault() error {
+	if !d.full.Load() {
+		return nil
+	}
+	d.mu.Lock()
+	d.tries = append(d.tries, time.Now())
+	d.mu.Unlock()
+	return &os.PathError{Op: "write", Path: "f.db", Err: syscall.ENOSPC}
+}
+
+func (d *fullDisk) attempts() []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]time.Time(nil), d.tries...)
+}
+
+// syncBuffer is a log sink the processor goroutine and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestFullDiskIsAWaitNotAFailure(t *testing.T) {
+	disk := &fullDisk{}
+	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: disk.fault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logs syncBuffer
+	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	svc.faults.base = 5 * time.Millisecond
+	for i := range 3 {
+		body := payload(fmt.Sprint("evt_", i), "checkout.session.completed", time.Now(), "2023-10-16",
+			session(fmt.Sprint("cs_", i), "u1", M{"user_id": "u1", "credits": "100"}, nil))
+		if _, _, err := svc.Ingest(body, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	disk.full.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	eventually(t, "six attempts on the full disk", func() bool { return len(disk.attempts()) >= 6 })
+
+	// Nothing failed: every event is still received, waiting for the disk.
+	for i := range 3 {
+		ev, err := st.EventByID(fmt.Sprint("evt_", i))
+		if err != nil || ev.State != StateReceived {
+			t.Fatalf("evt_%d on a full disk: %s %v, want received", i, ev.State, err)
+		}
+	}
+	if err := svc.StoreFault(); err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("StoreFault %v, want the reason", err)
+	}
+	items, err := svc.Attention()
+	if err != nil || len(items) == 0 || items[0].Kind != AttnStore {
+		t.Fatalf("attention %+v %v, want the store problem listed", items, err)
+	}
+	// The processor backs off: each wait at least doubles (timers never
+	// fire early), instead of retrying a thousand times a second.
+	tries := disk.attempts()
+	for i := 1; i < len(tries); i++ {
+		if gap, want := tries[i].Sub(tries[i-1]), faultBackoff(i, svc.faults.base); gap < want {
+			t.Fatalf("attempt %d came %v after the one before, want at least %v", i+1, gap, want)
+		}
+	}
+	// A webhook arriving now is not stored (the receiver answers 503, and
+	// Stripe retries).
+	if _, _, err := svc.Ingest(payload("evt_late", "customer.created", time.Now(), "2023-10-16", M{"id": "cus_1"}), "test"); !storage.IsWriteFault(err) {
+		t.Fatalf("ingest on a full disk: %v", err)
+	}
+
+	disk.full.Store(false)
+	eventually(t, "the waiting events applied", func() bool {
+		for i := range 3 {
+			if ev, err := st.EventByID(fmt.Sprint("evt_", i)); err != nil || ev.State != StateApplied {
+				return false
+			}
+		}
+		return true
+	})
+	if b := balanceOf(t, svc, "u1"); b != 300 {
+		t.Fatalf("balance %d after the disk came back, want 300", b)
+	}
+	if err := svc.StoreFault(); err != nil {
+		t.Fatalf("StoreFault after recovery: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "store writes fail"); n != 1 {
+		t.Errorf("logged the fault %d times, want once:\n%s", n, out)
+	}
+	if n := strings.Count(out, "store writes work again"); n != 1 {
+		t.Errorf("logged the recovery %d times, want once:\n%s", n, out)
+	}
+	if strings.Contains(out, "mark event failed") || strings.Contains(out, "level=ERROR msg=processor") {
+		t.Errorf("per-attempt errors logged:\n%s", out)
+	}
+	if _, err := st.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHealthRecoversWithNothingToApply(t *testing.T) {
+	disk := &fullDisk{}
+	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: disk.fault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}})
+	svc.faults.base = 5 * time.Millisecond
+	disk.full.Store(true)
+	// A delivery that cannot be stored is what shows the fault here.
+	if _, _, err := svc.Ingest(payload("evt_1", "customer.created", time.Now(), "2023-10-16", M{"id": "cus_1"}), "test"); err == nil {
+		t.Fatal("stored on a full disk")
+	}
+	if svc.StoreFault() == nil {
+		t.Fatal("no fault reported after a failed write")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = svc.Run(ctx) }()
+	eventually(t, "a probe of the full disk", func() bool { return len(disk.attempts()) >= 2 })
+	disk.full.Store(false)
+	eventually(t, "health back", func() bool { return svc.StoreFault() == nil })
+}
+
+func TestARulesErrorStillFailsTheOneEvent(t *testing.T) {
+	h := newHarness(t, testCatalog())
+	// A checkout without an id is the rules' error, not the disk's.
+	h.send(payload("evt_bad", "checkout.session.completed", t0, "2023-10-16", M{"object": "checkout.session", "mode": "payment"}))
+	if ev := h.event("evt_bad"); ev.State != StateFailed {
+		t.Fatalf("state %s, want failed", ev.State)
+	}
+	if h.svc.StoreFault() != nil {
+		t.Fatal("a rules error reported as a store fault")
+	}
+}
+
+func TestFaultBackoffDoublesToThirtySeconds(t *testing.T) {
+	base := 500 * time.Millisecond
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
+	for i, w := range want {
+		if got := faultBackoff(i+1, base); got != w {
+			t.Errorf("after %d faults: %v, want %v", i+1, got, w)
+		}
+	}
+	if got := faultBackoff(1000, base); got != maxFaultBackoff {
+		t.Errorf("after 1000 faults: %v", got)
+	}
+}
+
+func TestIsWriteFault(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EIO, syscall.EROFS, syscall.EDQUOT} {
+		if !storage.IsWriteFault(fmt.Errorf("commit: %w", &os.PathError{Op: "write", Path: "x", Err: errno})) {
+			t.Errorf("%v is a write fault", errno)
+		}
+	}
+	for _, err := range []error{errors.New("no type"), storage.ErrInvalid, &os.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}} {
+		if storage.IsWriteFault(err) {
+			t.Errorf("%v is not a write fault", err)
+		}
+	}
+}
+
+func balanceOf(t *testing.T, svc *Service, user string) int64 {
+	t.Helper()
+	d, err := svc.UserDetail(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.User.Balance
+}
