@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -292,5 +293,58 @@ func TestClientAddrGroupsIPv6By64(t *testing.T) {
 		if got := clientAddr(in); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestUnfinishedHeadersDoNotExhaustMemory is the attack at a
+// smaller scale: hundreds of connections each sending most of a header and
+// never finishing it, plus more than the cap of idle ones. The server's heap
+// stays small (each held header is at most MaxHeaderBytes) and a signed
+// webhook is still answered.
+func TestUnfinishedHeadersDoNotExhaustMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 600 connections")
+	}
+	s := serve(t, 600)
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	pad := strings.Repeat("a", 1000)
+	const slow = 400
+	for i := range slow {
+		c := s.dial()
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n", DefaultPath)
+		// 60 KB of header lines, under the limit, then nothing.
+		for j := range 60 {
+			fmt.Fprintf(c, "X-Pad-%d-%d: %s\r\n", i, j, pad)
+		}
+	}
+	// A client that goes on past the limit gets 431 and its connection back.
+	big := s.dial()
+	fmt.Fprintf(big, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
+	go func() {
+		for range 2000 {
+			if _, err := fmt.Fprintf(big, "X-Pad: %s\r\n", pad); err != nil {
+				return
+			}
+		}
+	}()
+	if resp, err := http.ReadResponse(bufio.NewReader(big), nil); err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("2 MB of headers: %v %v, want 431", resp, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for open, _ := s.srv.Conns(); open < slow; open, _ = s.srv.Conns() {
+		if time.Now().After(deadline) {
+			t.Fatalf("server holds %d connections, want %d", open, slow)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, err := s.signedPost("evt_under_attack", 5*time.Second); err != nil || code != 200 {
+		t.Fatalf("signed webhook under attack: %d %v", code, err)
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 100<<20 {
+		t.Fatalf("heap grew %d MiB for %d unfinished headers", grew>>20, slow)
 	}
 }
