@@ -454,6 +454,7 @@ func runWebhook(env *Env, args []string) error {
 
 func runDoctor(env *Env, args []string) error {
 	fs := stripeFlags(env, "doctor")
+	fs.StringVar(&env.Config.Domain, "domain", env.Config.Domain, "check that these names answer over https with a certificate valid 14 more days (CREDITDESK_DOMAIN)")
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}

@@ -74,12 +74,16 @@ type DoctorInput struct {
 	Service  *billing.Service
 	StoreErr error
 	Now      time.Time
+	// HTTPS is the client for the https check of --domain and
+	// CREDITDESK_PUBLIC_URL (nil: system roots, 10 s timeout).
+	HTTPS *http.Client
 }
 
 // Doctor checks the setup and returns one finding per check: the key's kind
 // and mode, that it works, the webhook endpoints registered in Stripe, the
 // webhook secret, the mode of the events received against the key's, the
-// last event's age, and events waiting or failed.
+// last event's age, and events waiting or failed; with a domain or a public
+// URL, that it answers over https with a certificate valid 14 more days.
 func Doctor(ctx context.Context, in DoctorInput) []Finding {
 	if in.Now.IsZero() {
 		in.Now = time.Now()
@@ -143,6 +147,7 @@ func Doctor(ctx context.Context, in DoctorInput) []Finding {
 				"set it to the public https address; for local testing use `stripe listen --forward-to "+strings.TrimPrefix(strings.TrimPrefix(want, "http://"), "https://")+"`")
 		}
 	}
+	out = append(out, httpsFindings(ctx, cfg, in.HTTPS, in.Now)...)
 	if keyUsable {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		eps, err := in.Client.WebhookEndpoints(cctx)

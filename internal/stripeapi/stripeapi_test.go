@@ -637,7 +637,9 @@ func TestDoctorReportsEachProblemWithItsFix(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	cfg := config.Config{SecretKey: "sk_test_123", PublicURL: "https://billing.example.com", WebhookPath: "/api/stripe/webhook"}
-	fs := Doctor(ctx, DoctorInput{Config: cfg, Client: e.c, Service: e.svc, Now: testNow})
+	// billing.example.com answers over https (the https check's own test is in https_test.go).
+	tlsOK := httpsServer(t, time.Now().Add(60*24*time.Hour), "billing.example.com")
+	fs := Doctor(ctx, DoctorInput{Config: cfg, Client: e.c, Service: e.svc, Now: testNow, HTTPS: tlsOK})
 	if !Failed(fs) {
 		t.Fatalf("no problem found: %v", fs)
 	}
@@ -676,7 +678,7 @@ func TestDoctorReportsEachProblemWithItsFix(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.WebhookSecret = "whsec_abcdefgh"
-	fs = Doctor(ctx, DoctorInput{Config: cfg, Client: e.c, Service: e.svc, Now: testNow.Add(time.Hour)})
+	fs = Doctor(ctx, DoctorInput{Config: cfg, Client: e.c, Service: e.svc, Now: testNow.Add(time.Hour), HTTPS: tlsOK})
 	if Failed(fs) {
 		t.Fatalf("problems on a good setup:\n%s", findings(fs))
 	}
@@ -689,13 +691,13 @@ func TestDoctorReportsEachProblemWithItsFix(t *testing.T) {
 	liveCfg := cfg
 	liveCfg.SecretKey = "sk_live_abcdefgh9999"
 	live, _ := New(Config{SecretKey: liveCfg.SecretKey, APIBase: e.mock.URL})
-	fs = Doctor(ctx, DoctorInput{Config: liveCfg, Client: live, Service: e.svc, Now: testNow})
+	fs = Doctor(ctx, DoctorInput{Config: liveCfg, Client: live, Service: e.svc, Now: testNow, HTTPS: tlsOK})
 	if text := findings(fs); !strings.Contains(text, "the key is live but the last 1 events received are test-mode") || strings.Contains(text, "abcdefgh9999") {
 		t.Errorf("live key, test events:\n%s", text)
 	}
 	pk := cfg
 	pk.SecretKey = "pk_test_abcdefgh1234"
-	fs = Doctor(ctx, DoctorInput{Config: pk, Service: e.svc, Now: testNow})
+	fs = Doctor(ctx, DoctorInput{Config: pk, Service: e.svc, Now: testNow, HTTPS: tlsOK})
 	if text := findings(fs); !Failed(fs) || !strings.Contains(text, "publishable key") || strings.Contains(text, "abcdefgh1234") {
 		t.Errorf("pk_ key:\n%s", text)
 	}
