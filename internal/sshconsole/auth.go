@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/ssh"
 	gossh "golang.org/x/crypto/ssh"
@@ -40,7 +44,18 @@ type keyFile struct {
 // that do not parse are skipped (gossh.ParseAuthorizedKey moves past them):
 // a bad line lets no one in, and the keys on the good lines still work.
 func readAuthorizedKeys(path string) (keyFile, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return keyFile{}, err
+	}
+	defer f.Close()
+	// As sshd's StrictModes: a file others may write lets anyone add a key.
+	if fi, err := f.Stat(); err != nil {
+		return keyFile{}, err
+	} else if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return keyFile{}, &writableError{path: path, perm: perm}
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return keyFile{}, err
 	}
@@ -60,14 +75,24 @@ func readAuthorizedKeys(path string) (keyFile, error) {
 	return kf, nil
 }
 
+// writableError is an authorized keys file that group or others may write.
+type writableError struct {
+	path string
+	perm fs.FileMode
+}
+
+func (e *writableError) Error() string {
+	return fmt.Sprintf("ssh: %s is writable by others (mode %04o), so anyone could add a key: chmod go-w %s", e.path, e.perm, e.path)
+}
+
 // lookup returns the name of the operator whose key is k: "ssh:" and the
 // line's comment, or "ssh:" and the key's SHA256 fingerprint when the line
 // has none.
 func (kf keyFile) lookup(k ssh.PublicKey) (string, bool) {
 	for _, ak := range kf.keys {
 		if ssh.KeysEqual(k, ak.key) {
-			if ak.comment != "" {
-				return "ssh:" + ak.comment, true
+			if c := operatorName(ak.comment); c != "" {
+				return "ssh:" + c, true
 			}
 			return "ssh:" + gossh.FingerprintSHA256(k), true
 		}
@@ -83,7 +108,10 @@ func checkAuthorizedKeys(path string) (keyFile, error) {
 		return keyFile{}, errors.New("ssh: no authorized keys file given")
 	}
 	kf, err := readAuthorizedKeys(path)
+	var writable *writableError
 	switch {
+	case errors.As(err, &writable):
+		return kf, err
 	case errors.Is(err, fs.ErrNotExist):
 		return kf, fmt.Errorf("ssh: %s does not exist: create it and %s", path, hint)
 	case err != nil:
@@ -123,7 +151,7 @@ func (c *keyChecker) check(ctx ssh.Context, key ssh.PublicKey) bool {
 		// Fail closed; say so, but not at every attempt.
 		now := time.Now().UnixNano()
 		if last := c.readFailed.Load(); now-last > int64(time.Minute) && c.readFailed.CompareAndSwap(last, now) {
-			c.log.Warn("ssh: cannot read authorized keys; refusing every login", "file", c.path, "err", cause(err))
+			c.log.Warn("ssh: cannot read authorized keys; refusing every login", "file", c.path, "err", loginErr(err))
 		}
 		return false
 	}
@@ -163,6 +191,31 @@ func operatorOf(ctx ssh.Context) string {
 		}
 	}
 	return "ssh:?"
+}
+
+// operatorName is a key's comment fit to name an operator in the ledger
+// and the console: control characters dropped, at most 64 characters.
+func operatorName(comment string) string {
+	name := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, comment)
+	name = strings.TrimSpace(name)
+	if r := []rune(name); len(r) > 64 {
+		name = string(r[:64])
+	}
+	return name
+}
+
+// loginErr is what to log when the file cannot be used at a login.
+func loginErr(err error) error {
+	var writable *writableError
+	if errors.As(err, &writable) {
+		return err
+	}
+	return cause(err)
 }
 
 // cause is err without its path, which the message already names.

@@ -459,3 +459,37 @@ func eventBody(i int, typ string) []byte {
 		`"payment_status":"paid","client_reference_id":"user_%d","amount_total":900,"currency":"usd"}}}`,
 		i, typ, time.Now().Unix(), i, i%50))
 }
+
+func TestAuthorizedKeysOthersMayWriteAreRefused(t *testing.T) {
+	var c captured
+	f := startFixture(t, c.console)
+	if err := os.Chmod(f.keys, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Start(Config{Addr: "127.0.0.1:0", AuthorizedKeys: f.keys, HostKeyPath: f.hostKey}, c.console)
+	if err == nil || !strings.Contains(err.Error(), "chmod go-w "+f.keys) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("group-writable authorized keys at Start: %v", err)
+	}
+	// At a login too: the file changed after Start.
+	if _, err := dial(f.srv.Addr(), f.key.signer); err == nil {
+		t.Error("logged in with a group-writable authorized keys file")
+	}
+	if !strings.Contains(f.log.String(), "writable by others") {
+		t.Errorf("not logged:\n%s", f.log.String())
+	}
+}
+
+func TestOperatorNameFromComment(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice@laptop":             "alice@laptop",
+		"bob \x1b[31mred\x1b[0m":   "bob [31mred[0m",
+		"  carol  ":                "carol",
+		strings.Repeat("x", 100):   strings.Repeat("x", 64),
+		"\x07\x08":                 "",
+		"dave's key (work laptop)": "dave's key (work laptop)",
+	} {
+		if got := operatorName(in); got != want {
+			t.Errorf("operatorName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
