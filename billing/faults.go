@@ -27,6 +27,15 @@ type storeFaults struct {
 	base time.Duration
 }
 
+// IsStoreFault reports whether err is the store's rather than an event's:
+// the disk refused a write (storage.IsWriteFault), or the file is damaged
+// (storage.ErrDamaged). Either way nothing was written; the event is not to
+// blame and is not marked failed. A write fault passes; damage needs a
+// restore, and meanwhile events wait too.
+func IsStoreFault(err error) bool {
+	return err != nil && (storage.IsWriteFault(err) || errors.Is(err, storage.ErrDamaged))
+}
+
 // faultBackoff is the wait before attempt n+1 after n faulted attempts in a
 // row: base, doubled each time, at most maxFaultBackoff.
 func faultBackoff(n int, base time.Duration) time.Duration {
@@ -40,13 +49,13 @@ func faultBackoff(n int, base time.Duration) time.Duration {
 	return min(d, maxFaultBackoff)
 }
 
-// noteWrite records what a write to the store came to. A write fault
-// (storage.IsWriteFault) starts the faulted state, or keeps it; a write that
+// noteWrite records what a write to the store came to. A store fault
+// (IsStoreFault) starts the faulted state, or keeps it; a write that
 // worked ends it. Each change is logged once and shown in the live feed and
 // Attention; the attempts in between are not. Other errors say nothing
 // about the disk and change nothing.
 func (s *Service) noteWrite(err error) {
-	fault := err != nil && storage.IsWriteFault(err)
+	fault := IsStoreFault(err)
 	if err != nil && !fault {
 		return
 	}
@@ -65,6 +74,9 @@ func (s *Service) noteWrite(err error) {
 	switch {
 	case fault && was == nil:
 		detail := "writes fail: " + err.Error() + "; events wait and are applied when writes work again (free disk space?)"
+		if errors.Is(err, storage.ErrDamaged) {
+			detail = err.Error() + "; events wait"
+		}
 		s.log.Error("store writes fail: events wait until writes work again", "err", err)
 		s.SetProblem(AttnStore, detail)
 		s.hub.publish(Activity{At: now, Kind: ActivitySystem, Type: "store writes fail", Reason: detail})

@@ -227,3 +227,32 @@ func balanceOf(t *testing.T, svc *Service, user string) int64 {
 	}
 	return d.User.Balance
 }
+
+func TestDamagedFileIsAWaitTooNotFailedEvents(t *testing.T) {
+	var damaged atomic.Bool
+	st, err := storage.Open(filepath.Join(t.TempDir(), "d.db"), storage.Options{CommitFault: func() error {
+		if damaged.Load() {
+			return &storage.DamagedError{Path: "d.db", Cause: "invalid page type"}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}})
+	body := payload("evt_1", "checkout.session.completed", time.Now(), "2023-10-16", session("cs_1", "u1", M{"user_id": "u1", "credits": "10"}, nil))
+	if _, _, err := svc.Ingest(body, "test"); err != nil {
+		t.Fatal(err)
+	}
+	damaged.Store(true)
+	if _, err := svc.ProcessPending(context.Background()); !errors.Is(err, storage.ErrDamaged) {
+		t.Fatalf("ProcessPending on a damaged file: %v", err)
+	}
+	if ev, _ := st.EventByID("evt_1"); ev.State != StateReceived {
+		t.Fatalf("state %s, want received", ev.State)
+	}
+	if err := svc.StoreFault(); err == nil || !strings.Contains(err.Error(), "restore the last backup") {
+		t.Fatalf("StoreFault %v", err)
+	}
+}

@@ -198,10 +198,10 @@ func (s *Service) Run(ctx context.Context) error {
 			err = s.store.ProbeWrite(s.now())
 			s.noteWrite(err)
 		}
-		if storage.IsWriteFault(err) {
-			// The disk refused the write: nothing was written and every
-			// event stays as it was. Wait, longer each time; noteWrite has
-			// logged the change once.
+		if IsStoreFault(err) {
+			// The disk refused the write, or the file is damaged: nothing
+			// was written and every event stays as it was. Wait, longer
+			// each time; noteWrite has logged the change once.
 			faulted++
 			select {
 			case <-ctx.Done():
@@ -376,7 +376,7 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 		return nil
 	})
 	s.noteWrite(err)
-	if storage.IsWriteFault(err) {
+	if IsStoreFault(err) {
 		// The disk, not an event: nothing was written, the events stay
 		// received or waiting, and the processor backs off.
 		return batchResult{}, err
@@ -394,7 +394,7 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 				return err
 			})
 			s.noteWrite(err)
-			if storage.IsWriteFault(err) {
+			if IsStoreFault(err) {
 				s.publishOutcomes(acts)
 				return batchResult{}, err
 			}

@@ -536,8 +536,9 @@ func (a *API) post(w http.ResponseWriter, r *http.Request, keyName, op string, f
 }
 
 func (a *API) internal(w http.ResponseWriter, what string, err error) {
-	if storage.IsWriteFault(err) {
-		// The disk, for now (full, failing, read-only): nothing was written.
+	if billing.IsStoreFault(err) {
+		// The disk, for now (full, failing, read-only), or a damaged file:
+		// nothing was written.
 		// Not logged per request; the processor logs the change once.
 		writeError(w, &apiError{http.StatusServiceUnavailable, "unavailable",
 			"could not " + what + ": the server cannot write to its database right now; retry later with the same Idempotency-Key"})
