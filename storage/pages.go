@@ -52,7 +52,7 @@ func checkLayout(tx *bolt.Tx, path string) error {
 		return err
 	}
 	w := &pageWalk{f: f, size: fi.Size(), pageSize: int64(tx.DB().Info().PageSize), seen: map[uint64]bool{}}
-	root, err := w.meta()
+	root, err := w.meta(uint64(tx.ID()))
 	if err != nil {
 		return err
 	}
@@ -60,8 +60,9 @@ func checkLayout(tx *bolt.Tx, path string) error {
 }
 
 // meta reads both meta pages and returns the root page of the newest valid
-// one, as bbolt chooses it.
-func (w *pageWalk) meta() (root uint64, err error) {
+// one up to transaction txid: the one the transaction reads (a read
+// transaction's id is its meta's; a write transaction's is one more).
+func (w *pageWalk) meta(txid uint64) (root uint64, err error) {
 	var best uint64
 	found := false
 	for i := int64(0); i < 2; i++ {
@@ -75,8 +76,8 @@ func (w *pageWalk) meta() (root uint64, err error) {
 		if le.Uint32(m[0:]) != metaMagic || h.Sum64() != le.Uint64(m[56:]) {
 			continue
 		}
-		if txid := le.Uint64(m[48:]); !found || txid > best {
-			best, found = txid, true
+		if id := le.Uint64(m[48:]); id <= txid && (!found || id > best) {
+			best, found = id, true
 			root, w.high = le.Uint64(m[16:]), le.Uint64(m[40:])
 		}
 	}

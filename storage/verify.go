@@ -26,23 +26,31 @@ type VerifyReport struct {
 //   - every applied event's ledger entries are present;
 //   - the pending index holds exactly the events that are received or waiting.
 //
-// Before the records, it reads every page of every bucket and runs bbolt's own
-// consistency check (tx.Check) over the whole file; what they find, and any
-// panic of bbolt's on a bad page, is a *DamagedError.
+// Before the records, it reads every page of every bucket; after them it runs
+// bbolt's own consistency check (tx.Check) over the whole file. What they
+// find, and any panic of bbolt's on a bad page, is a *DamagedError. Only the
+// check holds up writers, as a write transaction that is rolled back.
 func (s *Store) Verify() (VerifyReport, error) {
 	var r VerifyReport
-	err := s.checkTx(func(tx *bolt.Tx) error {
+	// The pages and records in a read transaction, so webhooks go on being
+	// stored meanwhile; bbolt's check, which needs the writers held, after.
+	err := s.view(func(tx *bolt.Tx) error {
 		if err := checkLayout(tx, s.path); err != nil {
 			return &DamagedError{Path: s.path, Cause: err.Error()}
 		}
 		if err := walkPages(tx); err != nil {
 			return &DamagedError{Path: s.path, Cause: err.Error()}
 		}
-		if err := checkPages(tx); err != nil {
-			return &DamagedError{Path: s.path, Cause: "bbolt check: " + err.Error()}
-		}
 		return verifyRecords(tx, &r)
 	})
+	if err == nil {
+		err = s.checkTx(func(tx *bolt.Tx) error {
+			if err := checkPages(tx); err != nil {
+				return &DamagedError{Path: s.path, Cause: "bbolt check: " + err.Error()}
+			}
+			return nil
+		})
+	}
 	var d *DamagedError
 	if errors.As(err, &d) && d.Hint == "" {
 		d.Hint = "restore the last backup"
