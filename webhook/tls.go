@@ -254,8 +254,17 @@ func (t *TLS) certFailed(domain string, err error) {
 // CertFailure is the one line logged when no certificate could be obtained
 // for domain: what the CA said, and what to fix.
 func CertFailure(domain, directory string, err error) string {
-	return fmt.Sprintf("acme: no certificate for %s from %s: %s: point %s's DNS (A/AAAA record) at this server and open ports 443 and 80 to the internet (--addr, --http-addr)",
-		domain, directory, oneLine(err), domain)
+	msg := oneLine(err)
+	fix := fmt.Sprintf("point %s's DNS (A/AAAA record) at this server and open ports 443 and 80 to the internet (--addr, --http-addr)", domain)
+	switch {
+	case strings.Contains(msg, "no viable challenge type"):
+		msg = "the CA could not reach this server for " + domain + " on port 443 (TLS-ALPN-01) nor on port 80 (HTTP-01)"
+	case strings.Contains(msg, "rateLimited") || strings.Contains(msg, "too many"):
+		fix = "wait until the CA's rate limit allows another order (see its message); test with --acme-directory pointing at Let's Encrypt staging"
+	case strings.Contains(msg, "rejectedIdentifier") || strings.Contains(msg, "error:caa"):
+		fix = "the CA refuses " + domain + ": check the name and its CAA DNS records"
+	}
+	return fmt.Sprintf("acme: no certificate for %s from %s: %s: %s", domain, directory, msg, fix)
 }
 
 // warmUp asks for each domain's certificate as soon as the server serves,
