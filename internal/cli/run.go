@@ -55,6 +55,8 @@ type appOptions struct {
 	notice string
 	// metrics, when set, is told about commits, entries and API requests.
 	metrics *metrics.Metrics
+	// tls is serve's HTTPS flags (nil: plain HTTP).
+	tls *tlsOptions
 }
 
 func startApp(env *Env, opt appOptions) (*app, error) {
@@ -84,9 +86,14 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	srvTLS, err := opt.tls.prepare(&cfg, opt.log)
+	if err != nil {
+		return nil, err
+	}
 	// Bind first: a taken port should not leave a database file behind.
 	ln, err := webhook.Listen(cfg.Addr)
 	if err != nil {
+		srvTLS.Close()
 		return nil, err
 	}
 	var obs storage.Observer
@@ -96,6 +103,7 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	st, err := storage.Open(cfg.DB, storage.Options{Observer: obs})
 	if err != nil {
 		ln.Close()
+		srvTLS.Close()
 		return nil, err
 	}
 	svc := billing.NewService(st, billing.Options{Rules: r, Log: opt.log, Fetcher: sc.fetcher()})
@@ -117,9 +125,10 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	}
 	api.Mount(a.server.Mux)
 	a.server.Use(ln)
+	a.server.UseTLS(srvTLS)
 	// The command line reaches this process through a socket beside the
 	// database while it holds the file.
-	a.url = "http://" + a.server.Addr() + cfg.WebhookPath
+	a.url = srvTLS.URL(a.server.Addr()) + cfg.WebhookPath
 	admin := http.NewServeMux()
 	admin.Handle("/", webhook.NewAdminHandler(svc))
 	admin.Handle("/console/", remote.NewHandler(svc, sc.operator(svc, cfg), remote.Info{PID: os.Getpid(), Mode: opt.mode,
@@ -171,6 +180,7 @@ func runServe(env *Env, args []string) error {
 	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
 	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
 	backups := backupFlags(fs)
+	tlsOpt := tlsFlags(fs, &env.Config)
 	metricsAddr := fs.String("metrics-addr", os.Getenv("CREDITDESK_METRICS_ADDR"),
 		"serve Prometheus metrics at HOST:PORT/metrics (CREDITDESK_METRICS_ADDR; off unless given; keep it private, e.g. 127.0.0.1:9464)")
 	if _, err := env.parse(fs, args); err != nil {
@@ -191,7 +201,7 @@ func runServe(env *Env, args []string) error {
 		defer stopMetrics()
 		metricsURL = "http://" + bound + "/metrics"
 	}
-	a, err := startApp(env, appOptions{requireSecret: true, log: log, mode: "serve", notice: catalogNotice(env), metrics: m})
+	a, err := startApp(env, appOptions{requireSecret: true, log: log, mode: "serve", notice: catalogNotice(env), metrics: m, tls: tlsOpt})
 	if err != nil {
 		return err
 	}
