@@ -22,9 +22,16 @@ type storeFaults struct {
 	mu    sync.Mutex
 	err   error // the last write fault; nil while writes work
 	since time.Time
+	// last is when the last fault was seen (monotonic clock).
+	last time.Time
 	// base is the first wait after a fault (default 500ms); doubled per
 	// attempt up to maxFaultBackoff.
 	base time.Duration
+	// settle is how long writes must have worked, with no fault seen, before
+	// the fault is over (default 10s). A full disk lets some writes through
+	// (those that fit in pages the file already has) and refuses others; without
+	// it the state would flap, and log, with every request.
+	settle time.Duration
 }
 
 // IsStoreFault reports whether err is the store's rather than an event's:
@@ -50,25 +57,33 @@ func faultBackoff(n int, base time.Duration) time.Duration {
 }
 
 // noteWrite records what a write to the store came to. A store fault
-// (IsStoreFault) starts the faulted state, or keeps it; a write that
-// worked ends it. Each change is logged once and shown in the live feed and
-// Attention; the attempts in between are not. Other errors say nothing
-// about the disk and change nothing.
+// (IsStoreFault) starts the faulted state, or keeps it; a write that works
+// when no fault has been seen for the settle time ends it. Each change is
+// logged once and shown in the live feed and Attention; the attempts in
+// between are not. Other errors say nothing about the disk and change
+// nothing.
 func (s *Service) noteWrite(err error) {
 	fault := IsStoreFault(err)
 	if err != nil && !fault {
 		return
 	}
-	now := s.now()
+	now, mono := s.now(), time.Now()
 	s.faults.mu.Lock()
 	was, since := s.faults.err, s.faults.since
-	if fault {
+	settle := s.faults.settle
+	if settle <= 0 {
+		settle = 10 * time.Second
+	}
+	switch {
+	case fault:
 		if was == nil {
 			s.faults.since = now
 		}
-		s.faults.err = err
-	} else {
+		s.faults.err, s.faults.last = err, mono
+	case was != nil && mono.Sub(s.faults.last) >= settle:
 		s.faults.err = nil
+	default:
+		was = nil // no change: working, or still settling
 	}
 	s.faults.mu.Unlock()
 	switch {
@@ -80,10 +95,13 @@ func (s *Service) noteWrite(err error) {
 		s.log.Error("store writes fail: events wait until writes work again", "err", err)
 		s.SetProblem(AttnStore, detail)
 		s.hub.publish(Activity{At: now, Kind: ActivitySystem, Type: "store writes fail", Reason: detail})
+		// The processor probes until writes work again, even with nothing
+		// to apply (the fault may have been a webhook's).
+		s.Wake()
 	case !fault && was != nil:
-		s.log.Info("store writes work again; waiting events are being applied", "failed_for", now.Sub(since).Round(time.Second).String())
+		s.log.Info("store writes work again", "failed_for", now.Sub(since).Round(time.Second).String())
 		s.ClearProblem(AttnStore)
-		s.hub.publish(Activity{At: now, Kind: ActivitySystem, Type: "store writes work again", Reason: "waiting events are being applied"})
+		s.hub.publish(Activity{At: now, Kind: ActivitySystem, Type: "store writes work again", Reason: "events that waited are applied"})
 	}
 }
 

@@ -78,7 +78,7 @@ func TestFullDiskIsAWaitNotAFailure(t *testing.T) {
 	}
 	defer st.Close()
 	var logs syncBuffer
-	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, Log: slog.New(slog.NewTextHandler(&logs, nil)), FaultSettle: 20 * time.Millisecond})
 	svc.faults.base = 5 * time.Millisecond
 	for i := range 3 {
 		body := payload(fmt.Sprint("evt_", i), "checkout.session.completed", time.Now(), "2023-10-16",
@@ -134,9 +134,8 @@ func TestFullDiskIsAWaitNotAFailure(t *testing.T) {
 	if b := balanceOf(t, svc, "u1"); b != 300 {
 		t.Fatalf("balance %d after the disk came back, want 300", b)
 	}
-	if err := svc.StoreFault(); err != nil {
-		t.Fatalf("StoreFault after recovery: %v", err)
-	}
+	// The fault is cleared right after the commit that applied them.
+	eventually(t, "the fault cleared", func() bool { return svc.StoreFault() == nil })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -163,20 +162,22 @@ func TestHealthRecoversWithNothingToApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}})
+	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, FaultSettle: 20 * time.Millisecond})
 	svc.faults.base = 5 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = svc.Run(ctx) }()
+	eventually(t, "the processor running", svc.Running)
 	disk.full.Store(true)
-	// A delivery that cannot be stored is what shows the fault here.
+	// A delivery that cannot be stored is what shows the fault here; the
+	// idle processor then probes the disk until it takes writes again.
 	if _, _, err := svc.Ingest(payload("evt_1", "customer.created", time.Now(), "2023-10-16", M{"id": "cus_1"}), "test"); err == nil {
 		t.Fatal("stored on a full disk")
 	}
 	if svc.StoreFault() == nil {
 		t.Fatal("no fault reported after a failed write")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = svc.Run(ctx) }()
-	eventually(t, "a probe of the full disk", func() bool { return len(disk.attempts()) >= 2 })
+	eventually(t, "probes of the full disk", func() bool { return len(disk.attempts()) >= 3 })
 	disk.full.Store(false)
 	eventually(t, "health back", func() bool { return svc.StoreFault() == nil })
 }
@@ -254,5 +255,41 @@ func TestDamagedFileIsAWaitTooNotFailedEvents(t *testing.T) {
 	}
 	if err := svc.StoreFault(); err == nil || !strings.Contains(err.Error(), "restore the last backup") {
 		t.Fatalf("StoreFault %v", err)
+	}
+}
+
+// TestAFlappingDiskIsOneFaultNotOnePerWrite: a full disk lets some writes
+// through (those that fit in pages the file already has). Writes that
+// alternate between failing and working are one fault, logged once, until
+// they have worked for the settle time.
+func TestAFlappingDiskIsOneFaultNotOnePerWrite(t *testing.T) {
+	var n atomic.Int64
+	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: func() error {
+		if n.Add(1)%2 == 0 {
+			return &os.PathError{Op: "write", Path: "f.db", Err: syscall.ENOSPC}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logs syncBuffer
+	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, Log: slog.New(slog.NewTextHandler(&logs, nil)), FaultSettle: time.Hour})
+	failed := 0
+	for i := range 20 {
+		if _, _, err := svc.Ingest(payload(fmt.Sprint("evt_", i), "customer.created", time.Now(), "2023-10-16", M{"id": "cus_1"}), "test"); err != nil {
+			failed++
+		}
+	}
+	if failed == 0 || failed == 20 {
+		t.Fatalf("%d of 20 ingests failed, want some", failed)
+	}
+	if svc.StoreFault() == nil {
+		t.Fatal("the fault ended while writes were still failing now and then")
+	}
+	out := logs.String()
+	if strings.Count(out, "store writes fail") != 1 || strings.Contains(out, "store writes work again") {
+		t.Fatalf("want one fault line and no recovery:\n%s", out)
 	}
 }

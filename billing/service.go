@@ -50,6 +50,10 @@ type Options struct {
 	// piece will not come by webhook: the event is set aside as ignored and
 	// flagged in Attention, where it can be retried.
 	WaitLimit time.Duration
+	// FaultSettle is how long writes must work, with no fault seen, before
+	// a store fault (full disk, I/O error) is over: /healthz answers 200
+	// again and Attention drops it. Default 10s.
+	FaultSettle time.Duration
 }
 
 // Service runs the billing rules over a store.
@@ -97,6 +101,7 @@ func NewService(store *storage.Store, opt Options) *Service {
 	return &Service{
 		store: store, rules: opt.Rules, clock: opt.Clock, log: opt.Log, fetcher: opt.Fetcher, batch: opt.BatchSize, wait: opt.WaitLimit,
 		wake: make(chan struct{}, 1), rejected: map[string]uint64{}, started: opt.Clock(),
+		faults: storeFaults{settle: opt.FaultSettle},
 	}
 }
 
@@ -192,16 +197,19 @@ func (s *Service) Run(ctx context.Context) error {
 	faulted := 0 // attempts in a row that writes failed
 	for {
 		res, err := s.processOnce(ctx, pickDue, 0)
-		if err == nil && res.processed == 0 && s.StoreFault() != nil {
+		probing := err == nil && res.processed == 0 && s.StoreFault() != nil
+		if probing {
 			// Nothing to apply, but writes were failing: find out whether
 			// they work again, so /healthz does not stay at 503.
 			err = s.store.ProbeWrite(s.now())
 			s.noteWrite(err)
+			probing = s.StoreFault() != nil
 		}
-		if IsStoreFault(err) {
+		if IsStoreFault(err) || probing {
 			// The disk refused the write, or the file is damaged: nothing
 			// was written and every event stays as it was. Wait, longer
-			// each time; noteWrite has logged the change once.
+			// each time; noteWrite has logged the change once. (Or writes
+			// work but have not for long: probe again later.)
 			faulted++
 			select {
 			case <-ctx.Done():

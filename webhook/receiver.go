@@ -144,8 +144,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rc.reject(w, http.StatusBadRequest, RejectMalformed, err.Error())
 			return
 		}
-		// Not stored: Stripe must retry, so answer 5xx.
-		rc.Log.Error("store webhook event", "err", err)
+		// Not stored: Stripe must retry, so answer 5xx. A full or failing
+		// disk is logged once by billing when it starts, not per delivery.
+		if !billing.IsStoreFault(err) {
+			rc.Log.Error("store webhook event", "err", err)
+		}
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "could not store event, retry"})
 		return
 	}
