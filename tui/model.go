@@ -36,6 +36,9 @@ type Options struct {
 	// Clipboard receives OSC 52 clipboard writes; nil is the terminal
 	// (stderr).
 	Clipboard io.Writer
+	// Who is the operator this console acts as, shown in the header when
+	// it is not the machine's own user (an SSH session: "ssh:laptop").
+	Who string
 }
 
 const (
@@ -406,6 +409,11 @@ func (m *model) headerView() string {
 		banner := truncate(" "+demoBanner+" ", w-used-2)
 		line1 += "  " + m.st.Demo.Render(banner)
 		used += 2 + lipgloss.Width(banner)
+	}
+	if m.opt.Who != "" && w > used+4 {
+		who := truncate("as "+m.opt.Who, w-used-2)
+		line1 += "  " + m.st.Muted.Render(who)
+		used += 2 + lipgloss.Width(who)
 	}
 	if at, ok := m.b.(Attached); ok && w > used+4 {
 		text, up := at.Attachment()

@@ -181,6 +181,7 @@ func runServe(env *Env, args []string) error {
 	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
 	backups := backupFlags(fs)
 	tlsOpt := tlsFlags(fs, &env.Config)
+	sshOpt := sshFlags(fs)
 	metricsAddr := fs.String("metrics-addr", os.Getenv("CREDITDESK_METRICS_ADDR"),
 		"serve Prometheus metrics at HOST:PORT/metrics (CREDITDESK_METRICS_ADDR; off unless given; keep it private, e.g. 127.0.0.1:9464)")
 	if _, err := env.parse(fs, args); err != nil {
@@ -208,6 +209,12 @@ func runServe(env *Env, args []string) error {
 	if metricsURL != "" {
 		log.Info("metrics", "url", metricsURL)
 	}
+	stopSSH, err := startSSH(sshOpt, a, env.Config.DB, log, tui.Options{WebhookURL: a.url, DBPath: env.Config.DB,
+		Notice: catalogNotice(env), Operator: a.stripe.operator(a.svc, env.Config)})
+	if err != nil {
+		a.stop()
+		return err
+	}
 	mode := "no STRIPE_SECRET_KEY (API features off)"
 	if env.Config.SecretKey != "" {
 		mode = fmt.Sprintf("key %s", config.Mask(env.Config.SecretKey))
@@ -234,6 +241,10 @@ func runServe(env *Env, args []string) error {
 	}
 	stopBackups()
 	backupsDone()
+	// SSH sessions end before the store closes.
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = stopSSH(sctx)
+	scancel()
 	if err := a.stop(); err != nil {
 		return err
 	}

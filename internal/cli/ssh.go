@@ -13,6 +13,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"creditdesk/billing"
 	"creditdesk/internal/sshconsole"
 	"creditdesk/tui"
 )
@@ -82,6 +83,7 @@ func startSSH(o *sshOptions, a *app, dbPath string, log *slog.Logger, opt tui.Op
 	}, func(ctx context.Context, r *lipgloss.Renderer) (tea.Model, func()) {
 		so := opt
 		so.Renderer = r
+		so.Who = billing.OperatorOf(ctx)
 		// OSC 52 goes to the session's terminal, not this process's.
 		so.Clipboard = r.Output()
 		return tui.NewSession(ctx, a.svc, so)
