@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -75,6 +76,7 @@ func startSSH(o *sshOptions, a *app, dbPath string, log *slog.Logger, opt tui.Op
 	if err != nil {
 		return off, err
 	}
+	b := sshBackend{Backend: a.svc, stats: sshconsole.NewSharedStats(a.svc.Stats, sshStatsTTL)}
 	srv, err := sshconsole.Start(sshconsole.Config{
 		Addr:           o.addr,
 		AuthorizedKeys: keys,
@@ -86,7 +88,7 @@ func startSSH(o *sshOptions, a *app, dbPath string, log *slog.Logger, opt tui.Op
 		so.Who = billing.OperatorOf(ctx)
 		// OSC 52 goes to the session's terminal, not this process's.
 		so.Clipboard = r.Output()
-		return tui.NewSession(ctx, a.svc, so)
+		return tui.NewSession(ctx, b, so)
 	})
 	if err != nil {
 		return off, err
@@ -94,6 +96,19 @@ func startSSH(o *sshOptions, a *app, dbPath string, log *slog.Logger, opt tui.Op
 	log.Info("console over SSH", "addr", srv.Addr(), "authorized_keys", keys, "host_key", srv.HostKeyFingerprint())
 	return srv.Shutdown, nil
 }
+
+// sshStatsTTL is how long the SSH consoles reuse one read of the stats.
+const sshStatsTTL = 250 * time.Millisecond
+
+// sshBackend is the service as the SSH consoles see it: one stats read
+// shared by all of them, so that many consoles do not read the store after
+// every event.
+type sshBackend struct {
+	tui.Backend
+	stats *sshconsole.SharedStats
+}
+
+func (b sshBackend) Stats() billing.Stats { return b.stats.Stats() }
 
 // isSet reports whether the flag name was given on the command line.
 func isSet(fs *flag.FlagSet, name string) bool {

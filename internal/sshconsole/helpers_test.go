@@ -68,12 +68,22 @@ func newService(t testing.TB) *billing.Service {
 	return billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 }
 
-// realConsole serves the real console over svc, as internal/cli does.
+// realConsole serves the real console over svc, as internal/cli does:
+// the consoles share their stats.
 func realConsole(svc *billing.Service) NewConsole {
+	b := sharedBackend{Backend: svc, stats: NewSharedStats(svc.Stats, 250*time.Millisecond)}
 	return func(ctx context.Context, r *lipgloss.Renderer) (tea.Model, func()) {
-		return tui.NewSession(ctx, svc, tui.Options{Renderer: r, WebhookURL: "http://127.0.0.1:0/webhook"})
+		return tui.NewSession(ctx, b, tui.Options{Renderer: r, WebhookURL: "http://127.0.0.1:0/webhook"})
 	}
 }
+
+// sharedBackend is internal/cli's sshBackend.
+type sharedBackend struct {
+	tui.Backend
+	stats *SharedStats
+}
+
+func (b sharedBackend) Stats() billing.Stats { return b.stats.Stats() }
 
 // testLog is a logger whose output the test can read.
 type testLog struct {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"creditdesk/billing"
 )
 
 // counter is a console that counts the messages it got and its frames.
@@ -65,5 +67,27 @@ func TestPacedDrawsFeedAtMostOncePerInterval(t *testing.T) {
 	p.View()
 	if c.views != n {
 		t.Error("View drew an unchanged console again")
+	}
+}
+
+func TestSharedStatsReadsOncePerTTL(t *testing.T) {
+	reads := 0
+	s := NewSharedStats(func() billing.Stats {
+		reads++
+		return billing.Stats{Received: uint64(reads), Rejected: map[string]uint64{"signature": 1}}
+	}, 50*time.Millisecond)
+	for range 100 {
+		if st := s.Stats(); st.Received != 1 {
+			t.Fatalf("got %d", st.Received)
+		}
+	}
+	st := s.Stats()
+	st.Rejected["signature"] = 99 // a console's copy
+	if reads != 1 || s.Stats().Rejected["signature"] != 1 {
+		t.Fatalf("%d reads, shared map changed: %v", reads, s.Stats().Rejected)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if st := s.Stats(); st.Received != 2 {
+		t.Errorf("after the ttl: %d", st.Received)
 	}
 }
