@@ -751,6 +751,9 @@ func (s *Service) Stats() Stats {
 		st.LastEvent = time.Unix(0, n)
 	}
 	_, st.LastBackup = s.LastBackup()
+	if err := s.StoreFault(); err != nil {
+		st.StoreFault = err.Error()
+	}
 	st.Attention = st.Waiting + uint64(len(s.problemItems()))
 	_ = s.store.View(s.now(), func(tx *storage.Tx) error {
 		tx.ScanKV("attn:", func(string, []byte) bool { st.Attention++; return true })

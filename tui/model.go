@@ -410,6 +410,11 @@ func (m *model) headerView() string {
 		line1 += "  " + m.st.Demo.Render(banner)
 		used += 2 + lipgloss.Width(banner)
 	}
+	if f := m.stats.StoreFault; f != "" && w > used+4 {
+		text := truncate("! writes fail, events wait: "+f, w-used-2)
+		line1 += "  " + m.st.Danger.Render(text)
+		used += 2 + lipgloss.Width(text)
+	}
 	if m.opt.Who != "" && w > used+4 {
 		who := truncate("as "+m.opt.Who, w-used-2)
 		line1 += "  " + m.st.Muted.Render(who)

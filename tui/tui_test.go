@@ -957,3 +957,15 @@ func TestMoneyIsFormattedAsTheCLIDoes(t *testing.T) {
 		t.Errorf("a zero-decimal currency shown with decimals:\n%s", v)
 	}
 }
+
+// TestHeaderSaysWhenWritesFail: with the disk full, the header says writes
+// fail and events wait, so the founder knows before a customer does.
+func TestHeaderSaysWhenWritesFail(t *testing.T) {
+	f := newFake()
+	f.stats.StoreFault = "no space left on device"
+	d := newDriver(t, f, Options{}, 120, 30)
+	v := d.waitFor("writes fail")
+	if !strings.Contains(v, "events wait: no space left on device") {
+		t.Fatalf("header:\n%s", v)
+	}
+}
