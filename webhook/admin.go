@@ -37,6 +37,8 @@ type AdminService interface {
 	// WriteBackup writes a consistent copy of the database to w while
 	// webhooks and spends go on.
 	WriteBackup(w io.Writer) (int64, error)
+	// Retry queues a waiting, failed or set-aside event again now.
+	Retry(ctx context.Context, eventID string) error
 }
 
 // AdminSocketPath is the socket beside a database file.
@@ -118,6 +120,9 @@ func NewAdminHandler(svc AdminService) http.Handler {
 	mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
 		v, err := svc.Verify()
 		reply(w, v, err)
+	})
+	mux.HandleFunc("POST /retry/{event}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]bool{"queued": true}, svc.Retry(r.Context(), r.PathValue("event")))
 	})
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -365,6 +370,12 @@ func (c *AdminClient) CreateAPIKey(_ context.Context, name string) (string, erro
 func (c *AdminClient) RevokeAPIKey(_ context.Context, name string) error {
 	var out map[string]bool
 	return c.do(http.MethodDelete, "/apikeys/"+url.PathEscape(name), nil, &out)
+}
+
+// Retry is billing.Service.Retry, remotely.
+func (c *AdminClient) Retry(ctx context.Context, eventID string) error {
+	var out map[string]bool
+	return c.Do(ctx, http.MethodPost, "/retry/"+url.PathEscape(eventID), nil, &out)
 }
 
 // WriteBackup is billing.Service.WriteBackup, remotely: the running
