@@ -67,6 +67,9 @@ func Open(path string, opt Options) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
+		if err := checkDir(dir); err != nil {
+			return nil, err
+		}
 	}
 	if opt.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
@@ -136,7 +139,7 @@ func Open(path string, opt Options) (*Store, error) {
 			db.Close()
 			return nil, err
 		}
-		_ = os.WriteFile(pidPath(path), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+		writePid(pidPath(path))
 	} else if err := guard(path, s.checkVersion); err != nil {
 		db.Close()
 		return nil, err
@@ -145,6 +148,31 @@ func Open(path string, opt Options) (*Store, error) {
 }
 
 func pidPath(path string) string { return path + ".pid" }
+
+// writePid writes this process's pid beside the database, never through a
+// symbolic link someone left at that name.
+func writePid(path string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	f.Close()
+}
+
+// checkDir refuses a database directory every user may write to without
+// the sticky bit: anyone could replace the database or plant links beside
+// it. (/tmp, writable by all but sticky, is fine.)
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("database directory: %w", err)
+	}
+	if m := fi.Mode(); m&0o002 != 0 && m&os.ModeSticky == 0 {
+		return fmt.Errorf("database directory %s is writable by every user, so anyone could replace the database: use a directory only you can write (chmod o-w %s)", dir, dir)
+	}
+	return nil
+}
 
 // lockedError names the process that holds path, as far as its pid file says.
 func lockedError(path string) error {

@@ -255,7 +255,7 @@ func runServe(env *Env, args []string) error {
 // consoleLog writes logs next to the database so they never paint over the
 // console.
 func consoleLog(db string) (*slog.Logger, func()) {
-	f, err := os.OpenFile(db+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(db+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return discardLogger(), func() {}
 	}
