@@ -182,3 +182,21 @@ func TestAttentionCommandListsWhatNeedsTheOperator(t *testing.T) {
 		t.Fatalf("grant to a known user warned: %q", stderr)
 	}
 }
+
+// TestSimulateNeverTakesTheSecretAsAFlag: a secret on the command line is
+// visible to every user in ps; simulate reads it from the environment or a
+// file.
+func TestSimulateNeverTakesTheSecretAsAFlag(t *testing.T) {
+	code, _, stderr := run(t, nil, "simulate", "--secret", "whsec_x", "--count", "1")
+	if code != 2 || !strings.Contains(stderr, "flag provided but not defined: -secret") {
+		t.Fatalf("simulate --secret: %d %q", code, stderr)
+	}
+	code, _, stderr = run(t, nil, "simulate", "--count", "1")
+	if code != 2 || !strings.Contains(stderr, "STRIPE_WEBHOOK_SECRET or pass --secret-file") {
+		t.Fatalf("simulate without a secret: %d %q", code, stderr)
+	}
+	code, _, stderr = run(t, nil, "simulate", "--secret-file", filepath.Join(t.TempDir(), "none"), "--count", "1")
+	if code != 2 || !strings.Contains(stderr, "no such file") {
+		t.Fatalf("simulate with a missing secret file: %d %q", code, stderr)
+	}
+}

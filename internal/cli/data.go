@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -266,7 +267,10 @@ func runSimulate(env *Env, args []string) error {
 	fs := newFlags(env, "simulate")
 	cfg := simulate.Config{}
 	fs.StringVar(&cfg.URL, "url", "http://"+env.Config.Addr+env.Config.WebhookPath, "webhook URL")
-	fs.StringVar(&cfg.Secret, "secret", env.Config.WebhookSecret, "webhook signing secret (STRIPE_WEBHOOK_SECRET)")
+	// The secret is never a flag: a command line is visible to every user
+	// in ps. It comes from the environment (.env) or a file.
+	secretFile := fs.String("secret-file", "", "read the webhook signing secret from FILE (default: STRIPE_WEBHOOK_SECRET)")
+	cfg.Secret = env.Config.WebhookSecret
 	fs.IntVar(&cfg.Count, "count", 100, "events to send")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "events per second (0: as fast as possible)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 8, "requests in flight")
@@ -276,10 +280,17 @@ func runSimulate(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
+	if *secretFile != "" {
+		b, err := os.ReadFile(*secretFile)
+		if err != nil {
+			return &exitError{code: 2, msg: fmt.Sprintf("simulate --secret-file: %v", err)}
+		}
+		cfg.Secret = strings.TrimSpace(string(b))
+	}
 	if secrets := strings.Split(cfg.Secret, ","); cfg.Secret != "" {
 		cfg.Secret = strings.TrimSpace(secrets[0])
 	} else {
-		return &exitError{code: 2, msg: "simulate needs --secret whsec_… (or STRIPE_WEBHOOK_SECRET), the secret the receiver checks"}
+		return &exitError{code: 2, msg: "simulate needs the receiver's signing secret: set STRIPE_WEBHOOK_SECRET or pass --secret-file FILE"}
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -296,7 +307,7 @@ func runSimulate(env *Env, args []string) error {
 		msg := fmt.Sprintf("%d of %d events were not acknowledged", rep.Sent-rep.OK, rep.Sent)
 		switch {
 		case rep.ByStatus[400] > 0:
-			msg += "; 400 means the receiver refused the signature: --secret must be its STRIPE_WEBHOOK_SECRET"
+			msg += "; 400 means the receiver refused the signature: sign with the receiver's own STRIPE_WEBHOOK_SECRET"
 		case rep.ByStatus[404] > 0:
 			msg += "; 404 means nothing listens at that path: the receiver's path is /api/stripe/webhook"
 		}
