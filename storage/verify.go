@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -55,8 +56,28 @@ func (s *Store) Verify() (VerifyReport, error) {
 	if errors.As(err, &d) && d.Hint == "" {
 		d.Hint = "restore the last backup"
 	}
+	if err != nil && len(err.Error()) > maxErrorLine {
+		err = &shortError{err}
+	}
 	return r, err
 }
+
+// maxErrorLine bounds what verify says in one line: a scribbled record can
+// put pages of bytes into a message.
+const maxErrorLine = 300
+
+// shortError is err with its message cut to maxErrorLine; errors.Is and
+// errors.As still see err.
+type shortError struct{ err error }
+
+// Error keeps the start (what is wrong where) and the end (what to do).
+func (e *shortError) Error() string {
+	msg := []rune(e.err.Error())
+	head, tail := maxErrorLine*2/3, maxErrorLine/4
+	return string(msg[:head]) + " …(" + strconv.Itoa(len(msg)-head-tail) + " characters)… " + string(msg[len(msg)-tail:])
+}
+
+func (e *shortError) Unwrap() error { return e.err }
 
 // checkTx runs fn in a transaction bbolt's check may run in: a read-only
 // one in a read-only store, else a write transaction (rolled back), since
@@ -75,6 +96,15 @@ func (s *Store) checkTx(fn func(*bolt.Tx) error) error {
 	})
 }
 
+// shortKey quotes a key for an error line, cut to 60 bytes: a scribbled
+// key can be pages long.
+func shortKey(k []byte) string {
+	if len(k) > 60 {
+		return fmt.Sprintf("%q… (%d bytes)", k[:60], len(k))
+	}
+	return fmt.Sprintf("%q", k)
+}
+
 // verifyRecords checks the invariants between records (Verify).
 func verifyRecords(tx *bolt.Tx, r *VerifyReport) error {
 	ledger := tx.Bucket(ledgerBucket)
@@ -85,7 +115,7 @@ func verifyRecords(tx *bolt.Tx, r *VerifyReport) error {
 	err := tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
 		var u User
 		if err := json.Unmarshal(v, &u); err != nil {
-			return fmt.Errorf("user %q: %w", k, err)
+			return fmt.Errorf("user %s: %w", shortKey(k), err)
 		}
 		r.Users++
 		var sum int64
