@@ -74,6 +74,9 @@ type shortError struct{ err error }
 func (e *shortError) Error() string {
 	msg := []rune(e.err.Error())
 	head, tail := maxErrorLine*2/3, maxErrorLine/4
+	if len(msg) <= head+tail+20 {
+		return string(msg)
+	}
 	return string(msg[:head]) + " …(" + strconv.Itoa(len(msg)-head-tail) + " characters)… " + string(msg[len(msg)-tail:])
 }
 
