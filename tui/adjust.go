@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
@@ -59,20 +58,11 @@ type adjustForm struct {
 }
 
 func newAdjustForm(ctx context.Context, b Backend, st *Styles, km *KeyMap, m openAdjustMsg) *adjustForm {
-	mk := func(placeholder string, limit int) textinput.Model {
-		ti := textinput.New()
-		ti.Prompt = ""
-		ti.Placeholder = placeholder
-		ti.CharLimit = limit
-		ti.Cursor.SetMode(cursor.CursorStatic)
-		ti.PlaceholderStyle = st.Muted
-		return ti
-	}
 	f := &adjustForm{
 		ctx: ctx, b: b, st: st, km: km,
 		user: m.user, grant: m.grant, balance: m.balance,
-		amount: mk("e.g. 500", 20),
-		reason: mk("required: why, for the ledger", 200),
+		amount: newInput(st, "", "e.g. 500", 20),
+		reason: newInput(st, "", "required: why, for the ledger", 200),
 		key:    newIdempotencyKey(),
 	}
 	f.amount.Focus()

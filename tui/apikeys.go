@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"creditdesk/billing"
 )
@@ -55,15 +54,12 @@ func revokeAPIKeyCmd(ctx context.Context, b Backend, name string) tea.Cmd {
 // apiKeysPane lists the bearer keys the founder's app uses, creates one
 // (showing it once) and revokes one after a confirmation.
 type apiKeysPane struct {
+	*common
 	ctx context.Context
 	b   Backend
-	st  *Styles
-	km  *KeyMap
-	now func() time.Time
 
-	rows   []billing.APIKey
-	cursor int
-	loaded bool
+	rows []billing.APIKey
+	list list
 
 	naming     bool // the name input holds the keyboard
 	name       textinput.Model
@@ -72,27 +68,20 @@ type apiKeysPane struct {
 	created, createdName string
 
 	width, height int
-	cols          []column
-	widths        []int
 }
 
-func newAPIKeysPane(ctx context.Context, b Backend, st *Styles, km *KeyMap, now func() time.Time) *apiKeysPane {
-	ti := textinput.New()
-	ti.Prompt = "name: "
-	ti.Placeholder = "backend, worker, staging…"
-	ti.CharLimit = 64
-	ti.Cursor.SetMode(cursor.CursorStatic)
-	ti.PromptStyle = st.Title
-	ti.PlaceholderStyle = st.Muted
-	return &apiKeysPane{
-		ctx: ctx, b: b, st: st, km: km, now: now, name: ti,
-		cols: []column{
-			{Title: "NAME", Flex: 1, Min: 8},
-			{Title: "KEY", Width: 10},
-			{Title: "CREATED", Width: 10},
-			{Title: "STATUS", Width: 18},
-		},
+func newAPIKeysPane(ctx context.Context, c *common, b Backend) *apiKeysPane {
+	p := &apiKeysPane{
+		common: c, ctx: ctx, b: b, name: newInput(c.st, "name: ", "backend, worker, staging…", 64),
+		list: newList(c, "no keys yet: press c to create one",
+			column{Title: "NAME", Flex: 1, Min: 8},
+			column{Title: "KEY", Width: 10},
+			column{Title: "CREATED", Width: 10},
+			column{Title: "STATUS", Width: 18},
+		),
 	}
+	p.name.PromptStyle = c.st.Title
+	return p
 }
 
 func (p *apiKeysPane) Title() string { return "API keys" }
@@ -104,8 +93,14 @@ func (p *apiKeysPane) Capturing() bool { return p.naming || p.confirming != "" }
 
 func (p *apiKeysPane) SetSize(w, h int) {
 	p.width, p.height = w, h
-	p.widths = layoutColumns(w-2, p.cols)
 	p.name.Width = max(w-10, 1)
+	p.resize()
+}
+
+// resize gives the list what the lines under it leave: the title and
+// column header above, the bottom lines below.
+func (p *apiKeysPane) resize() {
+	p.list.setSize(p.width, p.height-2-len(p.bottom()))
 }
 
 func (p *apiKeysPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -114,13 +109,14 @@ func (p *apiKeysPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			return p, reportErr(fmt.Errorf("loading API keys: %w", msg.err))
 		}
-		p.rows, p.loaded = msg.keys, true
-		p.cursor = min(p.cursor, max(len(p.rows)-1, 0))
+		p.rows = msg.keys
+		p.list.setRows(len(p.rows))
 	case apiKeyCreatedMsg:
 		if msg.err != nil {
 			return p, reportErr(fmt.Errorf("creating API key %s: %w", msg.name, msg.err))
 		}
 		p.created, p.createdName = msg.plain, msg.name
+		p.resize()
 		return p, tea.Batch(loadAPIKeysCmd(p.b), msgCmd(infoMsg("Created API key "+msg.name+": copy it now, it is shown only once")))
 	case apiKeyRevokedMsg:
 		if msg.err != nil {
@@ -128,7 +124,9 @@ func (p *apiKeysPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return p, tea.Batch(loadAPIKeysCmd(p.b), msgCmd(infoMsg("Revoked API key "+msg.name+": requests with it now get 401")))
 	case tea.KeyMsg:
-		return p, p.key(msg)
+		cmd := p.key(msg)
+		p.resize()
+		return p, cmd
 	}
 	if p.naming {
 		var cmd tea.Cmd
@@ -146,7 +144,7 @@ func (p *apiKeysPane) key(msg tea.KeyMsg) tea.Cmd {
 			p.naming = false
 			p.name.Blur()
 			return nil
-		case msg.Type == tea.KeyEnter:
+		case key.Matches(msg, p.km.Submit):
 			name := strings.TrimSpace(p.name.Value())
 			if name == "" {
 				return reportErr(fmt.Errorf("a key needs a name"))
@@ -165,15 +163,14 @@ func (p *apiKeysPane) key(msg tea.KeyMsg) tea.Cmd {
 			return revokeAPIKeyCmd(p.ctx, p.b, name)
 		}
 		return nil
-	case p.created != "" && (key.Matches(msg, p.km.Back) || msg.Type == tea.KeyEnter):
+	case p.created != "" && (key.Matches(msg, p.km.Back) || key.Matches(msg, p.km.Submit)):
 		p.created, p.createdName = "", ""
 		return nil
 	}
+	if p.list.key(msg, false) {
+		return nil
+	}
 	switch {
-	case key.Matches(msg, p.km.Up):
-		p.cursor = max(p.cursor-1, 0)
-	case key.Matches(msg, p.km.Down):
-		p.cursor = min(p.cursor+1, max(len(p.rows)-1, 0))
 	case key.Matches(msg, p.km.Reload):
 		return loadAPIKeysCmd(p.b)
 	case key.Matches(msg, p.km.NewKey):
@@ -182,8 +179,8 @@ func (p *apiKeysPane) key(msg tea.KeyMsg) tea.Cmd {
 		p.name.SetValue("")
 		return p.name.Focus()
 	case key.Matches(msg, p.km.Revoke):
-		if p.cursor < len(p.rows) && !p.rows[p.cursor].Revoked() {
-			p.confirming = p.rows[p.cursor].Name
+		if i, ok := p.list.selected(); ok && !p.rows[i].Revoked() {
+			p.confirming = p.rows[i].Name
 		}
 	}
 	return nil
@@ -192,40 +189,15 @@ func (p *apiKeysPane) key(msg tea.KeyMsg) tea.Cmd {
 func (p *apiKeysPane) View() string {
 	var b strings.Builder
 	b.WriteString(p.st.Title.Render(truncate("  API keys: your app sends one as Authorization: Bearer KEY", p.width)))
-	b.WriteByte('\n')
-	b.WriteString(p.st.Header.Render("  " + tableHeader(p.cols, p.widths)))
-	lines := 2
-	switch {
-	case !p.loaded:
-		b.WriteString("\n" + p.st.Muted.Render("  loading…"))
-		lines++
-	case len(p.rows) == 0:
-		b.WriteString("\n" + p.st.Muted.Render(truncate("  no keys yet: press c to create one", p.width)))
-		lines++
-	}
 	now := p.now()
-	bottom := p.bottom()
-	room := p.height - lines - len(bottom)
-	first := max(0, p.cursor-room+1)
-	for i := first; i < len(p.rows) && i-first < room; i++ {
+	p.list.view(&b, func(i int) (string, *lipgloss.Style) {
 		k := p.rows[i]
-		status := p.st.Success.Render(fit("active", p.widths[3], false))
 		if k.Revoked() {
-			status = p.st.Danger.Render(fit("revoked "+formatTime(k.RevokedAt, now), p.widths[3], false))
+			return p.list.row(k.Name, k.Hint, formatTime(k.CreatedAt, now), "revoked "+formatTime(k.RevokedAt, now)), &p.st.Danger
 		}
-		line := tableRow(p.cols[:3], p.widths[:3], k.Name, k.Hint, formatTime(k.CreatedAt, now)) + " " + status
-		b.WriteByte('\n')
-		if i == p.cursor {
-			b.WriteString(p.st.Selected.Render("› ") + line)
-		} else {
-			b.WriteString("  " + line)
-		}
-		lines++
-	}
-	for ; lines < p.height-len(bottom); lines++ {
-		b.WriteByte('\n')
-	}
-	for _, l := range bottom {
+		return p.list.row(k.Name, k.Hint, formatTime(k.CreatedAt, now), "active"), &p.st.Success
+	})
+	for _, l := range p.bottom() {
 		b.WriteByte('\n')
 		b.WriteString(l)
 	}

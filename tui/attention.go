@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"creditdesk/billing"
 )
@@ -18,27 +19,20 @@ import (
 // unlinked purchase to a user. Past-due plans and disputes are fixed in the
 // Stripe Dashboard; the pane says so.
 type attentionPane struct {
+	*common
 	ctx context.Context
 	b   Backend
-	st  *Styles
-	km  *KeyMap
-	now func() time.Time
 
 	rows    []billing.AttentionItem
-	cursor  int
+	list    list
 	gen     int
 	loading bool
 	stale   bool
-	loaded  bool
 
 	// prompt asks for the assign type or the user to link to.
 	prompt     textinput.Model
 	promptFor  string // "assign" or "link"; "" when closed
 	promptItem billing.AttentionItem
-
-	width, height int
-	cols          []column
-	widths        []int
 }
 
 type (
@@ -56,20 +50,20 @@ type (
 // attentionTimeout bounds one operator action.
 const attentionTimeout = 10 * time.Second
 
-func newAttentionPane(ctx context.Context, b Backend, st *Styles, km *KeyMap, now func() time.Time) *attentionPane {
-	ti := textinput.New()
-	ti.CharLimit = 120
-	return &attentionPane{
-		ctx: ctx, b: b, st: st, km: km, now: now, prompt: ti,
-		cols: []column{
-			{Title: "SINCE", Width: 10},
-			{Title: "KIND", Width: 10},
-			{Title: "ID", Width: 16},
-			{Title: "USER", Width: 12},
-			{Title: "WHAT", Flex: 1, Min: 10},
-			{Title: "FIX", Width: 12},
-		},
+func newAttentionPane(ctx context.Context, c *common, b Backend) *attentionPane {
+	p := &attentionPane{
+		common: c, ctx: ctx, b: b, prompt: newInput(c.st, "> ", "", 120),
+		list: newList(c, "nothing needs you: every event is applied and every purchase resolved",
+			column{Title: "SINCE", Width: 10},
+			column{Title: "KIND", Width: 10},
+			column{Title: "ID", Width: 16},
+			column{Title: "USER", Width: 12},
+			column{Title: "WHAT", Flex: 1, Min: 10},
+			column{Title: "FIX", Width: 12},
+		),
 	}
+	p.list.emptyStyle = &c.st.Success
+	return p
 }
 
 func (p *attentionPane) Title() string { return "Attention" }
@@ -77,8 +71,8 @@ func (p *attentionPane) Title() string { return "Attention" }
 func (p *attentionPane) Init() tea.Cmd { return p.load() }
 
 func (p *attentionPane) SetSize(w, h int) {
-	p.width, p.height = w, h
-	p.widths = layoutColumns(w-2, p.cols)
+	// A title above the list, a line about the cursor's item below.
+	p.list.setSize(w, h-3)
 	p.prompt.Width = max(w-30, 10)
 }
 
@@ -130,8 +124,8 @@ func (p *attentionPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			return p, reportErr(fmt.Errorf("loading attention items: %w", msg.err))
 		}
-		p.rows, p.loaded = msg.rows, true
-		p.cursor = min(p.cursor, max(len(p.rows)-1, 0))
+		p.rows = msg.rows
+		p.list.setRows(len(p.rows))
 	case attentionDoneMsg:
 		if msg.err != nil {
 			return p, tea.Batch(reportErr(msg.err), p.load())
@@ -158,18 +152,17 @@ func (p *attentionPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (p *attentionPane) listKey(msg tea.KeyMsg) tea.Cmd {
-	switch {
-	case key.Matches(msg, p.km.Up):
-		p.cursor = max(p.cursor-1, 0)
-	case key.Matches(msg, p.km.Down):
-		p.cursor = min(p.cursor+1, max(len(p.rows)-1, 0))
-	case key.Matches(msg, p.km.Reload):
-		return p.load()
-	}
-	if p.cursor >= len(p.rows) {
+	if p.list.key(msg, false) {
 		return nil
 	}
-	it := p.rows[p.cursor]
+	if key.Matches(msg, p.km.Reload) {
+		return p.load()
+	}
+	i, ok := p.list.selected()
+	if !ok {
+		return nil
+	}
+	it := p.rows[i]
 	switch {
 	case key.Matches(msg, p.km.Retry) && it.Action == "retry":
 		b := p.b
@@ -179,31 +172,29 @@ func (p *attentionPane) listKey(msg tea.KeyMsg) tea.Cmd {
 		if len(p.b.PurchaseTypes()) == 0 {
 			hint = "the catalog is empty: add plans and packs to creditdesk.toml"
 		}
-		p.openPrompt("assign", it, hint)
-		return textinput.Blink
+		return p.openPrompt("assign", it, hint)
 	case key.Matches(msg, p.km.Link) && it.Action == "link":
-		p.openPrompt("link", it, "user id")
-		return textinput.Blink
+		return p.openPrompt("link", it, "user id")
 	case key.Matches(msg, p.km.Open) && it.User != "":
 		return msgCmd(openUserMsg{it.User})
 	}
 	return nil
 }
 
-func (p *attentionPane) openPrompt(kind string, it billing.AttentionItem, placeholder string) {
+func (p *attentionPane) openPrompt(kind string, it billing.AttentionItem, placeholder string) tea.Cmd {
 	p.promptFor, p.promptItem = kind, it
 	p.prompt.SetValue("")
 	p.prompt.Placeholder = placeholder
-	p.prompt.Focus()
+	return p.prompt.Focus()
 }
 
 func (p *attentionPane) promptKey(msg tea.KeyMsg) tea.Cmd {
-	switch msg.Type {
-	case tea.KeyEsc:
+	switch {
+	case key.Matches(msg, p.km.Cancel):
 		p.promptFor = ""
 		p.prompt.Blur()
 		return nil
-	case tea.KeyEnter:
+	case key.Matches(msg, p.km.Submit):
 		v := strings.TrimSpace(p.prompt.Value())
 		if v == "" {
 			return reportErr(fmt.Errorf("type a value, or esc to cancel"))
@@ -226,31 +217,15 @@ func (p *attentionPane) promptKey(msg tea.KeyMsg) tea.Cmd {
 func (p *attentionPane) View() string {
 	var b strings.Builder
 	title := "  Needs attention"
-	if p.loaded {
+	if p.list.loaded {
 		title = fmt.Sprintf("  Needs attention: %d", len(p.rows))
 	}
-	b.WriteString(p.st.Title.Render(truncate(title, p.width)))
-	b.WriteByte('\n')
-	b.WriteString(p.st.Header.Render("  " + tableHeader(p.cols, p.widths)))
-	n := pageSizeFor(p.height)
-	switch {
-	case !p.loaded:
-		b.WriteString("\n" + p.st.Muted.Render("  loading…"))
-		n--
-	case len(p.rows) == 0:
-		b.WriteString("\n" + p.st.Success.Render("  nothing needs you: every event is applied and every purchase resolved"))
-		n--
-	}
-	// Keep the cursor's row on screen.
-	first := max(0, p.cursor-n+1)
+	b.WriteString(p.st.Title.Render(truncate(title, p.list.width)))
 	now := p.now()
-	for i := first; i < len(p.rows) && n > 0; i++ {
+	p.list.view(&b, func(i int) (string, *lipgloss.Style) {
 		it := p.rows[i]
-		line := tableRow(p.cols, p.widths, formatTime(it.At, now), it.Kind, it.ID, it.User, it.Detail, fixLabel(it))
-		writeRow(&b, p.st, line, i == p.cursor, nil)
-		n--
-	}
-	padLines(&b, n)
+		return p.list.row(formatTime(it.At, now), it.Kind, it.ID, it.User, it.Detail, fixLabel(it)), nil
+	})
 	b.WriteByte('\n')
 	if p.promptFor != "" {
 		id := truncate(p.promptItem.ID, 24)
@@ -258,9 +233,9 @@ func (p *attentionPane) View() string {
 		if p.promptFor == "link" {
 			label = "  link " + id + " to "
 		}
-		b.WriteString(truncate(label+p.prompt.View(), p.width))
-	} else if p.cursor < len(p.rows) {
-		b.WriteString(p.st.Muted.Render(truncate("  "+p.rows[p.cursor].Detail, p.width)))
+		b.WriteString(truncate(label+p.prompt.View(), p.list.width))
+	} else if i, ok := p.list.selected(); ok {
+		b.WriteString(p.st.Muted.Render(truncate("  "+p.rows[i].Detail, p.list.width)))
 	}
 	return b.String()
 }

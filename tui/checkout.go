@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
@@ -39,11 +37,9 @@ const (
 // link is shown, copied to the clipboard with OSC 52 and noted in Live.
 // While the form is open it holds the keyboard; esc lets go.
 type checkoutPane struct {
+	*common
 	ctx  context.Context
 	op   Operator
-	st   *Styles
-	km   *KeyMap
-	now  func() time.Time
 	clip clipboard
 
 	editing bool
@@ -69,20 +65,11 @@ type checkoutPane struct {
 	width, height int
 }
 
-func newCheckoutPane(ctx context.Context, op Operator, st *Styles, km *KeyMap, now func() time.Time, clip clipboard) *checkoutPane {
-	mk := func(placeholder string, limit int) textinput.Model {
-		ti := textinput.New()
-		ti.Prompt = ""
-		ti.Placeholder = placeholder
-		ti.CharLimit = limit
-		ti.Cursor.SetMode(cursor.CursorStatic)
-		ti.PlaceholderStyle = st.Muted
-		return ti
-	}
-	p := &checkoutPane{ctx: ctx, op: op, st: st, km: km, now: now, clip: clip,
-		user:    mk("user id, as your app knows it", 200),
-		success: mk("default from CREDITDESK_SUCCESS_URL", 2000),
-		cancel:  mk("default from CREDITDESK_CANCEL_URL", 2000),
+func newCheckoutPane(ctx context.Context, c *common, op Operator, clip clipboard) *checkoutPane {
+	p := &checkoutPane{common: c, ctx: ctx, op: op, clip: clip,
+		user:    newInput(c.st, "", "user id, as your app knows it", 200),
+		success: newInput(c.st, "", "default from CREDITDESK_SUCCESS_URL", 2000),
+		cancel:  newInput(c.st, "", "default from CREDITDESK_CANCEL_URL", 2000),
 	}
 	if op != nil {
 		p.choices = op.Choices()
@@ -161,7 +148,7 @@ func (p *checkoutPane) editKey(msg tea.KeyMsg) tea.Cmd {
 		p.success.Blur()
 		p.cancel.Blur()
 		return nil
-	case msg.Type == tea.KeyEnter:
+	case key.Matches(msg, p.km.Submit):
 		if err := p.validate(); err != nil {
 			p.invalid = err.Error()
 			return nil
@@ -183,9 +170,8 @@ func (p *checkoutPane) editKey(msg tea.KeyMsg) tea.Cmd {
 	}
 	switch p.focus {
 	case fieldType:
-		if key.Matches(msg, p.km.Choose) {
-			n := len(p.choices) + 1
-			if msg.String() == "left" {
+		if n := len(p.choices) + 1; key.Matches(msg, p.km.ChoosePrev, p.km.ChooseNext) {
+			if key.Matches(msg, p.km.ChoosePrev) {
 				p.choice = (p.choice - 1 + n) % n
 			} else {
 				p.choice = (p.choice + 1) % n

@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"time"
+
 	"github.com/charmbracelet/bubbles/help"
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -37,4 +39,14 @@ func paneTitle(c Component) string {
 func capturing(c tea.Model) bool {
 	k, ok := c.(capturer)
 	return ok && k.Capturing()
+}
+
+// common is what every pane shares: the looks, the keys, the clock and the
+// timer. Panes embed it, so p.st, p.km and p.now read as before.
+type common struct {
+	st  *Styles
+	km  *KeyMap
+	now func() time.Time
+	// after is tea.Tick; tests replace it to fire timers when they choose.
+	after func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
 }

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"creditdesk/billing"
 )
@@ -16,10 +16,8 @@ import (
 // with what is left, purchases and the ledger. Its lines are built when the
 // data or the width changes; View only slices the visible ones.
 type detailPane struct {
-	b   Backend
-	st  *Styles
-	km  *KeyMap
-	now func() time.Time
+	*common
+	b Backend
 
 	id      string
 	d       billing.UserDetail
@@ -29,14 +27,12 @@ type detailPane struct {
 	loading bool
 	stale   bool
 
-	lines  []string
-	offset int
-
-	width, height int
+	scroll scroller
+	width  int
 }
 
-func newDetailPane(b Backend, st *Styles, km *KeyMap, now func() time.Time, id string) *detailPane {
-	return &detailPane{b: b, st: st, km: km, now: now, id: id}
+func newDetailPane(c *common, b Backend, id string) *detailPane {
+	return &detailPane{common: c, b: b, id: id}
 }
 
 func (p *detailPane) Title() string { return "User " + p.id }
@@ -51,11 +47,11 @@ func (p *detailPane) load() tea.Cmd {
 
 func (p *detailPane) SetSize(w, h int) {
 	rebuild := w != p.width
-	p.width, p.height = w, h
+	p.width = w
+	p.scroll.setHeight(h)
 	if rebuild {
 		p.build()
 	}
-	p.clamp()
 }
 
 func (p *detailPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -101,22 +97,10 @@ func (p *detailPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return p, msgCmd(openAdjustMsg{user: p.id, grant: key.Matches(msg, p.km.Grant), balance: p.d.User.Balance})
 		case key.Matches(msg, p.km.Reload):
 			return p, p.load()
-		case key.Matches(msg, p.km.Up):
-			p.offset--
-		case key.Matches(msg, p.km.Down):
-			p.offset++
-		case key.Matches(msg, p.km.NextPage):
-			p.offset += max(p.height-1, 1)
-		case key.Matches(msg, p.km.PrevPage):
-			p.offset -= max(p.height-1, 1)
 		}
-		p.clamp()
+		p.scroll.key(p.km, msg)
 	}
 	return p, nil
-}
-
-func (p *detailPane) clamp() {
-	p.offset = max(min(p.offset, len(p.lines)-p.height), 0)
 }
 
 // build lays the user out as lines of at most width cells.
@@ -132,14 +116,12 @@ func (p *detailPane) build() {
 	case p.err != nil && !p.loaded:
 		text(p.st.Title.Render, "  User "+p.id)
 		text(p.st.Danger.Render, "  "+p.err.Error())
-		p.lines = ls
-		p.clamp()
+		p.scroll.setLines(ls)
 		return
 	case !p.loaded:
 		text(p.st.Title.Render, "  User "+p.id)
 		text(p.st.Muted.Render, "  loading…")
-		p.lines = ls
-		p.clamp()
+		p.scroll.setLines(ls)
 		return
 	}
 
@@ -193,100 +175,90 @@ func (p *detailPane) build() {
 	}
 
 	// Grants.
-	add("")
+	ls = append(ls, "")
 	text(p.st.Title.Render, fmt.Sprintf("  Grants (%d)", len(p.d.Grants)))
-	gcols := []column{
+	ls = p.table(ls, w, "none with credits left", len(p.d.Grants), []column{
 		{Title: "ENTRY", Width: 6, Right: true},
 		{Title: "KIND", Width: 7},
 		{Title: "AMOUNT", Width: 9, Right: true},
 		{Title: "LEFT", Width: 9, Right: true},
 		{Title: "EXPIRES", Width: 10},
 		{Title: "SOURCE", Flex: 1, Min: 6},
-	}
-	gw := layoutColumns(w-4, gcols)
-	if len(p.d.Grants) == 0 {
-		text(p.st.Muted.Render, "    none with credits left")
-	} else {
-		add(p.st.Header.Render("    " + tableHeader(gcols, gw)))
-		for _, g := range p.d.Grants {
-			exp := "never"
-			if g.Expires() {
-				exp = formatDate(g.ExpiresAt)
-			}
-			line := "    " + tableRow(gcols, gw, strconv.FormatUint(g.EntryID, 10), g.Kind,
-				formatCredits(g.Amount), formatCredits(g.Remaining), exp, g.Source)
-			if g.Expires() && !g.ExpiresAt.After(now) {
-				add(p.st.Muted.Render(line))
-			} else {
-				add(line)
-			}
+	}, func(i int) ([]string, *lipgloss.Style) {
+		g := p.d.Grants[i]
+		exp := "never"
+		if g.Expires() {
+			exp = formatDate(g.ExpiresAt)
 		}
-	}
+		cells := []string{strconv.FormatUint(g.EntryID, 10), g.Kind, formatCredits(g.Amount), formatCredits(g.Remaining), exp, g.Source}
+		if g.Expires() && !g.ExpiresAt.After(now) {
+			return cells, &p.st.Muted
+		}
+		return cells, nil
+	})
 
 	// Purchases.
-	add("")
+	ls = append(ls, "")
 	text(p.st.Title.Render, fmt.Sprintf("  Purchases (%d)", len(p.d.Purchases)))
-	pcols := []column{
+	ls = p.table(ls, w, "none", len(p.d.Purchases), []column{
 		{Title: "TIME", Width: 10},
 		{Title: "PURCHASE", Flex: 1, Min: 8},
 		{Title: "KIND", Width: 4},
 		{Title: "STATUS", Width: 13},
 		{Title: "CREDITS", Width: 9, Right: true},
 		{Title: "TOTAL", Width: 12, Right: true},
-	}
-	pw := layoutColumns(w-4, pcols)
-	if len(p.d.Purchases) == 0 {
-		text(p.st.Muted.Render, "    none")
-	} else {
-		add(p.st.Header.Render("    " + tableHeader(pcols, pw)))
-		for _, pu := range p.d.Purchases {
-			add("    " + tableRow(pcols, pw, formatTime(pu.CreatedAt, now), pu.ID, pu.Kind, pu.Status,
-				formatCredits(pu.Credits), formatMoney(pu.AmountTotal, pu.Currency)))
-		}
-	}
+	}, func(i int) ([]string, *lipgloss.Style) {
+		pu := p.d.Purchases[i]
+		return []string{formatTime(pu.CreatedAt, now), pu.ID, pu.Kind, pu.Status,
+			formatCredits(pu.Credits), formatMoney(pu.AmountTotal, pu.Currency)}, nil
+	})
 
 	// Ledger.
-	add("")
+	ls = append(ls, "")
 	nEntries := max(u.Entries, uint64(len(p.d.Entries)))
 	text(p.st.Title.Render, fmt.Sprintf("  Ledger (%s %s, newest first)", formatCount(nEntries), plural(nEntries, "entry", "entries")))
-	lcols := []column{
+	ls = p.table(ls, w, "no entries", len(p.d.Entries), []column{
 		{Title: "ID", Width: 6, Right: true},
 		{Title: "DELTA", Width: 9, Right: true},
 		{Title: "BALANCE", Width: 9, Right: true},
 		{Title: "REASON", Flex: 3, Min: 6},
 		{Title: "SOURCE", Flex: 2, Min: 6},
 		{Title: "TIME", Width: 10},
-	}
-	lw := layoutColumns(w-4, lcols)
-	if len(p.d.Entries) == 0 {
-		text(p.st.Muted.Render, "    no entries")
-	} else {
-		add(p.st.Header.Render("    " + tableHeader(lcols, lw)))
-		for _, e := range p.d.Entries {
-			src := e.Source
-			if e.Operator != "" && e.Operator != src {
-				src += " by " + e.Operator
-			}
-			line := "    " + tableRow(lcols, lw, strconv.FormatUint(e.ID, 10), formatDelta(e.Delta),
-				formatCredits(e.BalanceAfter), e.Reason, src, formatTime(e.At, now))
-			if e.Delta < 0 {
-				add(p.st.Warning.Render(line))
-			} else {
-				add(line)
-			}
+	}, func(i int) ([]string, *lipgloss.Style) {
+		e := p.d.Entries[i]
+		src := e.Source
+		if e.Operator != "" && e.Operator != src {
+			src += " by " + e.Operator
 		}
-	}
-	p.lines = ls
-	p.clamp()
+		cells := []string{strconv.FormatUint(e.ID, 10), formatDelta(e.Delta), formatCredits(e.BalanceAfter), e.Reason, src, formatTime(e.At, now)}
+		if e.Delta < 0 {
+			return cells, &p.st.Warning
+		}
+		return cells, nil
+	})
+	p.scroll.setLines(ls)
 }
 
-func (p *detailPane) View() string {
-	if len(p.lines) == 0 {
-		return ""
+// table adds to ls a table of n rows indented under a section title in a
+// pane w wide: the column header and a line a row, or empty when n is 0.
+func (p *detailPane) table(ls []string, w int, empty string, n int, cols []column, row func(i int) ([]string, *lipgloss.Style)) []string {
+	if n == 0 {
+		return append(ls, p.st.Muted.Render(truncate("    "+empty, w)))
 	}
-	end := min(p.offset+p.height, len(p.lines))
-	return strings.Join(p.lines[p.offset:end], "\n")
+	widths := layoutColumns(w-4, cols)
+	ls = append(ls, p.st.Header.Render("    "+tableHeader(cols, widths)))
+	for i := range n {
+		cells, style := row(i)
+		line := "    " + tableRow(cols, widths, cells...)
+		if style != nil {
+			line = style.Render(line)
+		}
+		ls = append(ls, line)
+	}
+	return ls
 }
+
+func (p *detailPane) View() string { return p.scroll.view() }
 
 func (p *detailPane) ShortHelp() []key.Binding {
 	return []key.Binding{p.km.Grant, p.km.Revoke, p.km.Back, p.km.Down}

@@ -6,11 +6,13 @@ import "github.com/charmbracelet/bubbles/key"
 // bindings they use for their help; the root handles the global ones.
 type KeyMap struct {
 	// Global.
-	Quit    key.Binding
-	Help    key.Binding
-	NextTab key.Binding
-	PrevTab key.Binding
-	GotoTab key.Binding
+	Quit key.Binding
+	// Interrupt quits even while a pane or form holds the keyboard.
+	Interrupt key.Binding
+	Help      key.Binding
+	NextTab   key.Binding
+	PrevTab   key.Binding
+	GotoTab   key.Binding
 
 	// Lists.
 	Up       key.Binding
@@ -20,6 +22,10 @@ type KeyMap struct {
 	Open     key.Binding
 	Back     key.Binding
 	Filter   key.Binding
+
+	// Users filter input.
+	KeepFilter  key.Binding
+	ClearFilter key.Binding
 
 	// Attention.
 	Retry  key.Binding
@@ -46,7 +52,9 @@ type KeyMap struct {
 	// Stripe panes.
 	NewLink    key.Binding
 	Toggle     key.Binding
-	Choose     key.Binding
+	Choose     key.Binding // help for ChoosePrev and ChooseNext
+	ChoosePrev key.Binding
+	ChooseNext key.Binding
 	Capture    key.Binding
 	CancelAuth key.Binding
 	Sync       key.Binding
@@ -56,11 +64,12 @@ type KeyMap struct {
 // DefaultKeyMap returns the console's keys.
 func DefaultKeyMap() KeyMap {
 	return KeyMap{
-		Quit:    key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
-		Help:    key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more keys")),
-		NextTab: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next tab")),
-		PrevTab: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "prev tab")),
-		GotoTab: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", "go to tab")),
+		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Interrupt: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),
+		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more keys")),
+		NextTab:   key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next tab")),
+		PrevTab:   key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "prev tab")),
+		GotoTab:   key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", "go to tab")),
 
 		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
@@ -69,6 +78,9 @@ func DefaultKeyMap() KeyMap {
 		Open:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open user")),
 		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 		Filter:   key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+
+		KeepFilter:  key.NewBinding(key.WithKeys("enter", "down", "tab"), key.WithHelp("enter", "keep filter")),
+		ClearFilter: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
 
 		Retry:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry now")),
 		Assign: key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign type")),
@@ -91,6 +103,8 @@ func DefaultKeyMap() KeyMap {
 		NewLink:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "new link")),
 		Toggle:     key.NewBinding(key.WithKeys(" ", "x"), key.WithHelp("space", "toggle")),
 		Choose:     key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "choose")),
+		ChoosePrev: key.NewBinding(key.WithKeys("left"), key.WithHelp("←", "previous choice")),
+		ChooseNext: key.NewBinding(key.WithKeys("right"), key.WithHelp("→", "next choice")),
 		Capture:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "capture")),
 		CancelAuth: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel payment")),
 		Sync:       key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sync from Stripe")),

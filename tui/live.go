@@ -28,32 +28,35 @@ type liveRow struct {
 // livePane shows activities as they arrive, newest first, in a bounded ring.
 // It starts from the newest stored events and never reads the store again.
 type livePane struct {
+	*common
 	b      Backend
-	st     *Styles
-	km     *KeyMap
-	now    func() time.Time
 	rows   *ring[liveRow]
-	cursor int
-	offset int
-	width  int
-	height int
-	loaded bool
+	list   list
 	closed bool
-	cols   []column
-	widths []int
 }
 
-func newLivePane(b Backend, st *Styles, km *KeyMap, now func() time.Time) *livePane {
+// liveColumns are the Live tab's columns; wide enough (liveDetailWidth), a
+// DETAIL column says what the event did.
+func liveColumns(wide bool) []column {
+	cols := []column{
+		{Title: "TIME", Width: 10},
+		{Title: "TYPE", Flex: 1, Min: 8},
+		{Title: "USER", Width: 14},
+		{Title: "CREDITS", Width: 9, Right: true},
+		{Title: "STATE", Width: 9},
+	}
+	if wide {
+		cols[1] = column{Title: "TYPE", Width: 30}
+		cols = append(cols, column{Title: "DETAIL", Flex: 1, Min: 10})
+	}
+	return cols
+}
+
+func newLivePane(c *common, b Backend) *livePane {
 	return &livePane{
-		b: b, st: st, km: km, now: now,
+		common: c, b: b,
 		rows: newRing[liveRow](liveCapacity),
-		cols: []column{
-			{Title: "TIME", Width: 10},
-			{Title: "TYPE", Flex: 1, Min: 8},
-			{Title: "USER", Width: 14},
-			{Title: "CREDITS", Width: 9, Right: true},
-			{Title: "STATE", Width: 9},
-		},
+		list: newList(c, "no events yet; they appear here as Stripe sends them", liveColumns(false)...),
 	}
 }
 
@@ -65,33 +68,12 @@ const liveDetailWidth = 110
 func (p *livePane) Init() tea.Cmd { return loadEventsCmd(p.b, livePage) }
 
 func (p *livePane) SetSize(w, h int) {
-	p.width, p.height = w, h
-	// Wide enough, a DETAIL column says what the event did.
-	p.cols = p.cols[:5]
-	if w >= liveDetailWidth {
-		p.cols = append(p.cols, column{Title: "DETAIL", Flex: 1, Min: 10})
-		p.cols[1] = column{Title: "TYPE", Width: 30}
-	} else {
-		p.cols[1] = column{Title: "TYPE", Flex: 1, Min: 8}
-	}
-	p.widths = layoutColumns(w-2, p.cols)
-	p.clampScroll()
+	p.list.setSize(w, h-1)
+	p.list.setColumns(liveColumns(w >= liveDetailWidth)...)
 }
 
-// visible is how many rows fit under the column header.
-func (p *livePane) visible() int { return max(p.height-1, 1) }
-
-func (p *livePane) clampScroll() {
-	p.cursor = min(max(p.cursor, 0), max(p.rows.Len()-1, 0))
-	v := p.visible()
-	if p.cursor < p.offset {
-		p.offset = p.cursor
-	}
-	if p.cursor >= p.offset+v {
-		p.offset = p.cursor - v + 1
-	}
-	p.offset = max(min(p.offset, p.rows.Len()-v), 0)
-}
+// wide reports whether the DETAIL column is shown.
+func (p *livePane) wide() bool { return len(p.list.cols) > 5 }
 
 func (p *livePane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -99,7 +81,6 @@ func (p *livePane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			return p, reportErr(fmt.Errorf("loading events: %w", msg.err))
 		}
-		p.loaded = true
 		for _, e := range msg.rows {
 			if p.find(e.Seq) >= 0 {
 				continue // already arrived on the feed
@@ -108,7 +89,7 @@ func (p *livePane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				break
 			}
 		}
-		p.clampScroll()
+		p.list.setRows(p.rows.Len())
 	case activityMsg:
 		p.add(msg.a)
 	case checkoutDoneMsg:
@@ -120,23 +101,14 @@ func (p *livePane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case feedClosedMsg:
 		p.closed = true
 	case tea.KeyMsg:
-		switch {
-		case key.Matches(msg, p.km.Up):
-			p.cursor--
-		case key.Matches(msg, p.km.Down):
-			p.cursor++
-		case key.Matches(msg, p.km.NextPage):
-			p.cursor += p.visible()
-		case key.Matches(msg, p.km.PrevPage):
-			p.cursor -= p.visible()
-		case key.Matches(msg, p.km.Open):
-			if p.rows.Len() > 0 {
-				if u := p.rows.At(p.cursor).user; u != "" {
-					return p, msgCmd(openUserMsg{u})
-				}
+		if p.list.key(msg, false) {
+			return p, nil
+		}
+		if i, ok := p.list.selected(); ok && key.Matches(msg, p.km.Open) {
+			if u := p.rows.At(i).user; u != "" {
+				return p, msgCmd(openUserMsg{u})
 			}
 		}
-		p.clampScroll()
 	}
 	return p, nil
 }
@@ -168,12 +140,12 @@ func (p *livePane) add(a billing.Activity) {
 
 // push adds r on top; a reader scrolled down keeps the row under the cursor.
 func (p *livePane) push(r liveRow) {
+	full := p.rows.Len() == liveCapacity
 	p.rows.PushFront(r)
-	if p.cursor > 0 {
-		p.cursor++
-		p.offset++
+	p.list.insertedAbove(1)
+	if full {
+		p.list.setRows(p.rows.Len()) // the oldest row fell off the end
 	}
-	p.clampScroll()
 }
 
 // find returns the index of the event row with sequence seq, or -1.
@@ -242,46 +214,26 @@ func activityRow(a billing.Activity) liveRow {
 
 func (p *livePane) View() string {
 	var b strings.Builder
-	b.WriteString(p.st.Header.Render("  " + tableHeader(p.cols, p.widths)))
-	if p.rows.Len() == 0 {
-		b.WriteString("\n")
-		switch {
-		case !p.loaded:
-			b.WriteString(p.st.Muted.Render("  loading…"))
-		default:
-			b.WriteString(p.st.Muted.Render("  no events yet; they appear here as Stripe sends them"))
-		}
-		return b.String()
-	}
 	now := p.now()
-	end := min(p.offset+p.visible(), p.rows.Len())
-	for i := p.offset; i < end; i++ {
+	p.list.view(&b, func(i int) (string, *lipgloss.Style) {
 		r := p.rows.Ptr(i)
-		b.WriteByte('\n')
 		if r.missed > 0 {
-			b.WriteString(p.st.Warning.Render(truncate(fmt.Sprintf("  … %s more (the console fell behind)", formatCount(uint64(r.missed))), p.width)))
-			continue
+			return truncate(fmt.Sprintf("… %s more (the console fell behind)", formatCount(uint64(r.missed))), p.list.width-2), &p.st.Warning
 		}
 		amount := ""
 		if r.amount != 0 {
 			amount = formatDelta(r.amount)
 		}
 		typ := r.typ
-		if (r.kind == billing.ActivitySystem || r.kind == billing.ActivityManual && r.detail != "") && len(p.cols) < 6 {
+		if (r.kind == billing.ActivitySystem || r.kind == billing.ActivityManual && r.detail != "") && !p.wide() {
 			sep := ": "
 			if r.kind == billing.ActivityManual {
 				sep = " · "
 			}
 			typ += sep + r.detail // no DETAIL column at this width
 		}
-		line := tableRow(p.cols, p.widths, formatTime(r.at, now), typ, r.user, amount, r.state, r.detail)
-		if i == p.cursor {
-			b.WriteString(p.st.Selected.Render("› " + line))
-			continue
-		}
-		b.WriteString("  ")
-		b.WriteString(p.stateStyle(r.state).Render(line))
-	}
+		return p.list.row(formatTime(r.at, now), typ, r.user, amount, r.state, r.detail), p.stateStyle(r.state)
+	})
 	return b.String()
 }
 
@@ -302,5 +254,5 @@ func (p *livePane) ShortHelp() []key.Binding {
 }
 
 func (p *livePane) FullHelp() [][]key.Binding {
-	return [][]key.Binding{{p.km.Up, p.km.Down, p.km.NextPage, p.km.PrevPage, p.km.Open}}
+	return [][]key.Binding{append(p.list.listHelp(), p.km.Open)}
 }

@@ -94,10 +94,6 @@ func waitForActivity(ch <-chan billing.Activity) tea.Cmd {
 	}
 }
 
-func tickCmd() tea.Cmd {
-	return tea.Tick(statsEvery, func(t time.Time) tea.Msg { return tickMsg(t) })
-}
-
 func loadStatsCmd(b Backend) tea.Cmd {
 	return func() tea.Msg { return statsMsg{b.Stats()} }
 }

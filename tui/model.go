@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -17,53 +16,25 @@ import (
 	"creditdesk/billing"
 )
 
-// Options configure the console.
-type Options struct {
-	// Demo shows a banner saying the events are simulated.
-	Demo bool
-	// WebhookURL is where Stripe should send events, shown in the header.
-	WebhookURL string
-	// DBPath is the store's file, shown in full help.
-	DBPath string
-	// Renderer renders the styles; nil uses lipgloss's default renderer.
-	Renderer *lipgloss.Renderer
-	// Notice is a standing warning for the header, such as a missing
-	// webhook secret; empty shows nothing.
-	Notice string
-	// Operator acts through the Stripe API for the Checkout, Captures,
-	// Catalog and Health tabs; nil (no STRIPE_SECRET_KEY) makes them say so.
-	Operator Operator
-	// Clipboard receives OSC 52 clipboard writes; nil is the terminal
-	// (stderr).
-	Clipboard io.Writer
-	// Who is the operator this console acts as, shown in the header when
-	// it is not the machine's own user (an SSH session: "ssh:laptop").
-	Who string
-}
-
 const (
-	productName = "creditdesk"
-	demoBanner  = "DEMO — simulated Stripe events, no real money"
 	// headerLines, tabLines and statusLines frame the active pane.
 	headerLines = 2
 	tabLines    = 1
 	statusLines = 1
-	// statusTTL is how long an info message stays on the status line; an
-	// error stays four times as long.
-	statusTTL = 8 * time.Second
 )
 
 // model is the root of the console. It routes: keys go to the open form,
 // else to the active tab; results go to the pane that asked; errors go to
 // the status line. It does not do the panes' work.
 type model struct {
+	*common
 	ctx  context.Context
 	b    Backend
 	opt  Options
-	st   *Styles
-	km   *KeyMap
-	now  func() time.Time
 	help help.Model
+	// wait is waitForActivity; tests replace it to hand the feed over when
+	// they choose.
+	wait func(<-chan billing.Activity) tea.Cmd
 
 	tabs      []Component
 	active    int
@@ -85,22 +56,6 @@ type model struct {
 	helpH         int // lines the help takes, as of the last layout
 }
 
-// New returns the console as a Bubble Tea model. It subscribes to the live
-// feed at once; quitting ends the subscription.
-func New(b Backend, opt Options) tea.Model {
-	return newModel(context.Background(), b, opt, time.Now)
-}
-
-// NewSession returns a console for a terminal that is not this process's
-// own, such as an SSH session: ctx is the session's (it names the operator,
-// see billing.WithOperator) and opt.Renderer should be the session's, so
-// colours fit its terminal. end ends its live feed subscription; call it
-// when the session ends, however it ends.
-func NewSession(ctx context.Context, b Backend, opt Options) (m tea.Model, end func()) {
-	cm := newModel(ctx, b, opt, time.Now)
-	return cm, cm.close
-}
-
 func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time) *model {
 	r := opt.Renderer
 	if r == nil {
@@ -110,22 +65,23 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 	km := DefaultKeyMap()
 	h := help.New()
 	h.Styles = st.Help
-	m := &model{ctx: ctx, b: b, opt: opt, st: &st, km: &km, now: now, help: h}
+	c := &common{st: &st, km: &km, now: now, after: tea.Tick}
+	m := &model{common: c, ctx: ctx, b: b, opt: opt, help: h, wait: waitForActivity}
 	m.tabs = []Component{
-		newLivePane(b, m.st, m.km, now),
-		newPurchasesPane(b, m.st, m.km, now),
-		newUsersPane(b, m.st, m.km, now),
-		newAttentionPane(ctx, b, m.st, m.km, now),
-		newAPIKeysPane(ctx, b, m.st, m.km, now),
+		newLivePane(c, b),
+		newPurchasesPane(c, b),
+		newUsersPane(c, b),
+		newAttentionPane(ctx, c, b),
+		newAPIKeysPane(ctx, c, b),
 	}
 	// The Stripe panes need a Stripe account; the demo has none, so it
 	// shows only what works without one.
 	if opt.Operator != nil || !opt.Demo {
 		m.tabs = append(m.tabs,
-			newCheckoutPane(ctx, opt.Operator, m.st, m.km, now, newClipboard(opt.Clipboard)),
-			newCapturesPane(ctx, opt.Operator, m.st, m.km, now),
-			newCatalogPane(ctx, opt.Operator, m.st, m.km),
-			newHealthPane(ctx, opt.Operator, m.st, m.km),
+			newCheckoutPane(ctx, c, opt.Operator, newClipboard(opt.Clipboard)),
+			newCapturesPane(ctx, c, opt.Operator),
+			newCatalogPane(ctx, c, opt.Operator),
+			newHealthPane(ctx, c, opt.Operator),
 		)
 	}
 	m.usersTab = 2
@@ -133,19 +89,6 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 	m.width, m.height = 80, 24
 	m.layout()
 	return m
-}
-
-// Run shows the console full screen until the operator quits or ctx ends.
-// The terminal is restored either way. It returns nil on a normal quit and
-// when ctx was cancelled.
-func Run(ctx context.Context, b Backend, opt Options) error {
-	m := newModel(ctx, b, opt, time.Now)
-	defer m.close()
-	_, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx)).Run()
-	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {
-		return nil
-	}
-	return err
 }
 
 // close ends the feed subscription once.
@@ -158,7 +101,7 @@ func (m *model) close() {
 }
 
 func (m *model) Init() tea.Cmd {
-	cmds := []tea.Cmd{waitForActivity(m.feed), m.loadStats(), tickCmd()}
+	cmds := []tea.Cmd{m.wait(m.feed), m.loadStats(), m.tick()}
 	for _, t := range m.tabs {
 		cmds = append(cmds, t.Init())
 	}
@@ -194,7 +137,7 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		return m, m.key(msg)
 	case activityMsg:
-		return m, tea.Batch(m.broadcast(msg), waitForActivity(m.feed), m.loadStats())
+		return m, tea.Batch(m.broadcast(msg), m.wait(m.feed), m.loadStats())
 	case feedClosedMsg:
 		m.feedEnded = true
 		m.setStatus(errors.New("live feed closed; restart to see new events"))
@@ -203,15 +146,8 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.stats, m.statsLoading = msg.s, false
 		return m, nil
 	case tickMsg:
-		if ttl := statusTTL; m.status != "" {
-			if m.statusErr {
-				ttl *= 4
-			}
-			if m.now().Sub(m.statusAt) > ttl {
-				m.status = ""
-			}
-		}
-		return m, tea.Batch(m.loadStats(), tickCmd(), m.broadcast(msg))
+		m.expireStatus()
+		return m, tea.Batch(m.loadStats(), m.tick(), m.broadcast(msg))
 	case errMsg:
 		m.setStatus(msg.err)
 		return m, nil
@@ -263,17 +199,12 @@ func (m *model) adjustDone(msg adjustDoneMsg) tea.Cmd {
 		m.form = nil
 		m.layout()
 	}
-	verb := "Granted"
-	prep := "to"
-	if msg.delta < 0 {
-		verb, prep = "Revoked", "from"
-	}
-	m.setInfo(fmt.Sprintf("%s %s credits %s %s · balance %s", verb, formatCredits(abs(msg.delta)), prep, msg.user, formatCredits(msg.entry.BalanceAfter)))
+	m.setInfo(adjustedText(msg))
 	return tea.Batch(m.broadcast(msg), m.loadStats())
 }
 
 func (m *model) key(msg tea.KeyMsg) tea.Cmd {
-	if msg.Type == tea.KeyCtrlC {
+	if key.Matches(msg, m.km.Interrupt) {
 		return m.quit()
 	}
 	if m.form != nil {
@@ -314,48 +245,14 @@ func (m *model) key(msg tea.KeyMsg) tea.Cmd {
 	return cmd
 }
 
+// tick is the next tickMsg, statsEvery from now.
+func (m *model) tick() tea.Cmd {
+	return m.after(statsEvery, func(t time.Time) tea.Msg { return tickMsg(t) })
+}
+
 func (m *model) quit() tea.Cmd {
 	m.close()
 	return tea.Quit
-}
-
-func (m *model) setStatus(err error) {
-	m.status, m.statusErr, m.statusAt = err.Error(), true, m.now()
-}
-
-func (m *model) setInfo(s string) {
-	m.status, m.statusErr, m.statusAt = s, false, m.now()
-}
-
-// helpKeys is what the help line describes: the form's keys while it is
-// open, else the active pane's followed by the global ones.
-type helpKeys struct {
-	pane   help.KeyMap
-	global []key.Binding
-	more   []key.Binding
-}
-
-func (h helpKeys) ShortHelp() []key.Binding {
-	return append(append([]key.Binding{}, h.pane.ShortHelp()...), h.global...)
-}
-
-func (h helpKeys) FullHelp() [][]key.Binding {
-	return append(append([][]key.Binding{}, h.pane.FullHelp()...), h.more)
-}
-
-func (m *model) helpKeys() help.KeyMap {
-	if m.form != nil {
-		return m.form
-	}
-	pane := m.tabs[m.active]
-	if capturing(pane) {
-		return pane
-	}
-	return helpKeys{
-		pane:   pane,
-		global: []key.Binding{m.km.NextTab, m.km.Help, m.km.Quit},
-		more:   []key.Binding{m.km.NextTab, m.km.PrevTab, m.km.GotoTab, m.km.Help, m.km.Quit},
-	}
 }
 
 // bodyHeight is what is left for the active pane.
@@ -397,142 +294,4 @@ func (m *model) View() string {
 	b.WriteByte('\n')
 	b.WriteString(fitBlock(m.help.View(m.helpKeys()), w, m.helpH, m.st.Fit))
 	return b.String()
-}
-
-// headerView is two lines: the product and the demo banner; the webhook URL
-// and the counters.
-func (m *model) headerView() string {
-	w := m.width
-	line1 := m.st.Product.Render(truncate(productName, w))
-	used := len(productName)
-	if m.opt.Demo && w > used+3 {
-		banner := truncate(" "+demoBanner+" ", w-used-2)
-		line1 += "  " + m.st.Demo.Render(banner)
-		used += 2 + lipgloss.Width(banner)
-	}
-	if f := m.stats.StoreFault; f != "" && w > used+4 {
-		text := truncate("! writes fail, events wait: "+f, w-used-2)
-		line1 += "  " + m.st.Danger.Render(text)
-		used += 2 + lipgloss.Width(text)
-	}
-	if m.opt.Who != "" && w > used+4 {
-		who := truncate("as "+m.opt.Who, w-used-2)
-		line1 += "  " + m.st.Muted.Render(who)
-		used += 2 + lipgloss.Width(who)
-	}
-	if at, ok := m.b.(Attached); ok && w > used+4 {
-		text, up := at.Attachment()
-		style := m.st.Muted
-		if !up {
-			style = m.st.Warning
-		}
-		text = truncate(text, w-used-2)
-		line1 += "  " + style.Render(text)
-		used += 2 + lipgloss.Width(text)
-	}
-	if m.opt.Notice != "" && w > used+4 {
-		line1 += "  " + m.st.Warning.Render(truncate(m.opt.Notice, w-used-2))
-	}
-
-	s := m.stats
-	var rejected uint64
-	for _, n := range s.Rejected {
-		rejected += n
-	}
-	counters := fmt.Sprintf("recv %s · dup %s · rej %s · failed %s · attention %s",
-		formatCount(s.Received), formatCount(s.Duplicates), formatCount(rejected),
-		formatCount(s.Failed), formatCount(s.Attention))
-	counters = truncate(counters, w)
-	url := m.opt.WebhookURL
-	if url == "" {
-		url = "(no webhook url)"
-	}
-	room := w - lipgloss.Width(counters) - 2
-	var line2 string
-	if room >= 12 {
-		u := truncate("webhook "+url, room)
-		line2 = m.st.URL.Render(u) + strings.Repeat(" ", w-lipgloss.Width(u)-lipgloss.Width(counters)) + m.st.Counters.Render(counters)
-	} else {
-		line2 = m.st.Counters.Render(counters)
-	}
-	return line1 + "\n" + line2
-}
-
-// tabsView is the tab bar: "[1 Live]  2 Purchases  3 Users". When the
-// titles do not fit, inactive tabs show them shortened ("2 Purc"), and at
-// worst their number only; the active tab always shows its whole title.
-func (m *model) tabsView() string {
-	label := func(i, n int) string {
-		title := []rune(paneTitle(m.tabs[i]))
-		if i == m.active {
-			return fmt.Sprintf("[%d %s]", i+1, string(title))
-		}
-		if n <= 0 {
-			return fmt.Sprintf(" %d ", i+1)
-		}
-		return fmt.Sprintf(" %d %s ", i+1, strings.TrimSpace(string(title[:min(n, len(title))])))
-	}
-	width := func(n int) int {
-		w := len(m.tabs) - 1
-		for i := range m.tabs {
-			w += lipgloss.Width(label(i, n))
-		}
-		return w
-	}
-	n := 0
-	for _, try := range []int{1 << 10, 8, 6, 4, 3} {
-		if width(try) <= m.width {
-			n = try
-			break
-		}
-	}
-	var b strings.Builder
-	used := 0
-	for i := range m.tabs {
-		l := label(i, n)
-		if used+lipgloss.Width(l)+1 > m.width {
-			break
-		}
-		if i > 0 {
-			b.WriteByte(' ')
-			used++
-		}
-		if i == m.active {
-			b.WriteString(m.st.TabActive.Render(l))
-		} else {
-			b.WriteString(m.st.Tab.Render(l))
-		}
-		used += lipgloss.Width(l)
-	}
-	return b.String()
-}
-
-// statusView is the one status line: the last error or message, else the
-// store totals.
-func (m *model) statusView() string {
-	if m.status != "" {
-		if m.statusErr {
-			return m.st.StatusErr.Render(truncate("! "+m.status, m.width))
-		}
-		return m.st.Status.Render(truncate(m.status, m.width))
-	}
-	s := m.stats
-	feed := "live"
-	if m.feedEnded {
-		feed = "feed closed"
-	}
-	if at, ok := m.b.(Attached); ok {
-		if _, up := at.Attachment(); !up {
-			feed = "detached"
-		}
-	}
-	line := fmt.Sprintf("%s · %s events · %s users · %s purchases", feed,
-		formatCount(s.Events), formatCount(s.Users), formatCount(s.Purchases))
-	if !s.LastBackup.IsZero() {
-		line += " · backup " + formatAge(m.now().Sub(s.LastBackup)) + " ago"
-	}
-	if m.help.ShowAll && m.opt.DBPath != "" {
-		line += " · " + m.opt.DBPath
-	}
-	return m.st.Status.Render(truncate(line, m.width))
 }

@@ -15,7 +15,6 @@ type Styles struct {
 	URL       lipgloss.Style
 	TabActive lipgloss.Style
 	Tab       lipgloss.Style
-	TabBar    lipgloss.Style
 
 	Plain    lipgloss.Style
 	Title    lipgloss.Style
@@ -58,7 +57,6 @@ func DefaultStyles(r *lipgloss.Renderer) Styles {
 		URL:       r.NewStyle().Foreground(muted),
 		TabActive: r.NewStyle().Bold(true).Foreground(accent),
 		Tab:       r.NewStyle().Foreground(muted),
-		TabBar:    r.NewStyle(),
 
 		Plain:    r.NewStyle(),
 		Title:    r.NewStyle().Bold(true),

@@ -740,7 +740,7 @@ func TestUsersPaging(t *testing.T) {
 	d.press("3")
 	d.waitFor("u_001")
 	pane := d.m.tabs[2].(*usersPane)
-	n := pane.limit
+	n := pane.pager.limit
 	last := func() usersCall {
 		u, _, _ := f.calls()
 		return u[len(u)-1]
@@ -786,7 +786,7 @@ func TestPurchasesPaging(t *testing.T) {
 	d := newDriver(t, f, Options{}, 80, 24)
 	d.press("2")
 	d.waitFor("cs_test_0060")
-	n := d.m.tabs[1].(*purchasesPane).limit
+	n := d.m.tabs[1].(*purchasesPane).pager.limit
 	lastCall := func() purchasesCall {
 		_, p, _ := f.calls()
 		return p[len(p)-1]
@@ -858,8 +858,8 @@ func BenchmarkView(b *testing.B) {
 		m.Update(activityMsg{billing.Activity{At: fixedNow, Kind: billing.ActivityEvent, Seq: uint64(i + 1), Type: "invoice.paid", User: "u_1", Amount: 2500, State: billing.StateApplied}})
 	}
 	users := m.tabs[2].(*usersPane)
-	rows, _ := f.UsersPage("", "", users.limit+1)
-	users.Update(usersLoadedMsg{gen: users.gen, rows: rows})
+	rows, _ := f.UsersPage("", "", users.pager.limit+1)
+	users.Update(usersLoadedMsg{gen: users.pager.gen, rows: rows})
 	for _, tab := range []int{0, 2} {
 		m.active = tab
 		b.Run(paneTitle(m.tabs[tab]), func(b *testing.B) {

@@ -1,0 +1,129 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// healthPane shows the doctor's findings, each problem with its fix, and
+// the background work's progress; ctrl+r runs the checks again.
+type healthPane struct {
+	*common
+	ctx context.Context
+	op  Operator
+
+	checks    []HealthCheck
+	status    string
+	loaded    bool
+	loading   bool
+	resyncing bool
+	err       error
+
+	width, height int
+}
+
+func newHealthPane(ctx context.Context, c *common, op Operator) *healthPane {
+	return &healthPane{common: c, ctx: ctx, op: op}
+}
+
+func (p *healthPane) Title() string { return "Health" }
+
+func (p *healthPane) Init() tea.Cmd { return p.load() }
+
+func (p *healthPane) load() tea.Cmd {
+	if p.op == nil || p.loading {
+		return nil
+	}
+	p.loading = true
+	return loadHealthCmd(p.ctx, p.op)
+}
+
+func (p *healthPane) SetSize(w, h int) { p.width, p.height = w, h }
+
+func (p *healthPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case healthLoadedMsg:
+		p.loading = false
+		p.checks, p.err, p.loaded = msg.checks, msg.err, true
+	case resyncDoneMsg:
+		p.resyncing = false
+		if msg.err != nil {
+			return p, reportErr(fmt.Errorf("resync: %w", msg.err))
+		}
+		p.status = msg.summary
+		return p, tea.Batch(msgCmd(infoMsg(msg.summary)), p.load())
+	case tickMsg:
+		if p.op != nil {
+			p.status = p.op.Status()
+		}
+	case tea.KeyMsg:
+		switch {
+		case p.op == nil:
+		case key.Matches(msg, p.km.Reload):
+			return p, p.load()
+		case key.Matches(msg, p.km.Resync) && !p.resyncing:
+			p.resyncing = true
+			p.status = "resync of the last 72h running…"
+			return p, resyncCmd(p.ctx, p.op)
+		}
+	}
+	return p, nil
+}
+
+func (p *healthPane) View() string {
+	w := max(p.width, 10)
+	var b strings.Builder
+	line := lineWriter(&b, w)
+	if p.op == nil {
+		line(p.st.Title, "  Health")
+		line(p.st.Muted, "  "+noOperator)
+		return b.String()
+	}
+	problems := 0
+	for _, c := range p.checks {
+		if c.Level == "problem" {
+			problems++
+		}
+	}
+	switch {
+	case p.loading && !p.loaded:
+		line(p.st.Muted, "  checking key, account, webhook endpoints and events…")
+	case p.err != nil:
+		line(p.st.Danger, "  "+p.err.Error())
+	case problems == 0:
+		line(p.st.Success, "  all checks pass")
+	default:
+		line(p.st.Danger, fmt.Sprintf("  %d problem(s): each with its fix", problems))
+	}
+	if p.status != "" {
+		line(p.st.Muted, "  background: "+p.status)
+	}
+	line(p.st.Plain, "")
+	for _, c := range p.checks {
+		st, mark := p.st.Success, "✓"
+		switch c.Level {
+		case "warn":
+			st, mark = p.st.Warning, "!"
+		case "problem":
+			st, mark = p.st.Danger, "✗"
+		}
+		line(st, fmt.Sprintf("  %s %-16s %s", mark, c.Check, c.Text))
+		if c.Fix != "" {
+			line(p.st.Muted, "      → "+c.Fix)
+		}
+	}
+	return b.String()
+}
+
+func (p *healthPane) ShortHelp() []key.Binding {
+	if p.op == nil {
+		return nil
+	}
+	return []key.Binding{p.km.Reload, p.km.Resync}
+}
+
+func (p *healthPane) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }
