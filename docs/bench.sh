@@ -30,6 +30,31 @@ scenario() {
 }
 
 scenario "max throughput: 50,000 signed pack checkouts, 64 connections" --load --count 50000 --concurrency 64
+# The same load with `creditdesk backup` looping through the admin socket
+# meanwhile: ingest goes on during a backup (target: within 15% of the
+# plain run above; compare the two "events/s" lines of this run).
+backup_loop() {
+  local db=$1
+  local n=0
+  while [ -S "$db.sock" ] || [ $n -lt 50 ]; do
+    [ -S "$db.sock" ] && "$BIN" backup "$work/bk-$n.db" --db "$db" >/dev/null 2>&1 && rm -f "$work/bk-$n.db" && echo backup >>"$work/backups"
+    n=$((n + 1)); sleep 0.2
+  done
+}
+echo "== max throughput with backups running: 50,000 signed pack checkouts, 64 connections, backup after backup"
+db="$work/backup-bench.db"
+: >"$work/backups"
+(cd "$work" && exec "$OLDPWD/$BIN" serve --db "$db" --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1) &
+pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+backup_loop "$db" &
+loop=$!
+"$BIN" simulate --url "$url" --load --count 50000 --concurrency 64
+kill "$loop" 2>/dev/null || true
+echo "backups taken during the run: $(wc -l <"$work/backups")"
+kill -TERM "$pid"; wait "$pid" || true
+"$BIN" verify --db "$db"
+
 scenario "fixed rate: 1,000 events/s for 20 s (open loop; latency from each event's slot)" --load --rate 1000 --count 20000 --concurrency 64
 scenario "whole flows (plans, renewals out of order, refunds, redeliveries): 5,000 events" --count 5000 --concurrency 16
 
@@ -49,6 +74,9 @@ fi
 
 echo "== Go benchmarks"
 go test -run '^$' -bench . -benchtime 2s ./storage/ ./billing/ ./webhook/ | grep -E '^(Benchmark|ok|PASS)'
+
+echo "== ingest with 8 SSH consoles attached, one of them never reading (10,000 events a round)"
+go test -run '^$' -bench IngestWithSSHSessions -benchtime 3x ./internal/sshconsole/ | grep -E '^(Benchmark|ok|PASS)'
 
 echo "== console first frame on a store of 100,000 users and 1,000,000 events"
 echo "   (the store is seeded once into bin/bigstore.db, a few minutes)"

@@ -243,7 +243,9 @@ func runServe(env *Env, args []string) error {
 	backupsDone()
 	// SSH sessions end before the store closes.
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = stopSSH(sctx)
+	if err := stopSSH(sctx); err != nil {
+		log.Warn("ssh shutdown", "err", err)
+	}
 	scancel()
 	if err := a.stop(); err != nil {
 		return err
