@@ -14,7 +14,7 @@ func TestAPIKeysPane(t *testing.T) {
 	if !strings.Contains(d.tabBar(), "[5 API keys]") {
 		t.Fatalf("tab bar %q", d.tabBar())
 	}
-	d.waitFor("no keys yet")
+	d.expect("no keys yet")
 
 	// c opens the name input, which holds the keyboard: q types q.
 	d.press("c")
@@ -23,7 +23,7 @@ func TestAPIKeysPane(t *testing.T) {
 		t.Fatal("q in the name input quit the console")
 	}
 	d.press("enter")
-	v := d.waitFor("shown only this once")
+	v := d.expect("shown only this once")
 	ks, _ := f.ListAPIKeys()
 	if len(ks) != 1 || ks[0].Name != "backend-q" {
 		t.Fatalf("keys %+v", ks)
@@ -34,7 +34,7 @@ func TestAPIKeysPane(t *testing.T) {
 	}
 	// Dismissed, it is gone for good; the list shows only the hint.
 	d.press("esc")
-	v = d.waitFor("active")
+	v = d.expect("active")
 	if strings.Contains(v, plain) || !strings.Contains(v, ks[0].Hint) {
 		t.Fatalf("after dismissing:\n%s", v)
 	}
@@ -43,17 +43,17 @@ func TestAPIKeysPane(t *testing.T) {
 	d.press("c")
 	d.typeText("backend-q")
 	d.press("enter")
-	d.waitFor(billing.ErrKeyExists.Error()[:20])
+	d.expect(billing.ErrKeyExists.Error()[:20])
 
 	// r asks first; n keeps the key, y revokes it.
 	d.press("r")
-	d.waitFor("Revoke backend-q?")
+	d.expect("Revoke backend-q?")
 	d.press("n")
 	if ks, _ := f.ListAPIKeys(); ks[0].Revoked() {
 		t.Fatal("revoked without a yes")
 	}
 	d.press("r", "y")
-	d.waitFor("revoked")
+	d.expect("revoked")
 	if ks, _ := f.ListAPIKeys(); !ks[0].Revoked() {
 		t.Fatal("y did not revoke")
 	}
@@ -70,7 +70,7 @@ func TestAPIKeyWrapsOnNarrowScreen(t *testing.T) {
 	d.press("5", "c")
 	d.typeText("k")
 	d.press("enter")
-	v := d.waitFor("Copy it now")
+	v := d.expect("Copy it now")
 	plain := "cdk_" + strings.Repeat("k", 64)
 	if joined := strings.ReplaceAll(strings.ReplaceAll(v, "\n", ""), " ", ""); !strings.Contains(joined, plain) {
 		t.Fatalf("the key was cut on a 40-column screen:\n%s", v)

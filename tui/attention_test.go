@@ -72,7 +72,7 @@ func TestAttentionListsEachItemWithItsFix(t *testing.T) {
 	b := newAttnBackend()
 	d := newDriver(t, b, Options{}, 100, 30)
 	d.press("4")
-	v := d.waitFor("Needs attention: 4")
+	v := d.expect("Needs attention: 4")
 	for _, want := range []string{"evt_wait", "r retry", "cs_unres", "a assign", "cus_anon", "l link", "dp_1", "in Stripe"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("attention screen lacks %q:\n%s", want, v)
@@ -84,7 +84,7 @@ func TestAttentionFixes(t *testing.T) {
 	b := newAttnBackend()
 	d := newDriver(t, b, Options{}, 100, 30)
 	d.press("4")
-	d.waitFor("Needs attention: 4")
+	d.expect("Needs attention: 4")
 
 	// A key that does not fit the row does nothing.
 	d.press("a")
@@ -92,7 +92,7 @@ func TestAttentionFixes(t *testing.T) {
 		t.Fatal("assign offered for a waiting event")
 	}
 	d.press("r")
-	d.waitFor("Needs attention: 3")
+	d.expect("Needs attention: 3")
 	if len(b.retried) != 1 || b.retried[0] != "evt_wait" {
 		t.Fatalf("retried %v", b.retried)
 	}
@@ -100,7 +100,7 @@ func TestAttentionFixes(t *testing.T) {
 	// Assign: the prompt holds the keyboard, so q types a q... and esc
 	// leaves it without doing anything.
 	d.press("a")
-	d.waitFor("assign cs_unres as")
+	d.expect("assign cs_unres as")
 	d.typeText("q")
 	if d.quit {
 		t.Fatal("q in the prompt quit the console")
@@ -112,16 +112,16 @@ func TestAttentionFixes(t *testing.T) {
 	d.press("a")
 	d.typeText("topup")
 	d.press("enter")
-	d.waitFor("Needs attention: 2")
+	d.expect("Needs attention: 2")
 	if len(b.assigned) != 1 || b.assigned[0] != [2]string{"cs_unres", "topup"} {
 		t.Fatalf("assigned %v", b.assigned)
 	}
 
 	d.press("l")
-	d.waitFor("link cus_anon to")
+	d.expect("link cus_anon to")
 	d.typeText("user_42")
 	d.press("enter")
-	d.waitFor("Linked cus_anon to user_42")
+	d.expect("Linked cus_anon to user_42")
 	if len(b.linked) != 1 || b.linked[0] != [2]string{"cus_anon", "user_42"} {
 		t.Fatalf("linked %v", b.linked)
 	}

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"creditdesk/billing"
 )
@@ -174,7 +173,7 @@ func (f *fakeBackend) Adjust(ctx context.Context, user string, delta int64, reas
 	u.Entries++
 	f.nextEntry++
 	e := billing.Entry{ID: f.nextEntry, UserID: user, Delta: delta, BalanceAfter: u.Balance, Reason: reason,
-		Source: "manual: console", Key: key, At: time.Now(), Kind: "manual"}
+		Source: "manual: console", Key: key, At: fixedNow, Kind: "manual"}
 	f.applied[key] = e
 	d := f.details[user]
 	d.Entries = append([]billing.Entry{e}, d.Entries...)
@@ -219,7 +218,7 @@ func (f *fakeBackend) CreateAPIKey(_ context.Context, name string) (string, erro
 		}
 	}
 	plain := "cdk_" + strings.Repeat(name, 64/len(name)+1)[:64]
-	f.apiKeys = append(f.apiKeys, billing.APIKey{Name: name, Hint: "cdk_…" + plain[len(plain)-4:], CreatedAt: time.Now()})
+	f.apiKeys = append(f.apiKeys, billing.APIKey{Name: name, Hint: "cdk_…" + plain[len(plain)-4:], CreatedAt: fixedNow})
 	return plain, nil
 }
 
@@ -234,7 +233,7 @@ func (f *fakeBackend) RevokeAPIKey(_ context.Context, name string) error {
 	defer f.mu.Unlock()
 	for i := range f.apiKeys {
 		if f.apiKeys[i].Name == name {
-			f.apiKeys[i].RevokedAt = time.Now()
+			f.apiKeys[i].RevokedAt = fixedNow
 			return nil
 		}
 	}

@@ -35,13 +35,13 @@ func TestHostileTextFromTheAPIReachesNoTerminal(t *testing.T) {
 			t.Fatalf("%s: control byte %q reaches the terminal:\n%q", where, v[i], v)
 		}
 	}
-	live := d.waitFor("image for Zoë")
+	live := d.expect("image for Zoë")
 	clean("Live", live)
 	if strings.Contains(live, "PWNED") {
 		t.Errorf("Live shows the escape sequence's payload:\n%s", live)
 	}
 	openDetail(t, d)
-	detail := d.waitFor("image for Zo")
+	detail := d.expect("image for Zo")
 	clean("user detail", detail)
 	clean("user detail", d.view())
 }

@@ -181,7 +181,7 @@ func TestCheckoutFormCreatesLinkCopiesItAndNotesItInLive(t *testing.T) {
 	clip := &syncBuffer{}
 	d := newDriver(t, newFake(), Options{Operator: op, Clipboard: clip}, 100, 30)
 	d.press(checkoutTab)
-	d.waitFor("enter: new checkout or portal link")
+	d.expect("enter: new checkout or portal link")
 	d.press("enter")
 	d.typeText("u_42q") // q types q: the form holds the keyboard
 	d.press("backspace")
@@ -189,16 +189,16 @@ func TestCheckoutFormCreatesLinkCopiesItAndNotesItInLive(t *testing.T) {
 		t.Fatal("typing q in the form quit the console")
 	}
 	d.press("tab", "right") // sell: pro → topup
-	d.waitFor("‹ topup · pack · 1,000 credits · 20.00 USD ›")
+	d.expect("‹ topup · pack · 1,000 credits · 20.00 USD ›")
 	d.press("tab", " ", "tab", "tab", " ") // promotion codes, skip tax, manual capture
-	d.waitFor("credits when captured")
+	d.expect("credits when captured")
 	d.press("enter")
-	d.waitFor("Create a checkout link for u_42: topup")
+	d.expect("Create a checkout link for u_42: topup")
 	if reqs, _ := op.calls(); len(reqs) != 0 {
 		t.Fatal("created before the confirmation")
 	}
 	d.press("y")
-	v := d.waitFor("https://checkout.stripe.com/c/pay/cs_test_1")
+	v := d.expect("https://checkout.stripe.com/c/pay/cs_test_1")
 	if !strings.Contains(v, "copied to the clipboard") {
 		t.Errorf("no clipboard note:\n%s", v)
 	}
@@ -220,7 +220,7 @@ func TestCheckoutFormCreatesLinkCopiesItAndNotesItInLive(t *testing.T) {
 		t.Errorf("clipboard got %q, want the OSC 52 sequence %q", clip.String(), osc)
 	}
 	d.press("1")
-	d.waitFor("checkout link cs_test_1 (topup)")
+	d.expect("checkout link cs_test_1 (topup)")
 }
 
 func TestCheckoutFormLiveAsksTwiceAndRetriesWithTheSameKey(t *testing.T) {
@@ -229,22 +229,22 @@ func TestCheckoutFormLiveAsksTwiceAndRetriesWithTheSameKey(t *testing.T) {
 	op.failNext = errors.New("creating checkout session: Stripe API unreachable")
 	d := newDriver(t, newFake(), Options{Operator: op, Clipboard: &syncBuffer{}}, 100, 30)
 	d.press(checkoutTab)
-	d.waitFor("LIVE mode")
+	d.expect("LIVE mode")
 	d.press("enter")
 	d.typeText("u_7")
 	d.press("tab", "tab", "tab", "tab", " ") // manual capture on a plan
-	d.waitFor("n/a for plans")
+	d.expect("n/a for plans")
 	d.press("enter")
-	d.waitFor("Create a checkout link for u_7: pro")
+	d.expect("Create a checkout link for u_7: pro")
 	d.press("y")
-	d.waitFor("LIVE MODE: this link takes real money")
+	d.expect("LIVE MODE: this link takes real money")
 	if reqs, _ := op.calls(); len(reqs) != 0 {
 		t.Fatal("live mode created the link after one confirmation")
 	}
 	d.press("y")
-	d.waitFor("failed: creating checkout session: Stripe API unreachable")
+	d.expect("failed: creating checkout session: Stripe API unreachable")
 	d.press("y")
-	d.waitFor("https://checkout.stripe.com/c/pay/cs_test_1")
+	d.expect("https://checkout.stripe.com/c/pay/cs_test_1")
 	reqs, _ := op.calls()
 	if len(reqs) != 2 || reqs[0].IdempotencyKey == "" || reqs[0].IdempotencyKey != reqs[1].IdempotencyKey {
 		t.Fatalf("retry: %+v, want two calls with one key", reqs)
@@ -254,7 +254,7 @@ func TestCheckoutFormLiveAsksTwiceAndRetriesWithTheSameKey(t *testing.T) {
 	}
 	// A new link is a new request with a key of its own.
 	d.press("enter", "enter", "y", "y")
-	d.waitUntil("a third call", func(string) bool { r, _ := op.calls(); return len(r) == 3 })
+	d.expectThat("a third call", func(string) bool { r, _ := op.calls(); return len(r) == 3 })
 	if reqs, _ = op.calls(); reqs[2].IdempotencyKey == reqs[0].IdempotencyKey {
 		t.Error("a second link reused the first one's idempotency key")
 	}
@@ -264,16 +264,16 @@ func TestCheckoutFormRefusesBadInputAndOffersThePortal(t *testing.T) {
 	op := newFakeOperator()
 	d := newDriver(t, newFake(), Options{Operator: op, Clipboard: &syncBuffer{}}, 100, 30)
 	d.press(checkoutTab, "enter", "enter")
-	d.waitFor("enter the user id the link is for")
+	d.expect("enter the user id the link is for")
 	d.typeText("nobody")
 	d.press("tab", "left") // the customer portal is last
-	d.waitFor("customer portal")
+	d.expect("customer portal")
 	d.press("enter")
-	d.waitFor("Create a customer portal link for nobody? y/n")
+	d.expect("Create a customer portal link for nobody? y/n")
 	d.press("y")
-	d.waitFor("failed: " + billing.ErrNoCustomer.Error())
+	d.expect("failed: " + billing.ErrNoCustomer.Error())
 	d.press("n", "esc")
-	d.waitFor("enter: new checkout or portal link")
+	d.expect("enter: new checkout or portal link")
 	if reqs, _ := op.calls(); len(reqs) != 0 {
 		t.Errorf("portal choice made checkouts: %+v", reqs)
 	}
@@ -283,24 +283,24 @@ func TestCaptureQueueConfirmsEachActionAndReloads(t *testing.T) {
 	op := newFakeOperator()
 	d := newDriver(t, newFake(), Options{Operator: op}, 100, 30)
 	d.press(capturesTab)
-	v := d.waitFor("pi_later")
+	v := d.expect("pi_later")
 	for _, want := range []string{"pi_soon", "20.00 USD", "5h left", "7,900 JPY", "4d left"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("queue lacks %q:\n%s", want, v)
 		}
 	}
 	d.press("c")
-	d.waitFor("Capture 20.00 USD from u_1 (pi_soon)? y/n")
+	d.expect("Capture 20.00 USD from u_1 (pi_soon)? y/n")
 	d.press("n")
-	d.waitFor("pi_later")
+	d.expect("pi_later")
 	if _, caps := op.calls(); len(caps) != 0 {
 		t.Fatal("n still captured")
 	}
 	d.press("down", "x")
-	d.waitFor("Cancel 7,900 JPY from u_2 (pi_later)? y/n")
+	d.expect("Cancel 7,900 JPY from u_2 (pi_later)? y/n")
 	d.press("y")
-	d.waitFor("cancelled pi_later")
-	d.waitUntil("the queue reloaded without pi_later", func(v string) bool { return !strings.Contains(v, "u_2") && strings.Contains(v, "pi_soon") })
+	d.expect("cancelled pi_later")
+	d.expectThat("the queue reloaded without pi_later", func(v string) bool { return !strings.Contains(v, "u_2") && strings.Contains(v, "pi_soon") })
 	_, caps := op.calls()
 	if len(caps) != 1 || caps[0].verb != "cancel" || caps[0].pi != "pi_later" || caps[0].key == "" {
 		t.Errorf("calls = %+v", caps)
@@ -313,9 +313,9 @@ func TestCaptureQueueInLiveModeAsksTwice(t *testing.T) {
 	op.failNext = errors.New("capturing pi_soon: Stripe API unreachable")
 	d := newDriver(t, newFake(), Options{Operator: op}, 100, 30)
 	d.press(capturesTab)
-	d.waitFor("pi_soon")
+	d.expect("pi_soon")
 	d.press("c", "y")
-	d.waitFor("LIVE MODE: this moves real money")
+	d.expect("LIVE MODE: this moves real money")
 	if _, caps := op.calls(); len(caps) != 0 {
 		t.Fatal("captured after one confirmation in live mode")
 	}
@@ -324,9 +324,9 @@ func TestCaptureQueueInLiveModeAsksTwice(t *testing.T) {
 		t.Fatal("q quit during a confirmation")
 	}
 	d.press("y")
-	d.waitFor("failed: capturing pi_soon")
+	d.expect("failed: capturing pi_soon")
 	d.press("y")
-	d.waitFor("captured pi_soon")
+	d.expect("captured pi_soon")
 	_, caps := op.calls()
 	if len(caps) != 2 || caps[0].key != caps[1].key || caps[0].verb != "capture" {
 		t.Errorf("retry = %+v, want two captures with one key", caps)
@@ -337,23 +337,23 @@ func TestCatalogAndHealthTabs(t *testing.T) {
 	op := newFakeOperator()
 	d := newDriver(t, newFake(), Options{Operator: op}, 120, 30)
 	d.press(catalogTab)
-	v := d.waitFor("price_topup")
+	v := d.expect("price_topup")
 	for _, want := range []string{"20.00 USD", "→ topup", "500 JPY", "— not in the catalog", "payment link https://buy.stripe.com/test_1", "SPRING", "20% off"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("catalog lacks %q:\n%s", want, v)
 		}
 	}
 	d.press("s")
-	d.waitFor("catalog synced")
+	d.expect("catalog synced")
 	d.press(healthTab)
-	v = d.waitFor("1 problem(s)")
+	v = d.expect("1 problem(s)")
 	if !strings.Contains(v, "✗ webhook secret") || !strings.Contains(v, "→ run `creditdesk webhook setup URL`") {
 		t.Errorf("health:\n%s", v)
 	}
 	d.send(tickMsg(fixedNow))
-	d.waitFor("background: resync since")
+	d.expect("background: resync since")
 	d.press("s")
-	d.waitFor("4 listed, 2 new, 2 already stored")
+	d.expect("4 listed, 2 new, 2 already stored")
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	if len(op.resyncs) != 1 || op.resyncs[0] != 72*time.Hour {
@@ -365,7 +365,7 @@ func TestStripePanesWithoutAKeySaySo(t *testing.T) {
 	d := newDriver(t, newFake(), Options{}, 140, 30)
 	for _, tab := range []string{checkoutTab, capturesTab, catalogTab, healthTab} {
 		d.press(tab)
-		d.waitFor("set STRIPE_SECRET_KEY to use this")
+		d.expect("set STRIPE_SECRET_KEY to use this")
 		d.press("enter", "c", "s")
 	}
 }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -18,70 +19,159 @@ import (
 
 func TestMain(m *testing.M) {
 	lipgloss.SetColorProfile(termenv.Ascii)
+	time.Local = time.UTC
 	os.Exit(m.Run())
 }
 
-// fixedNow is the tests' clock: a day's afternoon, local time.
-var fixedNow = time.Date(2025, 3, 14, 15, 9, 26, 0, time.Local)
+// fixedNow is the tests' clock: a day's afternoon, in UTC, which TestMain
+// makes the local time zone so that the screens are the same everywhere.
+var fixedNow = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
 
-// driver runs the console as a Bubble Tea program would: commands run in
-// goroutines and their messages come back to Update on the test goroutine.
+// driver runs the console deterministically on the test goroutine: a
+// command runs when the driver drains its queue (settle) and its message
+// goes straight back to Update, in order. Timers (common.after) are parked
+// on a virtual clock that only advance moves, and the live feed is read
+// only when nothing else is left to do, so no test waits for a quiet
+// window or looks at the wall clock.
 type driver struct {
 	t     *testing.T
 	m     *model
-	msgs  chan tea.Msg
+	queue []tea.Cmd
 	quit  bool
-	width int
+
+	elapsed time.Duration // the virtual clock, since newDriver
+	timers  []parkedTimer
+	armed   bool // the model waits for the next activity
 }
+
+// parkedTimer is a tea.Tick the console asked for, due at due on the
+// virtual clock.
+type parkedTimer struct {
+	due time.Duration
+	fn  func(time.Time) tea.Msg
+}
+
+type (
+	// timerMsg is what the driver's after returns: a timer to park.
+	timerMsg struct {
+		d  time.Duration
+		fn func(time.Time) tea.Msg
+	}
+	// feedArmedMsg is what the driver's wait returns: the model wants the
+	// next activity.
+	feedArmedMsg struct{}
+)
 
 func newDriver(t *testing.T, b Backend, opt Options, w, h int) *driver {
 	t.Helper()
-	d := &driver{t: t, m: newModel(context.Background(), b, opt, func() time.Time { return fixedNow }), msgs: make(chan tea.Msg, 256), width: w}
+	d := &driver{t: t, m: newTestModel(b, opt)}
+	d.m.after = func(dur time.Duration, fn func(time.Time) tea.Msg) tea.Cmd {
+		return func() tea.Msg { return timerMsg{dur, fn} }
+	}
+	d.m.wait = func(<-chan billing.Activity) tea.Cmd {
+		return func() tea.Msg { return feedArmedMsg{} }
+	}
 	d.exec(d.m.Init())
 	d.send(tea.WindowSizeMsg{Width: w, Height: h})
 	d.settle()
 	return d
 }
 
-func (d *driver) exec(cmd tea.Cmd) {
-	if cmd == nil {
-		return
-	}
-	go func() {
-		if msg := cmd(); msg != nil {
-			d.msgs <- msg
-		}
-	}()
+// newTestModel is the console with the tests' clock.
+func newTestModel(b Backend, opt Options) *model {
+	return newModel(context.Background(), b, opt, func() time.Time { return fixedNow })
 }
 
+// exec queues cmd; settle runs it.
+func (d *driver) exec(cmd tea.Cmd) {
+	if cmd != nil {
+		d.queue = append(d.queue, cmd)
+	}
+}
+
+// send gives msg to the console at once and queues what it returns.
 func (d *driver) send(msg tea.Msg) {
 	switch msg := msg.(type) {
+	case nil:
 	case tea.BatchMsg:
 		for _, c := range msg {
 			d.exec(c)
 		}
 	case tea.QuitMsg:
 		d.quit = true
+	case timerMsg:
+		d.timers = append(d.timers, parkedTimer{d.elapsed + msg.d, msg.fn})
+	case feedArmedMsg:
+		d.armed = true
 	default:
 		_, cmd := d.m.Update(msg)
 		d.exec(cmd)
 	}
 }
 
-// settle handles messages until none has come for a while.
+// run runs one command. A command that blocks is a bug in the console or
+// the test: it fails the test rather than hanging it.
+func (d *driver) run(cmd tea.Cmd) tea.Msg {
+	d.t.Helper()
+	done := make(chan tea.Msg, 1)
+	go func() { done <- cmd() }()
+	select {
+	case msg := <-done:
+		return msg
+	case <-time.After(10 * time.Second):
+		d.t.Fatal("a command blocked for 10s")
+		return nil
+	}
+}
+
+// settle runs queued commands until none is left, then hands over the next
+// activity of the feed if the model waits for one and one is there (a closed
+// feed is feedClosedMsg), and so on until nothing moves.
 func (d *driver) settle() {
+	d.t.Helper()
 	for {
+		for len(d.queue) > 0 {
+			cmd := d.queue[0]
+			d.queue = d.queue[1:]
+			d.send(d.run(cmd))
+		}
+		if !d.armed {
+			return
+		}
 		select {
-		case msg := <-d.msgs:
-			d.send(msg)
-		case <-time.After(60 * time.Millisecond):
+		case a, ok := <-d.m.feed:
+			d.armed = false
+			if !ok {
+				d.send(feedClosedMsg{})
+			} else {
+				d.send(activityMsg{a})
+			}
+		default:
 			return
 		}
 	}
 }
 
+// advance moves the virtual clock by dur and fires the timers that fall
+// due, in order, settling after each.
+func (d *driver) advance(dur time.Duration) {
+	d.t.Helper()
+	d.elapsed += dur
+	for {
+		slices.SortStableFunc(d.timers, func(a, b parkedTimer) int { return cmp.Compare(a.due, b.due) })
+		if len(d.timers) == 0 || d.timers[0].due > d.elapsed {
+			return
+		}
+		tm := d.timers[0]
+		d.timers = d.timers[1:]
+		d.send(tm.fn(fixedNow.Add(tm.due)))
+		d.settle()
+	}
+}
+
 // press sends keys: named keys ("enter", "tab", ...) or runes to type.
 func (d *driver) press(keys ...string) {
+	d.t.Helper()
 	for _, k := range keys {
 		d.send(keyMsg(k))
 		d.settle()
@@ -90,6 +180,7 @@ func (d *driver) press(keys ...string) {
 
 // typeText types s one rune at a time.
 func (d *driver) typeText(s string) {
+	d.t.Helper()
 	for _, r := range s {
 		d.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
 	}
@@ -110,12 +201,18 @@ func keyMsg(k string) tea.KeyMsg {
 		return tea.KeyMsg{Type: tea.KeyUp}
 	case "down":
 		return tea.KeyMsg{Type: tea.KeyDown}
+	case "left":
+		return tea.KeyMsg{Type: tea.KeyLeft}
+	case "right":
+		return tea.KeyMsg{Type: tea.KeyRight}
 	case "pgdown":
 		return tea.KeyMsg{Type: tea.KeyPgDown}
 	case "pgup":
 		return tea.KeyMsg{Type: tea.KeyPgUp}
 	case "ctrl+c":
 		return tea.KeyMsg{Type: tea.KeyCtrlC}
+	case "ctrl+r":
+		return tea.KeyMsg{Type: tea.KeyCtrlR}
 	case "backspace":
 		return tea.KeyMsg{Type: tea.KeyBackspace}
 	}
@@ -124,30 +221,21 @@ func keyMsg(k string) tea.KeyMsg {
 
 func (d *driver) view() string { return d.m.View() }
 
-// waitFor settles until the screen shows want.
-func (d *driver) waitFor(want string) string {
+// expect settles and requires the screen to show want.
+func (d *driver) expect(want string) string {
 	d.t.Helper()
-	return d.waitUntil(want, func(v string) bool { return strings.Contains(v, want) })
+	return d.expectThat(want, func(v string) bool { return strings.Contains(v, want) })
 }
 
-// waitUntil settles until ok(screen).
-func (d *driver) waitUntil(what string, ok func(string) bool) string {
+// expectThat settles and requires ok(screen).
+func (d *driver) expectThat(what string, ok func(string) bool) string {
 	d.t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		v := d.view()
-		if ok(v) {
-			return v
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("screen never showed %s:\n%s", what, v)
-		}
-		select {
-		case msg := <-d.msgs:
-			d.send(msg)
-		case <-time.After(20 * time.Millisecond):
-		}
+	d.settle()
+	v := d.view()
+	if !ok(v) {
+		d.t.Fatalf("screen does not show %s:\n%s", what, v)
 	}
+	return v
 }
 
 // tabBar is the line of the screen with the tabs.
@@ -202,7 +290,7 @@ func TestTabRouting(t *testing.T) {
 			if bar := d.tabBar(); !strings.Contains(bar, tt.tab) {
 				t.Fatalf("tab bar %q, want %q active", bar, tt.tab)
 			}
-			d.waitFor(tt.body)
+			d.expect(tt.body)
 		})
 	}
 }
@@ -213,7 +301,7 @@ func TestKeysGoToActivePaneOnly(t *testing.T) {
 	seedPurchases(f, 5)
 	d := newDriver(t, f, Options{}, 80, 24)
 	d.press("3")
-	d.waitFor("› u_001")
+	d.expect("› u_001")
 	d.press("down", "down")
 	if v := d.view(); !strings.Contains(v, "› u_003") {
 		t.Fatalf("cursor did not move to u_003:\n%s", v)
@@ -229,7 +317,7 @@ func TestHeaderShowsDemoURLAndCounters(t *testing.T) {
 	f := newFake()
 	f.stats = billing.Stats{Received: 12345, Duplicates: 3, Rejected: map[string]uint64{"signature": 2, "too_old": 1}, Failed: 4, Waiting: 5, Attention: 7}
 	d := newDriver(t, f, Options{Demo: true, WebhookURL: "http://127.0.0.1:4242/webhook"}, 100, 30)
-	v := d.waitFor("recv 12,345")
+	v := d.expect("recv 12,345")
 	for _, want := range []string{"creditdesk", "DEMO — simulated Stripe events, no real money", "http://127.0.0.1:4242/webhook", "dup 3", "rej 3", "failed 4", "attention 7"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("header lacks %q:\n%s", want, v)
@@ -245,16 +333,14 @@ func TestHeaderShowsDemoURLAndCounters(t *testing.T) {
 	if strings.Contains(d2.view(), "DEMO") {
 		t.Errorf("DEMO banner shown without Options.Demo")
 	}
-	// Counters follow activity without waiting for the tick.
-	start := time.Now()
+	// Counters follow activity without waiting for the tick: the virtual
+	// clock does not move, so no tick fires.
 	f.mu.Lock()
 	f.stats.Received = 12346
 	f.mu.Unlock()
+	d2.expectThat("the old count until something happens", func(v string) bool { return strings.Contains(v, "recv 12,345") })
 	f.feed <- billing.Activity{At: fixedNow, Kind: billing.ActivityEvent, Seq: 1, Type: "invoice.paid", State: billing.StateApplied}
-	d2.waitFor("recv 12,346")
-	if time.Since(start) >= statsEvery {
-		t.Errorf("counters waited for the tick instead of following activity")
-	}
+	d2.expect("recv 12,346")
 }
 
 func TestLiveShowsActivityFromFeed(t *testing.T) {
@@ -264,7 +350,7 @@ func TestLiveShowsActivityFromFeed(t *testing.T) {
 		{Seq: 2, ID: "evt_2", Type: "checkout.session.completed", ReceivedAt: fixedNow.Add(-time.Hour), State: billing.StateApplied, User: "u_7", Amount: 1000},
 	}
 	d := newDriver(t, f, Options{}, 100, 30)
-	v := d.waitFor("customer.created")
+	v := d.expect("customer.created")
 	if !strings.Contains(v, "2025-03-12") || !strings.Contains(v, "14:09:26") {
 		t.Errorf("want a date for an older event and a time for today's:\n%s", v)
 	}
@@ -277,7 +363,7 @@ func TestLiveShowsActivityFromFeed(t *testing.T) {
 
 	at := fixedNow.Add(-30 * time.Second)
 	f.feed <- billing.Activity{At: at, Kind: billing.ActivityEvent, Seq: 3, EventID: "evt_3", Type: "invoice.paid", User: "u_42", Amount: 2500, State: billing.StateReceived}
-	v = d.waitFor("invoice.paid")
+	v = d.expect("invoice.paid")
 	row := lineWith(v, "invoice.paid")
 	for _, want := range []string{"15:08:56", "u_42", "+2,500", "received"} {
 		if !strings.Contains(row, want) {
@@ -286,7 +372,7 @@ func TestLiveShowsActivityFromFeed(t *testing.T) {
 	}
 	// The same event changing state updates its row instead of adding one.
 	f.feed <- billing.Activity{At: at, Kind: billing.ActivityEvent, Seq: 3, EventID: "evt_3", Type: "invoice.paid", User: "u_42", Amount: 2500, State: billing.StateApplied}
-	v = d.waitUntil("invoice.paid applied", func(v string) bool { return strings.Contains(lineWith(v, "invoice.paid"), "applied") })
+	v = d.expectThat("invoice.paid applied", func(v string) bool { return strings.Contains(lineWith(v, "invoice.paid"), "applied") })
 	if n := strings.Count(v, "invoice.paid"); n != 1 {
 		t.Errorf("invoice.paid shown %d times, want 1:\n%s", n, v)
 	}
@@ -297,7 +383,7 @@ func TestLiveShowsActivityFromFeed(t *testing.T) {
 	f.feed <- billing.Activity{At: fixedNow, Kind: billing.ActivityRejected, Reason: "bad signature"}
 	f.feed <- billing.Activity{At: fixedNow, Kind: billing.ActivityDuplicate, Seq: 3, Type: "invoice.paid"}
 	f.feed <- billing.Activity{At: fixedNow, Kind: billing.ActivityManual, User: "u_9", Amount: -300, Reason: "refund by hand", Missed: 7}
-	v = d.waitFor("manual revoke")
+	v = d.expect("manual revoke")
 	for _, want := range []string{"rejected: bad signature", "duplicate invoice.paid", "… 7 more", "-300"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("live lacks %q:\n%s", want, v)
@@ -328,7 +414,7 @@ func TestFeedClosed(t *testing.T) {
 	f := newFake()
 	d := newDriver(t, f, Options{}, 80, 24)
 	close(f.feed)
-	d.waitFor("live feed closed")
+	d.expect("live feed closed")
 }
 
 func TestUsersFilter(t *testing.T) {
@@ -337,7 +423,7 @@ func TestUsersFilter(t *testing.T) {
 	f.addUser(billing.User{ID: "u_alice", Email: "alice@example.com", Tier: "pro", Balance: 2500, CustomerID: "cus_alice"})
 	d := newDriver(t, f, Options{}, 80, 24)
 	d.press("3")
-	d.waitFor("u_001")
+	d.expect("u_001")
 	d.press("/")
 	d.typeText("alq")
 	// While the input has focus, q is typed rather than quitting.
@@ -346,7 +432,11 @@ func TestUsersFilter(t *testing.T) {
 	}
 	d.press("backspace")
 	d.typeText("ice")
-	v := d.waitFor("u_alice")
+	if users, _, _ := f.calls(); users[len(users)-1].filter != "" {
+		t.Fatalf("the store was asked while typing: %+v", users[len(users)-1])
+	}
+	d.advance(filterDelay)
+	v := d.expect("u_alice")
 	if strings.Contains(v, "u_001") {
 		t.Errorf("filter did not hide u_001:\n%s", v)
 	}
@@ -370,7 +460,7 @@ func TestUsersFilter(t *testing.T) {
 	}
 	// Esc clears the filter and leaves the input; q quits again.
 	d.press("esc")
-	v = d.waitFor("u_001")
+	v = d.expect("u_001")
 	if strings.Contains(v, "alice") || !strings.Contains(v, "/ to filter") {
 		t.Errorf("esc did not clear the filter:\n%s", v)
 	}
@@ -387,7 +477,7 @@ func TestFilterEnterKeepsFilter(t *testing.T) {
 	d.press("3", "/")
 	d.typeText("u_02")
 	d.press("enter")
-	v := d.waitFor(`Users matching "u_02"`)
+	v := d.expect(`Users matching "u_02"`)
 	if strings.Contains(v, "u_001") || !strings.Contains(v, "u_020") {
 		t.Errorf("filter lost after enter:\n%s", v)
 	}
@@ -401,9 +491,9 @@ func TestFilterEnterKeepsFilter(t *testing.T) {
 func seedDetail(f *fakeBackend) {
 	f.addUser(billing.User{ID: "u_42", Email: "ada@example.com", Name: "Ada", Tier: "pro", CustomerID: "cus_42", Balance: 1000, Entries: 2})
 	f.details["u_42"] = billing.UserDetail{
-		Plan: &billing.Subscription{ID: "sub_1", Plan: "pro", Status: "active", PeriodEnd: time.Date(2025, 4, 1, 0, 0, 0, 0, time.Local)},
+		Plan: &billing.Subscription{ID: "sub_1", Plan: "pro", Status: "active", PeriodEnd: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)},
 		Grants: []billing.Grant{
-			{EntryID: 7, UserID: "u_42", Amount: 2500, Remaining: 800, Kind: "pack", Source: "evt_pack", ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.Local)},
+			{EntryID: 7, UserID: "u_42", Amount: 2500, Remaining: 800, Kind: "pack", Source: "evt_pack", ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
 			{EntryID: 9, UserID: "u_42", Amount: 200, Remaining: 200, Kind: "plan", Source: "evt_plan"},
 		},
 		Purchases: []billing.Purchase{{ID: "cs_test_pack", UserID: "u_42", Kind: "pack", Status: "paid", Credits: 2500, AmountTotal: 1900, Currency: "usd", CreatedAt: fixedNow.AddDate(0, 0, -1)}},
@@ -420,9 +510,9 @@ func openDetail(t *testing.T, d *driver) string {
 	d.press("3", "/")
 	d.typeText("u_42")
 	d.press("enter")
-	d.waitFor("› u_42")
+	d.expect("› u_42")
 	d.press("enter")
-	return d.waitFor("User u_42")
+	return d.expect("User u_42")
 }
 
 func TestUserDetail(t *testing.T) {
@@ -446,7 +536,7 @@ func TestUserDetail(t *testing.T) {
 	}
 	// Esc goes back to the list.
 	d.press("esc")
-	d.waitFor("Users matching")
+	d.expect("Users matching")
 }
 
 func TestOpenUserFromLive(t *testing.T) {
@@ -454,9 +544,9 @@ func TestOpenUserFromLive(t *testing.T) {
 	seedDetail(f)
 	d := newDriver(t, f, Options{}, 100, 40)
 	f.feed <- billing.Activity{At: fixedNow, Kind: billing.ActivityEvent, Seq: 5, Type: "invoice.paid", User: "u_42", Amount: 200, State: billing.StateApplied}
-	d.waitFor("invoice.paid")
+	d.expect("invoice.paid")
 	d.press("enter")
-	d.waitFor("spendable 1,000")
+	d.expect("spendable 1,000")
 	if !strings.Contains(d.tabBar(), "[3 Users]") {
 		t.Errorf("enter on a live row did not switch to Users: %q", d.tabBar())
 	}
@@ -468,27 +558,27 @@ func TestGrantForm(t *testing.T) {
 	d := newDriver(t, f, Options{}, 80, 24)
 	openDetail(t, d)
 	d.press("g")
-	d.waitFor("Grant credits · u_42")
+	d.expect("Grant credits · u_42")
 
 	// Nothing typed: rejected in the form.
 	d.press("enter")
-	d.waitFor("enter an amount of credits")
+	d.expect("enter an amount of credits")
 	d.typeText("abc")
 	d.press("enter")
-	d.waitFor(`"abc" is not a whole number of credits`)
+	d.expect(`"abc" is not a whole number of credits`)
 	for range 3 {
 		d.send(tea.KeyMsg{Type: tea.KeyBackspace})
 	}
 	d.typeText("0")
 	d.press("tab", "enter")
-	d.waitFor("the amount must not be zero")
+	d.expect("the amount must not be zero")
 	d.press("shift+tab")
 	d.send(tea.KeyMsg{Type: tea.KeyBackspace})
 	d.typeText("1,500")
 	d.press("tab")
 	d.typeText("   ")
 	d.press("enter")
-	d.waitFor("a reason is required")
+	d.expect("a reason is required")
 	// q types into the reason rather than quitting.
 	d.typeText("goodwill q")
 	if d.quit {
@@ -498,13 +588,13 @@ func TestGrantForm(t *testing.T) {
 		t.Fatalf("invalid form sent %d Adjust calls", len(adj))
 	}
 	d.press("enter")
-	d.waitFor("Grant 1,500 credits to u_42? y/n")
-	d.waitFor("balance 1,000 → 2,500")
+	d.expect("Grant 1,500 credits to u_42? y/n")
+	d.expect("balance 1,000 → 2,500")
 
 	// y twice before the answer: one call.
 	d.send(keyMsg("y"))
 	d.send(keyMsg("y"))
-	v := d.waitFor("balance 2,500")
+	v := d.expect("balance 2,500")
 	_, _, adj := f.calls()
 	if len(adj) != 1 {
 		t.Fatalf("Adjust called %d times, want 1", len(adj))
@@ -518,7 +608,7 @@ func TestGrantForm(t *testing.T) {
 	if !strings.Contains(v, "Granted 1,500 credits to u_42") {
 		t.Errorf("status does not confirm the grant:\n%s", v)
 	}
-	d.waitFor("goodwill q") // the reloaded ledger has the entry
+	d.expect("goodwill q") // the reloaded ledger has the entry
 }
 
 func TestGrantRetryUsesSameKey(t *testing.T) {
@@ -532,9 +622,9 @@ func TestGrantRetryUsesSameKey(t *testing.T) {
 	d.press("tab")
 	d.typeText("promo")
 	d.press("enter", "y")
-	d.waitFor("failed: context deadline exceeded")
+	d.expect("failed: context deadline exceeded")
 	d.press("y")
-	d.waitFor("Granted 500 credits to u_42")
+	d.expect("Granted 500 credits to u_42")
 	_, _, adj := f.calls()
 	if len(adj) != 2 {
 		t.Fatalf("Adjust called %d times, want 2", len(adj))
@@ -552,7 +642,7 @@ func TestGrantRetryUsesSameKey(t *testing.T) {
 	d.press("tab")
 	d.typeText("again")
 	d.press("enter", "y")
-	d.waitFor("Granted 1 credits")
+	d.expect("Granted 1 credits")
 	_, _, adj = f.calls()
 	if adj[2].key == adj[0].key {
 		t.Errorf("second form reused the first form's key")
@@ -565,14 +655,14 @@ func TestRevokeInsufficientThenForce(t *testing.T) {
 	d := newDriver(t, f, Options{}, 80, 24)
 	openDetail(t, d)
 	d.press("r")
-	d.waitFor("Revoke credits · u_42")
+	d.expect("Revoke credits · u_42")
 	d.typeText("2500")
 	d.press("tab")
 	d.typeText("chargeback")
 	d.press("enter")
-	d.waitFor("Revoke 2,500 credits from u_42? y/n")
+	d.expect("Revoke 2,500 credits from u_42? y/n")
 	d.press("y")
-	v := d.waitFor("refused: revoke: user u_42 has 1,000 credits, 2,500 requested")
+	v := d.expect("refused: revoke: user u_42 has 1,000 credits, 2,500 requested")
 	if !strings.Contains(v, "f force") {
 		t.Errorf("force not offered:\n%s", v)
 	}
@@ -580,7 +670,7 @@ func TestRevokeInsufficientThenForce(t *testing.T) {
 		t.Fatalf("refused revoke changed the balance to %d", b)
 	}
 	d.press("f")
-	v = d.waitFor("balance -1,500")
+	v = d.expect("balance -1,500")
 	_, _, adj := f.calls()
 	if len(adj) != 2 || adj[1].delta != -2500 || !adj[1].force || adj[0].force {
 		t.Fatalf("Adjust calls %+v, want a refused one then a forced one", adj)
@@ -607,7 +697,7 @@ func TestFormEscCancels(t *testing.T) {
 	d.press("r")
 	d.typeText("10")
 	d.press("esc")
-	v := d.waitFor("spendable 1,000")
+	v := d.expect("spendable 1,000")
 	if strings.Contains(v, "Revoke credits") {
 		t.Errorf("form still open after esc:\n%s", v)
 	}
@@ -659,15 +749,15 @@ func TestViewFitsTerminal(t *testing.T) {
 			d.press("?")
 			check("live full help")
 			d.press("?", "2")
-			d.waitFor("cs_test")
+			d.expect("cs_test")
 			check("purchases")
 			d.press("3")
-			d.waitFor("u_xxx")
+			d.expect("u_xxx")
 			check("users")
 			d.press("/")
 			d.typeText("u_42")
 			d.press("enter", "enter")
-			d.waitFor("Ledger")
+			d.expect("Ledger")
 			check("detail")
 			d.press("?")
 			check("detail full help")
@@ -687,7 +777,7 @@ func TestResizeKeepsScreenSize(t *testing.T) {
 	seedUsers(f, 200)
 	d := newDriver(t, f, Options{}, 80, 24)
 	d.press("3")
-	d.waitFor("u_001")
+	d.expect("u_001")
 	for _, s := range [][2]int{{120, 50}, {80, 24}, {90, 30}} {
 		d.send(tea.WindowSizeMsg{Width: s[0], Height: s[1]})
 		d.settle()
@@ -738,7 +828,7 @@ func TestUsersPaging(t *testing.T) {
 	seedUsers(f, 50)
 	d := newDriver(t, f, Options{}, 80, 24)
 	d.press("3")
-	d.waitFor("u_001")
+	d.expect("u_001")
 	pane := d.m.tabs[2].(*usersPane)
 	n := pane.pager.limit
 	last := func() usersCall {
@@ -757,7 +847,7 @@ func TestUsersPaging(t *testing.T) {
 	if c := last(); c.after != page1Last {
 		t.Fatalf("next page asked after %q, want %q", c.after, page1Last)
 	}
-	d.waitFor(fmt.Sprintf("› u_%03d", n+1))
+	d.expect(fmt.Sprintf("› u_%03d", n+1))
 	page2Last := fmt.Sprintf("u_%03d", 2*n)
 	d.press("pgdown")
 	if c := last(); c.after != page2Last {
@@ -771,7 +861,7 @@ func TestUsersPaging(t *testing.T) {
 	if c := last(); c.after != "" {
 		t.Fatalf("back to page 1 asked after %q", c.after)
 	}
-	d.waitFor("› u_001")
+	d.expect("› u_001")
 	// No page before the first: no call.
 	before, _, _ := f.calls()
 	d.press("p")
@@ -785,7 +875,7 @@ func TestPurchasesPaging(t *testing.T) {
 	seedPurchases(f, 60)
 	d := newDriver(t, f, Options{}, 80, 24)
 	d.press("2")
-	d.waitFor("cs_test_0060")
+	d.expect("cs_test_0060")
 	n := d.m.tabs[1].(*purchasesPane).pager.limit
 	lastCall := func() purchasesCall {
 		_, p, _ := f.calls()
@@ -796,12 +886,12 @@ func TestPurchasesPaging(t *testing.T) {
 	if c := lastCall(); c.before != uint64(60-n+1) {
 		t.Fatalf("next page asked before %d, want %d", c.before, 60-n+1)
 	}
-	d.waitFor(fmt.Sprintf("cs_test_%04d", 60-n))
+	d.expect(fmt.Sprintf("cs_test_%04d", 60-n))
 	d.press("p")
 	if c := lastCall(); c.before != 0 {
 		t.Fatalf("previous page asked before %d, want 0", c.before)
 	}
-	d.waitFor("cs_test_0060")
+	d.expect("cs_test_0060")
 }
 
 func TestQuitEndsSubscription(t *testing.T) {
@@ -878,12 +968,12 @@ func TestRevokeBeyondBalanceWarnsBeforeSending(t *testing.T) {
 	d := newDriver(t, f, Options{}, 80, 24)
 	openDetail(t, d)
 	d.press("r")
-	d.waitFor("Revoke credits · u_42")
+	d.expect("Revoke credits · u_42")
 	d.typeText("2500")
 	d.press("tab")
 	d.typeText("chargeback")
 	d.press("enter")
-	v := d.waitFor("this takes the balance below zero")
+	v := d.expect("this takes the balance below zero")
 	if _, _, adj := f.calls(); len(adj) != 0 {
 		t.Fatalf("sent before confirmation: %+v", adj)
 	}
@@ -891,7 +981,7 @@ func TestRevokeBeyondBalanceWarnsBeforeSending(t *testing.T) {
 		t.Errorf("force not offered:\n%s", v)
 	}
 	d.press("f")
-	d.waitFor("balance -1,500")
+	d.expect("balance -1,500")
 	if _, _, adj := f.calls(); len(adj) != 1 || !adj[0].force {
 		t.Fatalf("Adjust calls %+v, want one forced", adj)
 	}
@@ -906,7 +996,7 @@ func TestPurchasesPagesShowEveryRow(t *testing.T) {
 	d.press("2")
 	seen := map[string]bool{}
 	for page := 0; page < 10; page++ {
-		v := d.waitFor("cs_test_")
+		v := d.expect("cs_test_")
 		for _, line := range strings.Split(v, "\n") {
 			if i := strings.Index(line, "cs_test_"); i >= 0 {
 				seen[line[i:i+12]] = true
@@ -947,7 +1037,7 @@ func TestMoneyIsFormattedAsTheCLIDoes(t *testing.T) {
 		billing.Purchase{ID: "cs_usd", Seq: 1, UserID: "u_2", Kind: "pack", Status: "paid", Credits: 1000, AmountTotal: 123456, Currency: "usd"})
 	d := newDriver(t, f, Options{}, 120, 30)
 	d.press("2")
-	v := d.waitFor("cs_yen")
+	v := d.expect("cs_yen")
 	for _, want := range []string{billing.FormatAmount(500, "jpy"), "500 JPY", "1,234.56 USD"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("purchases tab lacks %q:\n%s", want, v)
@@ -964,7 +1054,7 @@ func TestHeaderSaysWhenWritesFail(t *testing.T) {
 	f := newFake()
 	f.stats.StoreFault = "no space left on device"
 	d := newDriver(t, f, Options{}, 120, 30)
-	v := d.waitFor("writes fail")
+	v := d.expect("writes fail")
 	if !strings.Contains(v, "events wait: no space left on device") {
 		t.Fatalf("header:\n%s", v)
 	}
