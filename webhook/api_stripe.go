@@ -1,0 +1,161 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"creditdesk/billing"
+)
+
+// stripeTimeout bounds one checkout or portal call to Stripe.
+const stripeTimeout = 20 * time.Second
+
+// checkoutRequest is the body of POST /api/stripe/checkout, as the common
+// starter kits send it.
+type checkoutRequest struct {
+	PriceID    string `json:"priceId"`
+	Type       string `json:"type"`
+	Mode       string `json:"mode"`
+	UserID     string `json:"userId"`
+	SuccessURL string `json:"successUrl"`
+	CancelURL  string `json:"cancelUrl"`
+}
+
+// decodeCheckout reads and checks a checkout body.
+func decodeCheckout(body io.Reader) (checkoutRequest, *apiError) {
+	var req checkoutRequest
+	if e := decodeJSON(body, &req); e != nil {
+		return req, e
+	}
+	switch {
+	case !billing.ValidID(req.UserID):
+		return req, invalid("userId is required: the id of the user in your app")
+	case req.PriceID == "" && req.Type == "":
+		return req, invalid("one of priceId or type is required")
+	case len(req.PriceID) > billing.MaxIDLength || len(req.Type) > billing.MaxIDLength:
+		return req, invalid("priceId or type is too long")
+	case req.Mode != "" && req.Mode != "payment" && req.Mode != "subscription":
+		return req, invalid(`mode must be "payment" or "subscription"`)
+	case !validReturnURL(req.SuccessURL):
+		return req, invalid("successUrl must be an absolute http(s) URL")
+	case !validReturnURL(req.CancelURL):
+		return req, invalid("cancelUrl must be an absolute http(s) URL")
+	}
+	return req, nil
+}
+
+// portalRequest is the body of POST /api/stripe/portal.
+type portalRequest struct {
+	UserID    string `json:"userId"`
+	ReturnURL string `json:"returnUrl"`
+}
+
+// decodePortal reads and checks a portal body.
+func decodePortal(body io.Reader) (portalRequest, *apiError) {
+	var req portalRequest
+	if e := decodeJSON(body, &req); e != nil {
+		return req, e
+	}
+	switch {
+	case !billing.ValidID(req.UserID):
+		return req, invalid("userId is required: the id of the user in your app")
+	case !validReturnURL(req.ReturnURL):
+		return req, invalid("returnUrl must be an absolute http(s) URL")
+	}
+	return req, nil
+}
+
+// validReturnURL accepts "" (the default) or an absolute http(s) URL.
+func validReturnURL(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) > 2048 {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// checkoutJSON is the answer to a checkout request.
+type checkoutJSON struct {
+	URL       string `json:"url"`
+	SessionID string `json:"sessionId"`
+}
+
+func (a *API) checkout(w http.ResponseWriter, r *http.Request, keyName string) {
+	if a.stripe == nil {
+		writeError(w, errNoStripe)
+		return
+	}
+	req, e := decodeCheckout(http.MaxBytesReader(w, r.Body, MaxAPIBody))
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	idem := r.Header.Get("Idempotency-Key")
+	if idem != "" && !billing.ValidID(idem) {
+		writeError(w, &apiError{http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key must be printable characters"})
+		return
+	}
+	if idem != "" {
+		idem = "api:" + keyName + ":" + idem
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), stripeTimeout)
+	defer cancel()
+	link, err := a.stripe.CreateCheckout(ctx, billing.CheckoutRequest{UserID: req.UserID, Type: req.Type, PriceID: req.PriceID,
+		Mode: req.Mode, SuccessURL: req.SuccessURL, CancelURL: req.CancelURL, IdempotencyKey: idem})
+	if err != nil {
+		a.stripeError(w, "create checkout", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, checkoutJSON{URL: link.URL, SessionID: link.SessionID})
+}
+
+func (a *API) portal(w http.ResponseWriter, r *http.Request, _ string) {
+	if a.stripe == nil {
+		writeError(w, errNoStripe)
+		return
+	}
+	req, e := decodePortal(http.MaxBytesReader(w, r.Body, MaxAPIBody))
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), stripeTimeout)
+	defer cancel()
+	u, err := a.stripe.CreatePortal(ctx, req.UserID, req.ReturnURL)
+	if err != nil {
+		a.stripeError(w, "create portal session", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"url": u})
+}
+
+var errNoStripe = &apiError{http.StatusServiceUnavailable, "stripe_not_configured", "creditdesk has no STRIPE_SECRET_KEY: set it to create checkout and portal links"}
+
+// stripeError answers a failed Stripe call. The Stripe client masks keys in
+// its errors; the message is passed on so the app's developer sees, say, an
+// unknown price.
+func (a *API) stripeError(w http.ResponseWriter, what string, err error) {
+	var transient *billing.TransientError
+	switch {
+	case errors.Is(err, billing.ErrNoCustomer):
+		writeError(w, &apiError{http.StatusConflict, "no_customer", "this user has no Stripe customer yet: they need to buy something first"})
+	case errors.Is(err, billing.ErrNoStripe):
+		writeError(w, errNoStripe)
+	case errors.Is(err, billing.ErrInvalid):
+		writeError(w, invalid(err.Error()))
+	case errors.As(err, &transient), errors.Is(err, context.DeadlineExceeded):
+		a.logger().Warn("api "+what, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, &apiError{http.StatusServiceUnavailable, "stripe_unavailable", "Stripe did not answer; retry shortly"})
+	default:
+		a.logger().Error("api "+what, "err", err)
+		writeError(w, &apiError{http.StatusBadGateway, "stripe_error", err.Error()})
+	}
+}
