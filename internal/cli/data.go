@@ -1,20 +1,14 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"slices"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"creditdesk/billing"
 	"creditdesk/internal/safetext"
-	"creditdesk/internal/simulate"
 	"creditdesk/storage"
 	"creditdesk/webhook"
 )
@@ -179,72 +173,6 @@ func runLedger(env *Env, args []string) error {
 	return tw.Flush()
 }
 
-func runGrant(env *Env, args []string) error  { return adjust(env, "grant", args) }
-func runRevoke(env *Env, args []string) error { return adjust(env, "revoke", args) }
-
-func adjust(env *Env, verb string, args []string) error {
-	fs := newFlags(env, verb)
-	reason := fs.String("reason", "", "why (required; kept in the ledger)")
-	force := false
-	if verb == "revoke" {
-		fs.BoolVar(&force, "force", false, "allow the balance to go below zero")
-	}
-	key := fs.String("key", "", "idempotency key: the same key twice changes the balance once")
-	for _, a := range args {
-		if len(a) > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9' {
-			other := map[string]string{"grant": "revoke", "revoke": "grant"}[verb]
-			return &exitError{code: 2, msg: fmt.Sprintf("%s: N is a positive number of credits, got %s; to go the other way use creditdesk %s", verb, a, other)}
-		}
-	}
-	pos, err := env.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	use := fmt.Sprintf("usage: creditdesk %s USER N --reason TEXT", verb)
-	if len(pos) != 2 {
-		return &exitError{code: 2, msg: use}
-	}
-	n, err := strconv.ParseInt(strings.ReplaceAll(pos[1], ",", ""), 10, 64)
-	if err != nil || n <= 0 {
-		return &exitError{code: 2, msg: fmt.Sprintf("%s: N must be a positive whole number of credits, got %q", verb, pos[1])}
-	}
-	if strings.TrimSpace(*reason) == "" {
-		return &exitError{code: 2, msg: verb + " needs --reason TEXT: every manual change says why"}
-	}
-	if verb == "revoke" {
-		n = -n
-	}
-	ops, done, err := env.data(true)
-	if err != nil {
-		return err
-	}
-	defer done()
-	start := time.Now()
-	known, err := ops.UsersPage("", pos[0], 1000)
-	if err != nil {
-		return err
-	}
-	isNew := !slices.ContainsFunc(known, func(u billing.User) bool { return u.ID == pos[0] })
-	e, err := ops.Adjust(env.ctx(), pos[0], n, *reason, force, *key)
-	var insufficient *storage.ErrInsufficient
-	if errors.As(err, &insufficient) {
-		return fmt.Errorf("%v; nothing changed (pass --force to go below zero)", err)
-	}
-	if err != nil {
-		return err
-	}
-	if *key != "" && e.At.Before(start.Add(-time.Second)) {
-		fmt.Fprintf(env.Stdout, "%s: key %s was already used (entry %d, %+d credits on %s); nothing changed\n",
-			pos[0], *key, e.ID, e.Delta, e.At.Local().Format(time.DateTime))
-		return nil
-	}
-	fmt.Fprintf(env.Stdout, "%s: %+d credits, balance %s (entry %d)\n", pos[0], e.Delta, billing.Credits(e.BalanceAfter), e.ID)
-	if isNew {
-		fmt.Fprintf(env.Stderr, "note: %s was not a user yet; it is now (check the id if that is a surprise)\n", pos[0])
-	}
-	return nil
-}
-
 func runVerify(env *Env, args []string) error {
 	fs := newFlags(env, "verify")
 	if _, err := env.parse(fs, args); err != nil {
@@ -260,59 +188,6 @@ func runVerify(env *Env, args []string) error {
 		return &exitError{code: 1, msg: "verify: " + err.Error()}
 	}
 	fmt.Fprintf(env.Stdout, "ok: %d users, %d ledger entries, %d events (%d applied); every invariant holds\n", r.Users, r.Entries, r.Events, r.Applied)
-	return nil
-}
-
-func runSimulate(env *Env, args []string) error {
-	fs := newFlags(env, "simulate")
-	cfg := simulate.Config{}
-	fs.StringVar(&cfg.URL, "url", "http://"+env.Config.Addr+env.Config.WebhookPath, "webhook URL")
-	// The secret is never a flag: a command line is visible to every user
-	// in ps. It comes from the environment (.env) or a file.
-	secretFile := fs.String("secret-file", "", "read the webhook signing secret from FILE (default: STRIPE_WEBHOOK_SECRET)")
-	cfg.Secret = env.Config.WebhookSecret
-	fs.IntVar(&cfg.Count, "count", 100, "events to send")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "events per second (0: as fast as possible)")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 8, "requests in flight")
-	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long")
-	fs.BoolVar(&cfg.Load, "load", false, "only independent pack checkouts (load testing)")
-	fs.Uint64Var(&cfg.Seed, "seed", 0, "event stream seed (0: random)")
-	if _, err := env.parse(fs, args); err != nil {
-		return err
-	}
-	if *secretFile != "" {
-		b, err := os.ReadFile(*secretFile)
-		if err != nil {
-			return &exitError{code: 2, msg: fmt.Sprintf("simulate --secret-file: %v", err)}
-		}
-		cfg.Secret = strings.TrimSpace(string(b))
-	}
-	if secrets := strings.Split(cfg.Secret, ","); cfg.Secret != "" {
-		cfg.Secret = strings.TrimSpace(secrets[0])
-	} else {
-		return &exitError{code: 2, msg: "simulate needs the receiver's signing secret: set STRIPE_WEBHOOK_SECRET or pass --secret-file FILE"}
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	rep, err := simulate.Run(ctx, cfg)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	if rep.Sent > 0 && rep.Errors == rep.Sent {
-		why := strings.TrimPrefix(rep.FirstError, fmt.Sprintf("Post %q: ", cfg.URL))
-		return &exitError{code: 1, msg: fmt.Sprintf("no response from %s: %s (is creditdesk running there?)", cfg.URL, why)}
-	}
-	fmt.Fprintln(env.Stdout, rep.String())
-	if rep.OK < rep.Sent {
-		msg := fmt.Sprintf("%d of %d events were not acknowledged", rep.Sent-rep.OK, rep.Sent)
-		switch {
-		case rep.ByStatus[400] > 0:
-			msg += "; 400 means the receiver refused the signature: sign with the receiver's own STRIPE_WEBHOOK_SECRET"
-		case rep.ByStatus[404] > 0:
-			msg += "; 404 means nothing listens at that path: the receiver's path is /api/stripe/webhook"
-		}
-		return &exitError{code: 1, msg: msg}
-	}
 	return nil
 }
 

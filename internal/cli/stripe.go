@@ -2,14 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
-	"sync"
-	"text/tabwriter"
 	"time"
 
 	"creditdesk/billing"
@@ -250,31 +245,6 @@ func runCaptures(env *Env, args []string) error {
 	return nil
 }
 
-func printCaptures(w io.Writer, auths []stripeapi.Authorization, now time.Time) {
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "PAYMENT INTENT\tUSER\tTYPE\tAMOUNT\tCAPTURE BY\tSTATUS")
-	for _, a := range auths {
-		by := a.Deadline.Local().Format("2006-01-02 15:04")
-		if left := a.Deadline.Sub(now); left <= 0 {
-			by += " (lapsed)"
-		} else if left < 24*time.Hour {
-			by += fmt.Sprintf(" (%dh left)", int(left.Hours()))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.PaymentIntent, orDash(a.UserID), orDash(a.Type),
-			billing.FormatAmount(a.Amount, a.Currency), by, a.Status)
-	}
-	tw.Flush()
-}
-
-// orDash is s for a table cell (control characters and escape sequences
-// stripped: names come from Stripe), "-" when empty.
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return shown(s)
-}
-
 func runResync(env *Env, args []string) error {
 	fs := stripeFlags(env, "resync")
 	since := fs.Duration("since", 72*time.Hour, "list events created this long ago or later (at most 720h, Stripe's retention)")
@@ -350,51 +320,6 @@ func runCatalog(env *Env, args []string) error {
 	}
 	printCatalog(env.Stdout, view)
 	return nil
-}
-
-func printCatalog(w io.Writer, v stripeapi.CatalogView) {
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tKIND\tCREDITS\tSOLD WITH\tPAYMENT LINK")
-	for _, t := range v.Types {
-		with := strings.Join(t.PriceIDs, ", ")
-		if with == "" {
-			with = t.Amount + " (ad-hoc price)"
-			if t.Amount == "" {
-				with = "no price: add price_ids or amount and currency"
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", t.Name, t.Kind, t.Credits, with, orDash(t.PaymentLink))
-	}
-	if len(v.Types) == 0 {
-		fmt.Fprintln(tw, "(no plans or packs in the catalog)\t\t\t\t")
-	}
-	tw.Flush()
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "PRICE\tPRODUCT\tAMOUNT\tBILLING\tACTIVE\tCATALOG TYPE")
-	for _, p := range v.Prices {
-		billingKind := "one-time"
-		if p.Recurring {
-			billingKind = "recurring"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", p.PriceID, orDash(p.Product), p.Amount, billingKind, p.Active, orDash(p.Type))
-	}
-	tw.Flush()
-	if len(v.Prices) == 0 {
-		fmt.Fprintln(w, "(no Stripe prices cached: run `creditdesk catalog --sync`)")
-	}
-	if len(v.Coupons) > 0 {
-		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "COUPON\tNAME\tOFF\tDURATION\tVALID")
-		for _, c := range v.Coupons {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", c.ID, orDash(c.Name), c.Off(), c.Duration, c.Valid)
-		}
-		tw.Flush()
-	}
-	if !v.SyncedAt.IsZero() {
-		fmt.Fprintf(w, "\nlast synced %s\n", v.SyncedAt.Local().Format("2006-01-02 15:04"))
-	}
 }
 
 func runWebhook(env *Env, args []string) error {
@@ -482,119 +407,4 @@ func runDoctor(env *Env, args []string) error {
 		return &exitError{code: 1}
 	}
 	return nil
-}
-
-// appStripe is a running creditdesk's Stripe client and its background
-// work (catalog sync and resync at start). A nil *appStripe is "no key":
-// its methods return nil interfaces, never a typed nil.
-type appStripe struct {
-	client *stripeapi.Client
-	log    *slog.Logger
-	done   chan struct{}
-
-	mu     sync.Mutex
-	status string // the last background progress line, for the console
-	svc    *billing.Service
-}
-
-// newAppStripe builds the client once from the configuration; nil when no
-// secret key is set.
-func newAppStripe(env *Env, r billing.Rules, log *slog.Logger) (*appStripe, error) {
-	if env.Config.SecretKey == "" {
-		return nil, nil
-	}
-	if log == nil {
-		log = discardLogger()
-	}
-	cfg := clientConfig(env, r.Catalog)
-	cfg.Log = log
-	c, err := stripeapi.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &appStripe{client: c, log: log}, nil
-}
-
-// fetcher is the line-item reader for billing.Options.Fetcher.
-func (s *appStripe) fetcher() billing.LineItemFetcher {
-	if s == nil {
-		return nil
-	}
-	return s.client
-}
-
-// api is the billing.Stripe for the app's HTTP API.
-func (s *appStripe) api() billing.Stripe {
-	if s == nil {
-		return nil
-	}
-	return s.client
-}
-
-// start attaches the service and, in the background, syncs the catalog and
-// resyncs from the newest stored event, logging progress. ctx ending stops
-// it; wait waits for it.
-func (s *appStripe) start(ctx context.Context, svc *billing.Service) {
-	if s == nil {
-		return
-	}
-	s.client.SetService(svc)
-	s.svc = svc
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		if res, err := s.client.SyncCatalog(ctx); err != nil {
-			s.setStatus("catalog sync failed: " + err.Error())
-			s.log.Warn("catalog sync", "err", err)
-		} else {
-			s.setStatus(res.String())
-		}
-		res, err := s.client.AutoResync(ctx, func(p stripeapi.ResyncProgress) {
-			s.setStatus(p.String())
-			s.log.Info("resync", "progress", p.String())
-		})
-		switch {
-		case errors.Is(err, stripeapi.ErrNothingStored):
-			s.setStatus(err.Error())
-			s.log.Info("resync skipped", "why", err.Error())
-		case err != nil:
-			s.setStatus("resync failed: " + err.Error())
-			s.log.Warn("resync", "err", err)
-		default:
-			s.setStatus(res.String())
-			// After a restore, this is what came back from Stripe.
-			s.log.Info("resync done", "recovered", res.Stored, "already_stored", res.Duplicates, "since", res.Since.UTC().Format(time.RFC3339))
-		}
-	}()
-}
-
-// wait waits up to 5 seconds for the background work to stop.
-func (s *appStripe) wait() {
-	if s == nil || s.done == nil {
-		return
-	}
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		s.log.Warn("stripe background work did not stop in 5s")
-	}
-}
-
-func (s *appStripe) setStatus(line string) {
-	s.mu.Lock()
-	s.status = line
-	s.mu.Unlock()
-	if s.svc != nil {
-		s.svc.Announce("stripe", line)
-	}
-}
-
-// Status is the last line the background work reported.
-func (s *appStripe) Status() string {
-	if s == nil {
-		return ""
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status
 }

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"creditdesk/billing"
+	"creditdesk/storage"
+)
+
+// runGrant and runRevoke are `creditdesk grant|revoke USER N --reason TEXT`:
+// a manual change to a user's credits, kept in the ledger with the operator
+// and the reason.
+func runGrant(env *Env, args []string) error  { return adjust(env, "grant", args) }
+func runRevoke(env *Env, args []string) error { return adjust(env, "revoke", args) }
+
+// adjust is grant (verb "grant") or revoke ("revoke", which may --force the
+// balance below zero).
+func adjust(env *Env, verb string, args []string) error {
+	fs := newFlags(env, verb)
+	reason := fs.String("reason", "", "why (required; kept in the ledger)")
+	force := false
+	if verb == "revoke" {
+		fs.BoolVar(&force, "force", false, "allow the balance to go below zero")
+	}
+	key := fs.String("key", "", "idempotency key: the same key twice changes the balance once")
+	for _, a := range args {
+		if len(a) > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9' {
+			other := map[string]string{"grant": "revoke", "revoke": "grant"}[verb]
+			return &exitError{code: 2, msg: fmt.Sprintf("%s: N is a positive number of credits, got %s; to go the other way use creditdesk %s", verb, a, other)}
+		}
+	}
+	pos, err := env.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	use := fmt.Sprintf("usage: creditdesk %s USER N --reason TEXT", verb)
+	if len(pos) != 2 {
+		return &exitError{code: 2, msg: use}
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(pos[1], ",", ""), 10, 64)
+	if err != nil || n <= 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("%s: N must be a positive whole number of credits, got %q", verb, pos[1])}
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return &exitError{code: 2, msg: verb + " needs --reason TEXT: every manual change says why"}
+	}
+	if verb == "revoke" {
+		n = -n
+	}
+	ops, done, err := env.data(true)
+	if err != nil {
+		return err
+	}
+	defer done()
+	start := time.Now()
+	known, err := ops.UsersPage("", pos[0], 1000)
+	if err != nil {
+		return err
+	}
+	isNew := !slices.ContainsFunc(known, func(u billing.User) bool { return u.ID == pos[0] })
+	e, err := ops.Adjust(env.ctx(), pos[0], n, *reason, force, *key)
+	var insufficient *storage.ErrInsufficient
+	if errors.As(err, &insufficient) {
+		return fmt.Errorf("%v; nothing changed (pass --force to go below zero)", err)
+	}
+	if err != nil {
+		return err
+	}
+	if *key != "" && e.At.Before(start.Add(-time.Second)) {
+		fmt.Fprintf(env.Stdout, "%s: key %s was already used (entry %d, %+d credits on %s); nothing changed\n",
+			pos[0], *key, e.ID, e.Delta, e.At.Local().Format(time.DateTime))
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "%s: %+d credits, balance %s (entry %d)\n", pos[0], e.Delta, billing.Credits(e.BalanceAfter), e.ID)
+	if isNew {
+		fmt.Fprintf(env.Stderr, "note: %s was not a user yet; it is now (check the id if that is a surprise)\n", pos[0])
+	}
+	return nil
+}
