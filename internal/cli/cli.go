@@ -23,10 +23,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "creditdesk:", err)
 		return 2
 	}
-	cmd := "console"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
+	cmd, args := splitCommand(args)
 	if cmd == "console" && len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 		cmd, args = "help", nil
 	}
@@ -54,6 +51,30 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "creditdesk:", shown(err.Error()))
 		return 1
 	}
+}
+
+// splitCommand returns the command named in args and the arguments it
+// gets. The name is the first argument, or the first after leading --db
+// and --config flags (`creditdesk --db F users`), so that an alias carrying
+// the common flags works for every command; with no name it is the console.
+func splitCommand(args []string) (string, []string) {
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		name, _, inline := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if name != "db" && name != "config" {
+			break
+		}
+		if inline {
+			i++
+		} else {
+			i += 2
+		}
+	}
+	if i >= len(args) || strings.HasPrefix(args[i], "-") {
+		return "console", args
+	}
+	rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+	return args[i], rest
 }
 
 // Env is what a command runs with.
@@ -113,7 +134,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Common flags: --db FILE (CREDITDESK_DB, default creditdesk.db), --addr HOST:PORT (CREDITDESK_ADDR, default 127.0.0.1:4242).")
+	fmt.Fprintln(w, "Every command takes --db FILE (CREDITDESK_DB, default creditdesk.db) and --config FILE (CREDITDESK_CONFIG, default creditdesk.toml),")
+	fmt.Fprintln(w, "before or after its name. console and serve listen on --addr HOST:PORT (CREDITDESK_ADDR, default 127.0.0.1:4242).")
 	fmt.Fprintln(w, "Stripe: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET (comma-separated to rotate); a .env file in the working directory is read.")
 	fmt.Fprintln(w, "Links: CREDITDESK_PUBLIC_URL, CREDITDESK_SUCCESS_URL, CREDITDESK_CANCEL_URL; STRIPE_API_BASE points the API elsewhere (stripe-mock).")
 }
@@ -125,12 +147,15 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-// newFlags is a flag set with the flags every command shares. Its errors
-// come back from env.parse as one line; -h prints the flags.
+// newFlags is a flag set with the flags every command shares, --db and
+// --config, so that one shell alias carrying them works for every command;
+// a command that reads no database or no catalog accepts them all the same.
+// Its errors come back from env.parse as one line; -h prints the flags.
 func newFlags(env *Env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("creditdesk "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&env.Config.DB, "db", env.Config.DB, "database file (CREDITDESK_DB)")
+	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (CREDITDESK_CONFIG, else creditdesk.toml in the working directory)")
 	return fs
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,6 +30,57 @@ func TestEveryCommandParsesItsHelp(t *testing.T) {
 		if code, _, stderr := run(t, nil, name, "-h"); code != 0 {
 			t.Errorf("%s -h: exit %d: %s", name, code, stderr)
 		}
+	}
+}
+
+// TestEveryCommandTakesTheCommonFlags: --db and --config are accepted by
+// every command, after its name or before it, so one shell alias
+// (creditdesk --db F --config C) works for all of them.
+func TestEveryCommandTakesTheCommonFlags(t *testing.T) {
+	dir := t.TempDir()
+	db, cat := filepath.Join(dir, "x.db"), filepath.Join(dir, "creditdesk.toml")
+	for name := range commands {
+		for _, args := range [][]string{
+			{name, "--db", db, "--config", cat, "-h"},
+			{"--db", db, "--config=" + cat, name, "-h"},
+			{name, "--db=" + db, "--config", cat, "--no-such-flag"},
+		} {
+			code, _, stderr := run(t, nil, args...)
+			if strings.Contains(stderr, "not defined: -db") || strings.Contains(stderr, "not defined: -config") {
+				t.Errorf("%q: %s", args, stderr)
+			}
+			if args[len(args)-1] == "-h" && (code != 0 || strings.Contains(stderr, "flag provided but not defined")) {
+				t.Errorf("%q: exit %d: %s", args, code, stderr)
+			}
+			if args[len(args)-1] == "--no-such-flag" && name != "help" && (code != 2 || !strings.Contains(stderr, "not defined: -no-such-flag")) {
+				t.Errorf("%q: exit %d, want 2 for the unknown flag alone: %s", args, code, stderr)
+			}
+		}
+	}
+}
+
+// TestCatalogCommandsHonourConfig: a command that reads a catalog reads the
+// one --config names, whatever stands in the working directory.
+func TestCatalogCommandsHonourConfig(t *testing.T) {
+	dir := t.TempDir()
+	db, cat := filepath.Join(dir, "x.db"), filepath.Join(dir, "elsewhere.toml")
+	if err := os.WriteFile(cat, []byte("[packs.topup]\ncredits = 1000\namount = 900\ncurrency = \"usd\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, nil, "grant", "u1", "5", "--reason", "seed", "--db", db); code != 0 {
+		t.Fatalf("grant: exit %d: %s", code, stderr)
+	}
+	code, out, stderr := run(t, nil, "--db", db, "--config", cat, "catalog")
+	if code != 0 || !strings.Contains(out, "topup") {
+		t.Errorf("catalog --config: exit %d, stdout %q, stderr %q; want the topup pack", code, out, stderr)
+	}
+	code, _, stderr = run(t, nil, "catalog", "--db", db, "--config", filepath.Join(dir, "missing.toml"))
+	if code == 0 || !strings.Contains(stderr, "missing.toml") {
+		t.Errorf("catalog --config missing.toml: exit %d, stderr %q; want an error naming the file", code, stderr)
+	}
+	code, out, stderr = run(t, nil, "webhook", "setup", "https://billing.example.com/api/stripe/webhook", "--dry-run", "--config", cat)
+	if code != 0 || !strings.Contains(out, "would create") {
+		t.Errorf("webhook setup --config: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 }
 

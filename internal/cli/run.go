@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -178,7 +177,6 @@ func signalContext() (context.Context, context.CancelFunc) {
 func runServe(env *Env, args []string) error {
 	fs := newFlags(env, "serve")
 	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
-	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
 	backups := backupFlags(fs)
 	tlsOpt := tlsFlags(fs, &env.Config)
 	sshOpt := sshFlags(fs)
@@ -267,7 +265,6 @@ func consoleLog(db string) (*slog.Logger, func()) {
 func runConsole(env *Env, args []string) error {
 	fs := newFlags(env, "console")
 	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
-	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
@@ -322,9 +319,12 @@ func runTUI(a *app, opt tui.Options, beforeStop func()) error {
 }
 
 func runDemo(env *Env, args []string) error {
-	fs := flag.NewFlagSet("creditdesk demo", flag.ContinueOnError)
-	env.Config.DB = ""
-	fs.StringVar(&env.Config.DB, "db", "", "keep the demo database in FILE (default: a temporary one, removed on exit)")
+	// The demo ignores CREDITDESK_DB and creditdesk.toml: only the flags
+	// choose its database and catalog.
+	env.Config.DB, env.Config.CatalogPath = "", ""
+	fs := newFlags(env, "demo")
+	fs.Lookup("db").Usage = "keep the demo database in FILE (default: a temporary one, removed on exit)"
+	fs.Lookup("config").Usage = "sell this catalog file (default: the sample catalog)"
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
@@ -341,7 +341,6 @@ func runDemo(env *Env, args []string) error {
 	env.Config.WebhookSecret = "whsec_demo" + hex.EncodeToString(secret)
 	env.Config.SecretKey = ""
 	env.Config.Addr = "127.0.0.1:0"
-	env.Config.CatalogPath = ""
 	log, closeLog := consoleLog(env.Config.DB)
 	defer closeLog()
 	a, err := startApp(env, appOptions{demo: true, requireSecret: true, log: log, mode: "demo"})

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -102,14 +103,8 @@ func apiContext() (context.Context, context.CancelFunc) {
 
 func usageErr(msg string) error { return &exitError{code: 2, msg: msg} }
 
-func stripeFlags(env *Env, name string) *flag.FlagSet {
-	fs := newFlags(env, name)
-	fs.StringVar(&env.Config.CatalogPath, "config", env.Config.CatalogPath, "catalog file (creditdesk.toml)")
-	return fs
-}
-
 func runCheckout(env *Env, args []string) error {
-	fs := stripeFlags(env, "checkout")
+	fs := newFlags(env, "checkout")
 	var req billing.CheckoutRequest
 	fs.BoolVar(&req.AllowPromotionCodes, "promo", false, "allow promotion codes")
 	fs.BoolVar(&req.AutomaticTax, "tax", false, "automatic tax")
@@ -157,7 +152,7 @@ func runCheckout(env *Env, args []string) error {
 }
 
 func runPortal(env *Env, args []string) error {
-	fs := stripeFlags(env, "portal")
+	fs := newFlags(env, "portal")
 	ret := fs.String("return-url", "", "where the portal returns to (default: the public URL)")
 	pos, err := env.parse(fs, args)
 	if err != nil {
@@ -186,7 +181,7 @@ func runCapture(env *Env, args []string) error { return captureOrCancel(env, "ca
 func runCancel(env *Env, args []string) error { return captureOrCancel(env, "cancel", args) }
 
 func captureOrCancel(env *Env, verb string, args []string) error {
-	fs := stripeFlags(env, verb)
+	fs := newFlags(env, verb)
 	yes := fs.Bool("yes", false, "confirm a live-mode "+verb+" (it moves real money)")
 	pos, err := env.parse(fs, args)
 	if err != nil {
@@ -222,7 +217,7 @@ func captureOrCancel(env *Env, verb string, args []string) error {
 }
 
 func runCaptures(env *Env, args []string) error {
-	fs := stripeFlags(env, "captures")
+	fs := newFlags(env, "captures")
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
@@ -246,7 +241,7 @@ func runCaptures(env *Env, args []string) error {
 }
 
 func runResync(env *Env, args []string) error {
-	fs := stripeFlags(env, "resync")
+	fs := newFlags(env, "resync")
 	since := fs.Duration("since", 72*time.Hour, "list events created this long ago or later (at most 720h, Stripe's retention)")
 	failedOnly := fs.Bool("failed-only", false, "only events whose webhook delivery failed")
 	if _, err := env.parse(fs, args); err != nil {
@@ -282,7 +277,7 @@ func runResync(env *Env, args []string) error {
 }
 
 func runCatalog(env *Env, args []string) error {
-	fs := stripeFlags(env, "catalog")
+	fs := newFlags(env, "catalog")
 	sync := fs.Bool("sync", false, "list products, prices and coupons from Stripe first")
 	if _, err := env.parse(fs, args); err != nil {
 		return err
@@ -322,21 +317,22 @@ func runCatalog(env *Env, args []string) error {
 	return nil
 }
 
+// runWebhook is `creditdesk webhook setup URL`: the Stripe webhook endpoint
+// for this receiver, created with the event types creditdesk reads.
 func runWebhook(env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "setup" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fmt.Fprintln(env.Stderr, "usage: creditdesk webhook setup URL [--dry-run]")
-			return flag.ErrHelp
-		}
-		return usageErr("usage: creditdesk webhook setup URL [--dry-run]")
-	}
 	fs := newFlags(env, "webhook setup")
 	dry := fs.Bool("dry-run", false, "print what would be created, create nothing")
-	pos, err := env.parse(fs, args[1:])
+	pos, err := env.parse(fs, args)
 	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(env.Stderr, "usage: creditdesk webhook setup URL [--dry-run]")
+		}
 		return err
 	}
-	if len(pos) != 1 {
+	if len(pos) == 0 || pos[0] != "setup" {
+		return usageErr("usage: creditdesk webhook setup URL [--dry-run]")
+	}
+	if pos = pos[1:]; len(pos) != 1 {
 		return usageErr("usage: creditdesk webhook setup URL [--dry-run]; URL is this receiver's public address, e.g. https://billing.example.com" + env.Config.WebhookPath)
 	}
 	plan, err := stripeapi.PlanWebhook(pos[0])
@@ -378,7 +374,7 @@ func runWebhook(env *Env, args []string) error {
 }
 
 func runDoctor(env *Env, args []string) error {
-	fs := stripeFlags(env, "doctor")
+	fs := newFlags(env, "doctor")
 	fs.StringVar(&env.Config.Domain, "domain", env.Config.Domain, "check that these names answer over https with a certificate valid 14 more days (CREDITDESK_DOMAIN)")
 	if _, err := env.parse(fs, args); err != nil {
 		return err
