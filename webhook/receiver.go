@@ -133,7 +133,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.rejectUnsigned(w, r, reason, detail)
 		return
 	}
-	if ahead := signedAt(header).Sub(time.Now()); ahead > rc.Ahead {
+	if ahead := time.Until(signedAt(header)); ahead > rc.Ahead {
 		rc.reject(w, http.StatusBadRequest, RejectFuture, fmt.Sprintf(
 			"signed %s ahead of this server's clock: this server's clock may be wrong (check NTP); Stripe retries", ahead.Round(time.Second)))
 		return

@@ -220,13 +220,12 @@ func TestServeRefusesBadCertificateFiles(t *testing.T) {
 // pebble is a running Pebble ACME server with its DNS (pebble-challtestsrv)
 // on loopback ports.
 type pebble struct {
-	dirURL   string
-	mgmt     string // Pebble's management address
-	dnsMgmt  string // pebble-challtestsrv's management address
-	minica   string // the CA file for Pebble's own HTTPS (SSL_CERT_FILE)
-	roots    *x509.CertPool
-	testDir  string
-	children []*exec.Cmd
+	dirURL  string
+	mgmt    string // Pebble's management address
+	dnsMgmt string // pebble-challtestsrv's management address
+	minica  string // the CA file for Pebble's own HTTPS (SSL_CERT_FILE)
+	roots   *x509.CertPool
+	testDir string
 }
 
 // repoBin is bin/NAME in the repository root.

@@ -136,9 +136,6 @@ func (c *Client) Live() bool { return c.kind.Live }
 // KeyKind is what kind of key the client uses.
 func (c *Client) KeyKind() config.KeyKind { return c.kind }
 
-// MaskedKey is the key as it may be shown: sk_test_…abcd.
-func (c *Client) MaskedKey() string { return config.Mask(c.key) }
-
 // Catalog is the catalog the client sells from.
 func (c *Client) Catalog() billing.Catalog { return c.cfg.Catalog }
 
