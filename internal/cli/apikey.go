@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 )
 
@@ -71,8 +70,7 @@ func runAPIKey(env *Env, args []string) error {
 		fmt.Fprintln(env.Stdout, "No API keys yet: creditdesk apikey create NAME")
 		return nil
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKEY\tCREATED\tSTATUS")
+	tw := newTable(env.Stdout, "NAME\tKEY\tCREATED\tSTATUS")
 	for _, k := range keys {
 		status := "active"
 		if k.Revoked() {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"path/filepath"
@@ -16,15 +15,10 @@ import (
 	"creditdesk/tui"
 )
 
+// startServeApp is serve's app over db, in-process, signed with crashSecret.
 func startServeApp(t *testing.T, db string) *app {
 	t.Helper()
-	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Config: config.Config{
-		DB: db, Addr: "127.0.0.1:0", WebhookPath: "/api/stripe/webhook", WebhookSecret: crashSecret}}
-	a, err := startApp(env, appOptions{requireSecret: true, log: discardLogger(), mode: "serve"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return testApp(t, config.Config{DB: db, WebhookSecret: crashSecret}, appOptions{requireSecret: true, mode: "serve"})
 }
 
 func (c *console) keys(s ...string) {

@@ -172,12 +172,7 @@ func TestLiveCaptureNeedsYes(t *testing.T) {
 // its admin socket instead of failing on the lock.
 func TestCommandsReachARunningCreditdesk(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "run.db")
-	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Config: config.Config{
-		DB: db, Addr: "127.0.0.1:0", WebhookPath: "/api/stripe/webhook", WebhookSecret: "whsec_running"}}
-	a, err := startApp(env, appOptions{requireSecret: true, log: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testApp(t, config.Config{DB: db, WebhookSecret: "whsec_running"}, appOptions{requireSecret: true})
 	defer a.stop()
 	feed, stop := a.svc.Subscribe()
 	defer stop()

@@ -22,9 +22,13 @@ import (
 
 const crashSecret = "whsec_crash_test_secret"
 
-// buildBinary compiles creditdesk once per test run.
+// buildBinary compiles creditdesk into the test's temporary folder; under
+// -short it skips the test instead.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
 	bin := filepath.Join(t.TempDir(), "creditdesk")
 	cmd := exec.Command("go", "build", "-o", bin, "creditdesk")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -101,9 +105,6 @@ func deliver(client *http.Client, url string, body []byte) (int, error) {
 // SIGKILL while events stream in; after a restart every event that got a 2xx
 // is stored and applied exactly once, and verify passes.
 func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	bin := buildBinary(t)
 	db := filepath.Join(t.TempDir(), "crash.db")
 	addr := freeAddr(t)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -17,6 +18,14 @@ import (
 // escape sequences (safetext.Clean), since reasons, names and emails come
 // from outside. JSON output keeps s as it is.
 func shown(s string) string { return safetext.Clean(s) }
+
+// newTable is a command's table on w, columns two spaces apart, with its
+// header line written.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
+}
 
 func printJSON(env *Env, v any) error {
 	enc := json.NewEncoder(env.Stdout)
@@ -41,6 +50,18 @@ func (env *Env) data(write bool) (webhook.AdminService, func(), error) {
 	return nil, nil, err
 }
 
+// fetch reads what a command shows with read, from env.data(false), and
+// lets go of the database or the socket before the command prints it.
+func fetch[T any](env *Env, read func(webhook.AdminService) (T, error)) (T, error) {
+	svc, done, err := env.data(false)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer done()
+	return read(svc)
+}
+
 type userJSON struct {
 	ID               string `json:"id"`
 	Email            string `json:"email"`
@@ -56,31 +77,30 @@ func runUsers(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
-	svc, done, err := env.data(false)
+	out, err := fetch(env, func(svc webhook.AdminService) ([]userJSON, error) {
+		out := []userJSON{}
+		after := ""
+		for {
+			page, err := svc.UsersPage(after, *filter, 1000)
+			if err != nil {
+				return nil, err
+			}
+			for _, u := range page {
+				out = append(out, userJSON{ID: u.ID, Email: u.Email, Tier: u.Tier, Credits: u.Balance, StripeCustomerID: u.CustomerID})
+			}
+			if len(page) < 1000 {
+				return out, nil
+			}
+			after = page[len(page)-1].ID
+		}
+	})
 	if err != nil {
 		return err
-	}
-	defer done()
-	out := []userJSON{}
-	after := ""
-	for {
-		page, err := svc.UsersPage(after, *filter, 1000)
-		if err != nil {
-			return err
-		}
-		for _, u := range page {
-			out = append(out, userJSON{ID: u.ID, Email: u.Email, Tier: u.Tier, Credits: u.Balance, StripeCustomerID: u.CustomerID})
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].ID
 	}
 	if *asJSON {
 		return printJSON(env, out)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USER\tCREDITS\tTIER\tEMAIL\tCUSTOMER")
+	tw := newTable(env.Stdout, "USER\tCREDITS\tTIER\tEMAIL\tCUSTOMER")
 	for _, u := range out {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", shown(u.ID), u.Credits, shown(u.Tier), shown(u.Email), shown(u.StripeCustomerID))
 	}
@@ -100,12 +120,9 @@ func runEvents(env *Env, args []string) error {
 	default:
 		return &exitError{code: 2, msg: fmt.Sprintf("events: no state %q; the states are received, waiting, applied, ignored, failed", *state)}
 	}
-	ops, done, err := env.data(false)
-	if err != nil {
-		return err
-	}
-	defer done()
-	evs, err := ops.EventsInState(*state, *limit)
+	evs, err := fetch(env, func(ops webhook.AdminService) ([]billing.EventRecord, error) {
+		return ops.EventsInState(*state, *limit)
+	})
 	if err != nil {
 		return err
 	}
@@ -115,8 +132,7 @@ func runEvents(env *Env, args []string) error {
 	if *asJSON {
 		return printJSON(env, evs)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tRECEIVED\tTYPE\tUSER\tAMOUNT\tSTATE\tREASON")
+	tw := newTable(env.Stdout, "SEQ\tRECEIVED\tTYPE\tUSER\tAMOUNT\tSTATE\tREASON")
 	for _, e := range evs {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.ReceivedAt.Local().Format(time.DateTime), shown(e.Type), shown(e.User), e.Amount, e.State, shown(e.Reason))
 	}
@@ -144,12 +160,7 @@ func runLedger(env *Env, args []string) error {
 	if len(pos) != 1 {
 		return &exitError{code: 2, msg: "usage: creditdesk ledger USER [--json]"}
 	}
-	ops, done, err := env.data(false)
-	if err != nil {
-		return err
-	}
-	defer done()
-	es, err := ops.Ledger(pos[0], 1<<30)
+	es, err := fetch(env, func(ops webhook.AdminService) ([]billing.Entry, error) { return ops.Ledger(pos[0], 1<<30) })
 	if err != nil {
 		return err
 	}
@@ -161,8 +172,7 @@ func runLedger(env *Env, args []string) error {
 	if *asJSON {
 		return printJSON(env, out)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAT\tDELTA\tBALANCE\tSOURCE\tOPERATOR\tREASON")
+	tw := newTable(env.Stdout, "ID\tAT\tDELTA\tBALANCE\tSOURCE\tOPERATOR\tREASON")
 	for _, e := range out {
 		who := e.Operator
 		if who == "" {
@@ -178,12 +188,7 @@ func runVerify(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
-	ops, done, err := env.data(false)
-	if err != nil {
-		return err
-	}
-	defer done()
-	r, err := ops.Verify()
+	r, err := fetch(env, webhook.AdminService.Verify)
 	if err != nil {
 		return &exitError{code: 1, msg: "verify: " + err.Error()}
 	}
@@ -197,12 +202,7 @@ func runAttention(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
-	ops, done, err := env.data(false)
-	if err != nil {
-		return err
-	}
-	defer done()
-	items, err := ops.Attention()
+	items, err := fetch(env, webhook.AdminService.Attention)
 	if err != nil {
 		return err
 	}
@@ -216,8 +216,7 @@ func runAttention(env *Env, args []string) error {
 		fmt.Fprintln(env.Stdout, "nothing needs you: every event is applied and every purchase resolved")
 		return nil
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SINCE\tKIND\tID\tUSER\tWHAT\tFIX")
+	tw := newTable(env.Stdout, "SINCE\tKIND\tID\tUSER\tWHAT\tFIX")
 	for _, it := range items {
 		fix := map[string]string{"retry": "retry in the console (Attention, r)", "assign": "assign a type in the console (Attention, a)",
 			"link": "link to a user in the console (Attention, l)"}[it.Action]

@@ -30,12 +30,8 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Config: config.Config{
-		DB: filepath.Join(t.TempDir(), "m.db"), Addr: "127.0.0.1:0", WebhookPath: "/api/stripe/webhook", WebhookSecret: crashSecret}}
-	a, err := startApp(env, appOptions{requireSecret: true, log: discardLogger(), mode: "serve", metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testApp(t, config.Config{DB: filepath.Join(t.TempDir(), "m.db"), WebhookSecret: crashSecret},
+		appOptions{requireSecret: true, mode: "serve", metrics: m})
 	defer a.stop()
 
 	const n = 12
@@ -58,7 +54,7 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitApplied(t, a.svc, n)
-	base := strings.TrimSuffix(a.url, env.Config.WebhookPath)
+	base := strings.TrimSuffix(a.url, "/api/stripe/webhook")
 	for i := range 3 {
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/users/u0"+fmt.Sprint(i)+"/spend", strings.NewReader(`{"amount":4}`))
 		req.Header.Set("Authorization", "Bearer "+key)

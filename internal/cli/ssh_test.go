@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,35 +57,12 @@ func TestSSHFlags(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServeConsoleOverSSH: serve's SSH console is the real console over the
 // running app, and stops before the store.
 func TestServeConsoleOverSSH(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "s.db")
-	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Config: config.Config{
-		DB: db, Addr: "127.0.0.1:0", WebhookPath: "/api/stripe/webhook", WebhookSecret: "whsec_ssh"}}
-	a, err := startApp(env, appOptions{requireSecret: true, log: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testApp(t, config.Config{DB: db, WebhookSecret: "whsec_ssh"}, appOptions{requireSecret: true})
 	defer a.stop()
 
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)

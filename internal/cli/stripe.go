@@ -101,6 +101,19 @@ func apiContext() (context.Context, context.CancelFunc) {
 	return ctx, func() { cancel(); stop() }
 }
 
+// withStripe runs fn with a Stripe session for the command and a context
+// that apiTimeout and a signal end, and closes the session after.
+func withStripe(env *Env, fn func(ctx context.Context, s *stripeSession) error) error {
+	s, err := openStripe(env)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ctx, cancel := apiContext()
+	defer cancel()
+	return fn(ctx, s)
+}
+
 func usageErr(msg string) error { return &exitError{code: 2, msg: msg} }
 
 func runCheckout(env *Env, args []string) error {
@@ -124,31 +137,26 @@ func runCheckout(env *Env, args []string) error {
 	} else {
 		req.Type = pos[1]
 	}
-	s, err := openStripe(env)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	if s.note != "" {
-		fmt.Fprintln(env.Stderr, "note:", s.note)
-	}
-	ctx, cancel := apiContext()
-	defer cancel()
-	link, err := s.client.CreateCheckout(ctx, req)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, link.URL)
-	mode := "test mode"
-	if link.Livemode {
-		mode = "LIVE mode"
-	}
-	exp := ""
-	if !link.ExpiresAt.IsZero() {
-		exp = ", expires " + link.ExpiresAt.Local().Format("2006-01-02 15:04")
-	}
-	fmt.Fprintf(env.Stderr, "checkout session %s for %s (%s%s)\n", link.SessionID, req.UserID, mode, exp)
-	return nil
+	return withStripe(env, func(ctx context.Context, s *stripeSession) error {
+		if s.note != "" {
+			fmt.Fprintln(env.Stderr, "note:", s.note)
+		}
+		link, err := s.client.CreateCheckout(ctx, req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, link.URL)
+		mode := "test mode"
+		if link.Livemode {
+			mode = "LIVE mode"
+		}
+		exp := ""
+		if !link.ExpiresAt.IsZero() {
+			exp = ", expires " + link.ExpiresAt.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(env.Stderr, "checkout session %s for %s (%s%s)\n", link.SessionID, req.UserID, mode, exp)
+		return nil
+	})
 }
 
 func runPortal(env *Env, args []string) error {
@@ -161,19 +169,14 @@ func runPortal(env *Env, args []string) error {
 	if len(pos) != 1 {
 		return usageErr("usage: creditdesk portal USER [--return-url URL]")
 	}
-	s, err := openStripe(env)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ctx, cancel := apiContext()
-	defer cancel()
-	url, err := s.client.CreatePortal(ctx, pos[0], *ret)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, url)
-	return nil
+	return withStripe(env, func(ctx context.Context, s *stripeSession) error {
+		url, err := s.client.CreatePortal(ctx, pos[0], *ret)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, url)
+		return nil
+	})
 }
 
 func runCapture(env *Env, args []string) error { return captureOrCancel(env, "capture", args) }
@@ -193,27 +196,21 @@ func captureOrCancel(env *Env, verb string, args []string) error {
 	if kind, _ := config.CheckSecretKey(env.Config.SecretKey); kind.Live && !*yes {
 		return usageErr(fmt.Sprintf("live mode: %s %s moves real money; run it again with --yes to confirm", verb, pos[0]))
 	}
-	s, err := openStripe(env)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ctx, cancel := apiContext()
-	defer cancel()
-	var res stripeapi.CaptureResult
-	if verb == "capture" {
-		res, err = s.client.Capture(ctx, pos[0], "")
-	} else {
-		res, err = s.client.Cancel(ctx, pos[0], "")
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, res)
-	if verb == "capture" {
-		fmt.Fprintln(env.Stderr, "credits are granted when Stripe's payment_intent.succeeded event arrives at the webhook")
-	}
-	return nil
+	return withStripe(env, func(ctx context.Context, s *stripeSession) error {
+		act := s.client.Cancel
+		if verb == "capture" {
+			act = s.client.Capture
+		}
+		res, err := act(ctx, pos[0], "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, res)
+		if verb == "capture" {
+			fmt.Fprintln(env.Stderr, "credits are granted when Stripe's payment_intent.succeeded event arrives at the webhook")
+		}
+		return nil
+	})
 }
 
 func runCaptures(env *Env, args []string) error {
@@ -221,23 +218,18 @@ func runCaptures(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
-	s, err := openStripe(env)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ctx, cancel := apiContext()
-	defer cancel()
-	auths, err := s.client.Captures(ctx)
-	if err != nil {
-		return err
-	}
-	if len(auths) == 0 {
-		fmt.Fprintln(env.Stdout, "no payments waiting for capture")
+	return withStripe(env, func(ctx context.Context, s *stripeSession) error {
+		auths, err := s.client.Captures(ctx)
+		if err != nil {
+			return err
+		}
+		if len(auths) == 0 {
+			fmt.Fprintln(env.Stdout, "no payments waiting for capture")
+			return nil
+		}
+		printCaptures(env.Stdout, auths, time.Now())
 		return nil
-	}
-	printCaptures(env.Stdout, auths, time.Now())
-	return nil
+	})
 }
 
 func runResync(env *Env, args []string) error {
@@ -253,27 +245,22 @@ func runResync(env *Env, args []string) error {
 	if *since > stripeapi.EventRetention {
 		fmt.Fprintln(env.Stderr, "note: Stripe keeps events for 30 days; listing from 720h ago")
 	}
-	s, err := openStripe(env)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ctx, cancel := apiContext()
-	defer cancel()
-	res, err := s.client.Resync(ctx, stripeapi.ResyncOptions{Since: time.Now().Add(-*since), FailedOnly: *failedOnly,
-		Progress: func(p stripeapi.ResyncProgress) {
-			if !p.Done {
-				fmt.Fprintln(env.Stderr, p)
-			}
-		}})
-	if err != nil {
-		return err
-	}
-	if _, err := s.svc.ProcessPending(ctx); err != nil {
-		return fmt.Errorf("applying resynced events: %w", err)
-	}
-	fmt.Fprintln(env.Stdout, res)
-	return nil
+	return withStripe(env, func(ctx context.Context, s *stripeSession) error {
+		res, err := s.client.Resync(ctx, stripeapi.ResyncOptions{Since: time.Now().Add(-*since), FailedOnly: *failedOnly,
+			Progress: func(p stripeapi.ResyncProgress) {
+				if !p.Done {
+					fmt.Fprintln(env.Stderr, p)
+				}
+			}})
+		if err != nil {
+			return err
+		}
+		if _, err := s.svc.ProcessPending(ctx); err != nil {
+			return fmt.Errorf("applying resynced events: %w", err)
+		}
+		fmt.Fprintln(env.Stdout, res)
+		return nil
+	})
 }
 
 func runCatalog(env *Env, args []string) error {
@@ -284,19 +271,16 @@ func runCatalog(env *Env, args []string) error {
 	}
 	var view stripeapi.CatalogView
 	if *sync {
-		s, err := openStripe(env)
-		if err != nil {
+		err := withStripe(env, func(ctx context.Context, s *stripeSession) error {
+			res, err := s.client.SyncCatalog(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stderr, res)
+			view, err = s.client.CatalogView()
 			return err
-		}
-		defer s.close()
-		ctx, cancel := apiContext()
-		defer cancel()
-		res, err := s.client.SyncCatalog(ctx)
+		})
 		if err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stderr, res)
-		if view, err = s.client.CatalogView(); err != nil {
 			return err
 		}
 	} else {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"creditdesk/billing"
+	"creditdesk/internal/config"
 	"creditdesk/internal/stripeapi/stripemock"
 	"creditdesk/tui"
 )
@@ -185,18 +186,10 @@ func TestDoctorExitsNonZeroOnProblems(t *testing.T) {
 func TestStartWithAKeySyncsTheCatalogAndResyncsFromTheNewestEvent(t *testing.T) {
 	mock := stripemock.Start(t)
 	dir := t.TempDir()
-	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
-	env.Config.DB = filepath.Join(dir, "app.db")
-	env.Config.Addr = "127.0.0.1:0"
-	env.Config.WebhookPath = "/api/stripe/webhook"
-	env.Config.SecretKey = "sk_test_123"
-	env.Config.APIBase = mock.URL
+	cfg := config.Config{DB: filepath.Join(dir, "app.db"), SecretKey: "sk_test_123", APIBase: mock.URL}
 	start := func() *app {
 		t.Helper()
-		a, err := startApp(env, appOptions{log: discardLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := testApp(t, cfg, appOptions{})
 		deadline := time.Now().Add(10 * time.Second)
 		for a.stripe.Status() == "" || strings.HasSuffix(a.stripe.Status(), "…") {
 			if time.Now().After(deadline) {
@@ -246,26 +239,17 @@ func TestConsoleOperatorOverStripeMock(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
-	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
-	env.Config.DB = filepath.Join(dir, "op.db")
-	env.Config.Addr = "127.0.0.1:0"
-	env.Config.WebhookPath = "/api/stripe/webhook"
-	env.Config.SecretKey = "sk_test_123"
-	env.Config.APIBase = mock.URL
-	env.Config.CatalogPath = "creditdesk.toml"
-	a, err := startApp(env, appOptions{log: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := config.Config{DB: filepath.Join(dir, "op.db"), Addr: "127.0.0.1:0", SecretKey: "sk_test_123", APIBase: mock.URL, CatalogPath: "creditdesk.toml"}
+	a := testApp(t, cfg, appOptions{})
 	defer a.stop()
-	op := a.stripe.operator(a.svc, env.Config)
+	op := a.stripe.operator(a.svc, cfg)
 	if op == nil || op.Live() {
 		t.Fatal("no test-mode operator with a test key")
 	}
 	t.Run("in process", func(t *testing.T) { checkOperator(t, op) })
 	// A console attached to this process gets the same Stripe panes; the
 	// calls run here, where the key is.
-	c, err := dialRunning(env.Config.DB)
+	c, err := dialRunning(cfg.DB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +258,7 @@ func TestConsoleOperatorOverStripeMock(t *testing.T) {
 	}
 	t.Run("attached", func(t *testing.T) { checkOperator(t, c.Operator()) })
 	var nilStripe *appStripe
-	if nilStripe.operator(a.svc, env.Config) != nil || nilStripe.api() != nil || nilStripe.fetcher() != nil {
+	if nilStripe.operator(a.svc, cfg) != nil || nilStripe.api() != nil || nilStripe.fetcher() != nil {
 		t.Error("no key must give nil interfaces, not typed nils")
 	}
 }

@@ -15,27 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"creditdesk/internal/tlstest"
 )
-
-// requireTLSWiring skips the binary tests of HTTPS until startApp hands
-// serve's tlsOptions to the server (run.go calls UseTLS); once it does,
-// they must pass.
-func requireTLSWiring(t *testing.T) {
-	t.Helper()
-	src, err := os.ReadFile("run.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(src, []byte("UseTLS(")) {
-		t.Skip("serve is not wired for HTTPS yet: startApp needs opt.tls.prepare and a.server.UseTLS (see internal/cli/tls.go)")
-	}
-}
 
 // startServeWith runs `creditdesk serve args...` and waits until healthURL
 // answers 200 through client.
@@ -44,7 +29,7 @@ func startServeWith(t *testing.T, bin string, env []string, client *http.Client,
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	cmd.Env = append(os.Environ(), append([]string{"STRIPE_WEBHOOK_SECRET=" + crashSecret, "STRIPE_SECRET_KEY="}, env...)...)
 	cmd.Dir = t.TempDir()
-	out := &syncBuf{}
+	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -84,26 +69,8 @@ func startServeWith(t *testing.T, bin string, env []string, client *http.Client,
 // tlsChild is a running serve with its output.
 type tlsChild struct {
 	cmd    *exec.Cmd
-	logs   *syncBuf
+	logs   *syncBuffer
 	exited chan struct{}
-}
-
-// syncBuf is a child's output, safe to read while it writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // stopServe sends SIGTERM and waits for a clean exit.
@@ -131,10 +98,6 @@ func serialAt(t *testing.T, client *http.Client, url string) *big.Int {
 }
 
 func TestServeHTTPSWithCertificateFiles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	requireTLSWiring(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
@@ -174,10 +137,6 @@ func TestServeHTTPSWithCertificateFiles(t *testing.T) {
 }
 
 func TestServeRefusesBadCertificateFiles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	requireTLSWiring(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t)
@@ -329,7 +288,7 @@ func (p *pebble) start(t *testing.T, bin string, env []string, args ...string) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = p.testDir
-	var out syncBuf
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -375,7 +334,6 @@ func TestServeACMEWithPebble(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary and Pebble")
 	}
-	requireTLSWiring(t)
 	addr, httpAddr := freeAddr(t), freeAddr(t)
 	_, tlsPort, _ := net.SplitHostPort(addr)
 	_, httpPort, _ := net.SplitHostPort(httpAddr)
