@@ -51,40 +51,36 @@ func (r *apiRig) request(method, path, body, idem string) (int, error) {
 // before its 200) over HTTP on loopback, from many concurrent clients.
 func BenchmarkAPISpend(b *testing.B) {
 	r := newBenchRig(b)
-	var n atomic.Int64
-	b.SetParallelism(32)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := n.Add(1)
-			code, err := r.request("POST", fmt.Sprintf("/api/users/bench_%d/spend", i%benchUsers), `{"amount":1,"reason":"bench"}`, fmt.Sprint("b-", i))
-			if err != nil || code != 200 {
-				b.Errorf("spend: %d %v", code, err)
-				return
-			}
-		}
+	parallel(b, "spends/s", func(i int64) (int, error) {
+		return r.request("POST", fmt.Sprintf("/api/users/bench_%d/spend", i%benchUsers), `{"amount":1,"reason":"bench"}`, fmt.Sprint("b-", i))
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "spends/s")
 }
 
 // BenchmarkAPIRead measures GET /api/users/{id} over HTTP on loopback.
 func BenchmarkAPIRead(b *testing.B) {
 	r := newBenchRig(b)
+	parallel(b, "reads/s", func(i int64) (int, error) {
+		return r.request("GET", fmt.Sprintf("/api/users/bench_%d", i%benchUsers), "", "")
+	})
+}
+
+// parallel runs b.N requests, the i-th made by do, from 32 goroutines a
+// CPU, and reports how many were answered a second as unit. Anything but a
+// 200 fails the benchmark.
+func parallel(b *testing.B, unit string, do func(i int64) (int, error)) {
 	var n atomic.Int64
 	b.SetParallelism(32)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			code, err := r.request("GET", fmt.Sprintf("/api/users/bench_%d", n.Add(1)%benchUsers), "", "")
-			if err != nil || code != 200 {
-				b.Errorf("read: %d %v", code, err)
+			if code, err := do(n.Add(1)); err != nil || code != 200 {
+				b.Errorf("%s: %d %v", unit, code, err)
 				return
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reads/s")
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), unit)
 }
 
 // BenchmarkAPISpendAt500 sends durable spends at a fixed 500 per second,
