@@ -1,6 +1,6 @@
-// Package config reads creditdesk's settings from flags, the environment
-// and a .env file, and checks them, turning each setup mistake into one line
-// that names the fix.
+// Package config reads creditdesk's settings from the environment and a
+// .env file (the command line's flags, in internal/cli, change them), and
+// checks them, turning each setup mistake into one line that names the fix.
 package config
 
 import (
@@ -19,9 +19,11 @@ type Config struct {
 	WebhookPath   string
 	SecretKey     string
 	WebhookSecret string
-	CatalogPath   string
-	APIBase       string
-	PublicURL     string
+	// CatalogPath is the catalog file: --config, else CREDITDESK_CONFIG,
+	// else creditdesk.toml when the working directory has one.
+	CatalogPath string
+	APIBase     string
+	PublicURL   string
 	// SuccessURL and CancelURL are where Checkout sends the buyer back
 	// (CREDITDESK_SUCCESS_URL, CREDITDESK_CANCEL_URL).
 	SuccessURL string
