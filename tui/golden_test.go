@@ -1,0 +1,157 @@
+package tui
+
+import (
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/muesli/termenv"
+
+	"creditdesk/billing"
+)
+
+// untilReady runs the console in a real program and quits it as soon as
+// ready says the screen is in the state a golden file records, so no test
+// sleeps or polls the output.
+type untilReady struct {
+	*model
+	ready func(*model) bool
+}
+
+func (u untilReady) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := u.model.Update(msg)
+	if u.ready(u.model) {
+		return u, tea.Quit
+	}
+	return u, cmd
+}
+
+// goldenBackend is the fake with a little of everything, all of it fixed:
+// ids, amounts and times (relative to fixedNow).
+func goldenBackend() *attnBackend {
+	b := newAttnBackend()
+	f := b.fakeBackend
+	seedUsers(f, 6)
+	seedPurchases(f, 6)
+	seedDetail(f)
+	f.stats = billing.Stats{Received: 1234, Duplicates: 3, Failed: 1, Attention: 4, Events: 1230, Users: 7, Purchases: 6}
+	f.events = []billing.EventRecord{
+		{Seq: 1, ID: "evt_1", Type: "customer.created", ReceivedAt: fixedNow.AddDate(0, 0, -2), State: billing.StateIgnored},
+		{Seq: 2, ID: "evt_2", Type: "checkout.session.completed", ReceivedAt: fixedNow.Add(-time.Hour), State: billing.StateApplied, User: "u_042", Amount: 2500},
+		{Seq: 3, ID: "evt_3", Type: "invoice.paid", ReceivedAt: fixedNow.Add(-time.Minute), State: billing.StateWaiting, User: "u_007", Amount: 1000, Reason: "waiting for the checkout"},
+		{Seq: 4, ID: "evt_4", Type: "charge.refunded", ReceivedAt: fixedNow.Add(-30 * time.Second), State: billing.StateFailed, User: "u_003", Amount: -500, Reason: "no purchase for the charge"},
+	}
+	f.apiKeys = []billing.APIKey{
+		{Name: "backend", Hint: "cdk_…a1b2", CreatedAt: fixedNow.AddDate(0, 0, -10)},
+		{Name: "staging", Hint: "cdk_…c3d4", CreatedAt: fixedNow.AddDate(0, 0, -3), RevokedAt: fixedNow.Add(-time.Hour)},
+	}
+	return b
+}
+
+// goldenCase is one pane in one state.
+type goldenCase struct {
+	name string
+	// msgs are sent in order: keys, or what a pane asks the root for when
+	// the key that asks for it would race a read.
+	msgs []tea.Msg
+	// ready says the pane shows what the golden file records.
+	ready func(m *model) bool
+}
+
+// keys are key presses to send.
+func keys(ks ...string) []tea.Msg {
+	out := make([]tea.Msg, len(ks))
+	for i, k := range ks {
+		out[i] = keyMsg(k)
+	}
+	return out
+}
+
+// tab is tab i as a T, when it is the active one.
+func tab[T Component](m *model, i int) (T, bool) {
+	p, ok := m.tabs[i].(T)
+	return p, ok && m.active == i
+}
+
+var goldenCases = []goldenCase{
+	{"live", nil, func(m *model) bool {
+		p, ok := tab[*livePane](m, 0)
+		return ok && p.list.loaded
+	}},
+	{"purchases", keys("2"), func(m *model) bool {
+		p, ok := tab[*purchasesPane](m, 1)
+		return ok && p.pager.list.loaded && !p.pager.loading
+	}},
+	{"users", keys("3"), func(m *model) bool {
+		p, ok := tab[*usersPane](m, 2)
+		return ok && p.pager.list.loaded && !p.pager.loading
+	}},
+	{"user_detail", []tea.Msg{openUserMsg{"u_42"}}, func(m *model) bool {
+		p, ok := tab[*usersPane](m, 2)
+		return ok && p.detail != nil && p.detail.loaded && !p.detail.loading
+	}},
+	{"grant_form", append([]tea.Msg{openUserMsg{"u_42"}, openAdjustMsg{user: "u_42", grant: true, balance: 1000}}, keys("5", "0", "0")...), func(m *model) bool {
+		return m.form != nil && m.form.amount.Value() == "500"
+	}},
+	{"attention", keys("4"), func(m *model) bool {
+		p, ok := tab[*attentionPane](m, 3)
+		return ok && p.list.loaded && !p.loading
+	}},
+	{"api_keys", keys("5"), func(m *model) bool {
+		p, ok := tab[*apiKeysPane](m, 4)
+		return ok && p.list.loaded
+	}},
+	{"checkout_form", keys("6", "enter", "u", "_", "4", "2", "tab", "right"), func(m *model) bool {
+		p, ok := tab[*checkoutPane](m, 5)
+		return ok && p.editing && p.choice == 1
+	}},
+	{"captures", keys("7"), func(m *model) bool {
+		p, ok := tab[*capturesPane](m, 6)
+		return ok && p.list.loaded && !p.loading
+	}},
+	{"catalog", keys("8"), func(m *model) bool {
+		p, ok := tab[*catalogPane](m, 7)
+		return ok && p.loaded && !p.loading
+	}},
+	{"health", keys("9"), func(m *model) bool {
+		p, ok := tab[*healthPane](m, 8)
+		return ok && p.loaded && !p.loading
+	}},
+}
+
+// TestGoldenPanes draws every pane at 80x24 and 120x40 in a real program
+// (teatest) with the ASCII profile, the tests' clock and fixed ids, and
+// compares the screen with testdata/TestGoldenPanes/NAME_WxH.golden.
+// Refresh them with go test ./tui -update, and read the diff as code.
+func TestGoldenPanes(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		w, h := size[0], size[1]
+		for _, gc := range goldenCases {
+			t.Run(fmt.Sprintf("%s_%dx%d", gc.name, w, h), func(t *testing.T) {
+				r := lipgloss.NewRenderer(io.Discard)
+				r.SetColorProfile(termenv.Ascii)
+				m := newTestModel(goldenBackend(), Options{
+					WebhookURL: "https://desk.example.com/webhook",
+					Renderer:   r,
+					Operator:   newFakeOperator(),
+					Clipboard:  io.Discard,
+				})
+				// No timer fires: the screen is as of fixedNow.
+				m.after = func(time.Duration, func(time.Time) tea.Msg) tea.Cmd { return nil }
+				ready := func(m *model) bool {
+					return m.width == w && m.height == h && !m.statsLoading && gc.ready(m)
+				}
+				tm := teatest.NewTestModel(t, untilReady{m, ready}, teatest.WithInitialTermSize(w, h))
+				for _, msg := range gc.msgs {
+					tm.Send(msg)
+				}
+				final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(untilReady)
+				teatest.RequireEqualOutput(t, []byte(final.View()))
+			})
+		}
+	}
+}
