@@ -50,6 +50,9 @@ type Options struct {
 	// Observer, when set, is told about commits and ledger entries
 	// (metrics).
 	Observer Observer
+	// Role names what holds the database (serve, console, demo) in its pid
+	// file, for the messages of others who find it held.
+	Role string
 	// CommitFault, for tests, is called when a read-write transaction's
 	// work is done, before it commits; an error it returns fails the
 	// transaction (nothing is written) as a full or failing disk would
@@ -139,7 +142,7 @@ func Open(path string, opt Options) (*Store, error) {
 			db.Close()
 			return nil, err
 		}
-		writePid(pidPath(path))
+		writePid(pidPath(path), opt.Role)
 	} else if err := guard(path, s.checkVersion); err != nil {
 		db.Close()
 		return nil, err
@@ -149,16 +152,52 @@ func Open(path string, opt Options) (*Store, error) {
 
 func pidPath(path string) string { return path + ".pid" }
 
-// writePid writes this process's pid beside the database, never through a
-// symbolic link someone left at that name.
-func writePid(path string) {
+// writePid writes this process's pid and role beside the database, never
+// through a symbolic link someone left at that name.
+func writePid(path, role string) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return
 	}
-	_, _ = f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	if role == "" {
+		role = "?"
+	}
+	_, _ = f.WriteString(strconv.Itoa(os.Getpid()) + " " + role + "\n")
 	f.Close()
 }
+
+// Holder is the process that holds (or last held) a database, as its pid
+// file says: "PID ROLE".
+type Holder struct {
+	PID  int
+	Role string // serve, console, demo, or "?"
+}
+
+// ReadHolder reads the pid file beside the database at path; false when
+// there is none. A pid file left behind means its process did not stop
+// cleanly (a clean stop removes it).
+func ReadHolder(path string) (Holder, bool) {
+	b, err := os.ReadFile(pidPath(path))
+	if err != nil {
+		return Holder{}, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return Holder{}, false
+	}
+	pid, err := strconv.Atoi(f[0])
+	if err != nil || pid <= 0 {
+		return Holder{}, false
+	}
+	h := Holder{PID: pid, Role: "?"}
+	if len(f) > 1 {
+		h.Role = f[1]
+	}
+	return h, true
+}
+
+// Alive reports whether the holder's process still runs.
+func (h Holder) Alive() bool { return syscall.Kill(h.PID, 0) == nil }
 
 // checkDir refuses a database directory every user may write to without
 // the sticky bit: anyone could replace the database or plant links beside
@@ -176,10 +215,13 @@ func checkDir(dir string) error {
 
 // lockedError names the process that holds path, as far as its pid file says.
 func lockedError(path string) error {
-	b, err := os.ReadFile(pidPath(path))
-	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err == nil && perr == nil && pid > 0 && syscall.Kill(pid, 0) == nil {
-		return fmt.Errorf("%w: %s is in use by creditdesk (pid %d); stop it (kill %d) or point --db at another file", ErrLocked, path, pid, pid)
+	if h, ok := ReadHolder(path); ok && h.Alive() {
+		who := "creditdesk"
+		if h.Role != "?" {
+			who += " " + h.Role
+		}
+		return fmt.Errorf("%w: %s is in use by %s (pid %d); stop it first (systemctl stop creditdesk, or kill %d) or point --db at another file",
+			ErrLocked, path, who, h.PID, h.PID)
 	}
 	return fmt.Errorf("%w: %s is in use by another process; stop it or point --db at another file", ErrLocked, path)
 }

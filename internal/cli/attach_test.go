@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,5 +152,52 @@ func TestConsoleCommandAttachesInsteadOfFailing(t *testing.T) {
 	}
 	if text, up := c.Attachment(); !up || !strings.HasPrefix(text, "attached to serve") {
 		t.Fatalf("attachment %q %v", text, up)
+	}
+}
+
+// TestSecondServeSaysWhoHoldsTheDatabase: a second serve (or console with
+// --take-over) on a held database names the holder and the two ways on,
+// before the port it also holds gets in the way.
+func TestSecondServeSaysWhoHoldsTheDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "held.db")
+	a := startServeApp(t, db)
+	defer a.stop()
+	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Config: config.Config{
+		DB: db, Addr: "127.0.0.1:0", WebhookPath: "/api/stripe/webhook", WebhookSecret: crashSecret}}
+	_, err := startApp(env, appOptions{requireSecret: true, log: discardLogger(), mode: "serve"})
+	if err == nil || !strings.Contains(err.Error(), "held by creditdesk serve (pid") || !strings.Contains(err.Error(), "systemctl stop creditdesk") {
+		t.Fatalf("second serve: %v", err)
+	}
+}
+
+// TestConsoleDoesNotTakeTheplaceOfADeadServe: serve died (its pid file is
+// left); the console waits for systemd to bring it back instead of
+// receiving webhooks in its place, and says how to go on.
+func TestConsoleDoesNotTakeThePlaceOfADeadServe(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "dead.db")
+	a := startServeApp(t, db)
+	a.stop()
+	// What kill -9 leaves: the pid file of a process that is gone.
+	if err := os.WriteFile(db+".pid", []byte("999999 serve\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, nil, "--db", db)
+	if code == 0 || !strings.Contains(stderr, "systemctl start creditdesk") || !strings.Contains(stderr, "--take-over") {
+		t.Fatalf("console on a dead serve's database: %d %q", code, stderr)
+	}
+}
+
+// TestWordsAfterConsoleFlagsAreNotIgnored: `creditdesk --addr X users`
+// does not silently open the console.
+func TestWordsAfterConsoleFlagsAreNotIgnored(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "x.db")
+	code, _, stderr := run(t, nil, "--addr", "127.0.0.1:0", "users", "--db", db)
+	if code != 2 || !strings.Contains(stderr, "put the command first: creditdesk users") {
+		t.Fatalf("creditdesk --addr X users: %d %q", code, stderr)
+	}
+	code, _, stderr = run(t, nil, "--addr", "127.0.0.1:0", "bogus", "--db", db)
+	if code != 2 || !strings.Contains(stderr, `unknown command "bogus"`) {
+		t.Fatalf("creditdesk --addr X bogus: %d %q", code, stderr)
 	}
 }

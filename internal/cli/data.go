@@ -38,6 +38,11 @@ func printJSON(env *Env, v any) error {
 // the commands work while the console or serve runs. Either way the
 // commands see webhook.AdminService, the interface the socket serves.
 func (env *Env) data(write bool) (webhook.AdminService, func(), error) {
+	// A running creditdesk answers its socket at once; asking it first
+	// spares waiting out the file's lock.
+	if c, derr := webhook.DialAdmin(env.Config.DB); derr == nil {
+		return c, func() {}, nil
+	}
 	st, err := openStore(env, !write)
 	if err == nil {
 		return billing.NewService(st, billing.Options{}), func() { st.Close() }, nil

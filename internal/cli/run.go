@@ -85,6 +85,13 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A second process on a held database: say who holds it before the
+	// port it also holds gets in the way.
+	if c, err := dialRunning(cfg.DB); err == nil {
+		info := c.Info()
+		return nil, fmt.Errorf("%s is held by creditdesk %s (pid %d): stop it first (systemctl stop creditdesk), or attach a console to it: creditdesk --db %s",
+			cfg.DB, info.Mode, info.PID, cfg.DB)
+	}
 	srvTLS, err := opt.tls.prepare(&cfg, opt.log)
 	if err != nil {
 		return nil, err
@@ -99,7 +106,7 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if opt.metrics != nil {
 		obs = opt.metrics
 	}
-	st, err := storage.Open(cfg.DB, storage.Options{Observer: obs})
+	st, err := storage.Open(cfg.DB, storage.Options{Observer: obs, Role: opt.mode})
 	if err != nil {
 		ln.Close()
 		srvTLS.Close()
@@ -265,13 +272,35 @@ func consoleLog(db string) (*slog.Logger, func()) {
 func runConsole(env *Env, args []string) error {
 	fs := newFlags(env, "console")
 	fs.StringVar(&env.Config.Addr, "addr", env.Config.Addr, "listen address (CREDITDESK_ADDR)")
-	if _, err := env.parse(fs, args); err != nil {
+	takeOver := fs.Bool("take-over", false, "open a database whose serve stopped without closing it, and receive webhooks in this console instead")
+	pos, err := env.parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		if _, ok := commands[pos[0]]; ok {
+			return &exitError{code: 2, msg: fmt.Sprintf("put the command first: creditdesk %s [flags]", pos[0])}
+		}
+		return &exitError{code: 2, msg: fmt.Sprintf("unknown command %q (creditdesk help lists them)", pos[0])}
 	}
 	// A database held by a running creditdesk (serve under systemd, another
 	// console, the demo): attach to it through its socket.
 	if c, err := dialRunning(env.Config.DB); err == nil {
 		return runAttached(env, c)
+	}
+	// A serve that died (kill -9, a crash) is restarted by systemd in a
+	// moment: wait for it rather than take its place, which would leave it
+	// unable to start.
+	if h, ok := storage.ReadHolder(env.Config.DB); ok && !h.Alive() && h.Role == "serve" && !*takeOver {
+		fmt.Fprintf(env.Stderr, "creditdesk serve (pid %d) held %s and stopped without closing it; waiting for it to come back…\n", h.PID, env.Config.DB)
+		for range 30 {
+			if c, err := dialRunning(env.Config.DB); err == nil {
+				return runAttached(env, c)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("serve (pid %d), which holds %s, is not running: start it (systemctl start creditdesk) and run this again; "+
+			"or receive webhooks in this console instead: creditdesk console --take-over --db %s", h.PID, env.Config.DB, env.Config.DB)}
 	}
 	log, closeLog := consoleLog(env.Config.DB)
 	defer closeLog()
