@@ -68,8 +68,8 @@ func (a *API) Mount(mux *http.ServeMux) {
 	handle("GET /api/users/{id}", a.guard("credits", a.getUser))
 	handle("POST /api/users/{id}/spend", a.guard("credits", a.spend))
 	handle("POST /api/users/{id}/grant", a.guard("credits", a.grant))
-	handle("POST /api/stripe/checkout", a.guard("stripe", a.checkout))
-	handle("POST /api/stripe/portal", a.guard("stripe", a.portal))
+	handle("POST /api/stripe/checkout", a.guard("stripe", a.needsStripe(a.checkout)))
+	handle("POST /api/stripe/portal", a.guard("stripe", a.needsStripe(a.portal)))
 	for path, allow := range map[string]string{
 		"/api/users/{id}":       "GET",
 		"/api/users/{id}/spend": "POST",
@@ -124,9 +124,13 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // ServeHTTP serves the API alone (tests, benchmarks).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
+// keyedHandler is a handler of a request whose API key guard has accepted;
+// keyName is that key's name.
+type keyedHandler func(w http.ResponseWriter, r *http.Request, keyName string)
+
 // guard authenticates the bearer key and applies the key's limit for class
 // before h runs. A failure says nothing about which part was wrong.
-func (a *API) guard(class string, h func(w http.ResponseWriter, r *http.Request, keyName string)) http.Handler {
+func (a *API) guard(class string, h keyedHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
 		scheme, token, _ := strings.Cut(auth, " ")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -19,19 +18,16 @@ type amountRequest struct {
 	Reason string `json:"reason"`
 }
 
-// decodeAmount reads and checks a spend or grant body.
-func decodeAmount(body io.Reader) (amountRequest, *apiError) {
-	var req amountRequest
-	if e := decodeJSON(body, &req); e != nil {
-		return req, e
-	}
+// check refuses an amount outside 1 to MaxAPIAmount and a reason longer
+// than MaxReasonLength.
+func (req amountRequest) check() *apiError {
 	if req.Amount == nil || *req.Amount <= 0 || *req.Amount > billing.MaxAPIAmount {
-		return req, &apiError{http.StatusBadRequest, "invalid_amount", fmt.Sprintf("amount must be a whole number of credits from 1 to %d", int64(billing.MaxAPIAmount))}
+		return &apiError{http.StatusBadRequest, "invalid_amount", fmt.Sprintf("amount must be a whole number of credits from 1 to %d", int64(billing.MaxAPIAmount))}
 	}
 	if len(req.Reason) > billing.MaxReasonLength {
-		return req, &apiError{http.StatusBadRequest, "invalid_reason", fmt.Sprintf("reason is longer than %d bytes", billing.MaxReasonLength)}
+		return &apiError{http.StatusBadRequest, "invalid_reason", fmt.Sprintf("reason is longer than %d bytes", billing.MaxReasonLength)}
 	}
-	return req, nil
+	return nil
 }
 
 // userJSON is GET /api/users/{id}.
@@ -116,9 +112,8 @@ func (a *API) post(w http.ResponseWriter, r *http.Request, keyName, op string, f
 		writeError(w, invalid(fmt.Sprintf("user id must be 1 to %d printable characters", billing.MaxIDLength)))
 		return
 	}
-	req, e := decodeAmount(http.MaxBytesReader(w, r.Body, MaxAPIBody))
-	if e != nil {
-		writeError(w, e)
+	req, ok := readRequest[amountRequest](w, r)
+	if !ok {
 		return
 	}
 	res, err := fn(r.Context(), keyName, user, *req.Amount, req.Reason, idem)

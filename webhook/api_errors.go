@@ -75,6 +75,29 @@ func decodeJSON(body io.Reader, v any) *apiError {
 	return nil
 }
 
+// request is a JSON body the API reads; check says what is wrong with it.
+type request interface{ check() *apiError }
+
+// decodeRequest reads one T as decodeJSON does, then checks it.
+func decodeRequest[T request](body io.Reader) (T, *apiError) {
+	var req T
+	if e := decodeJSON(body, &req); e != nil {
+		return req, e
+	}
+	return req, req.check()
+}
+
+// readRequest is decodeRequest of r's body, read up to MaxAPIBody. A bad
+// body is answered here, and ok is false.
+func readRequest[T request](w http.ResponseWriter, r *http.Request) (req T, ok bool) {
+	req, e := decodeRequest[T](http.MaxBytesReader(w, r.Body, MaxAPIBody))
+	if e != nil {
+		writeError(w, e)
+		return req, false
+	}
+	return req, true
+}
+
 var errTooLarge = &apiError{http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than 64 KiB"}
 
 func (a *API) internal(w http.ResponseWriter, what string, err error) {

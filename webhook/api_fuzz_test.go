@@ -55,21 +55,21 @@ func FuzzDecodeRequests(f *testing.F) {
 				t.Fatalf("%s: refusal %+v", what, e)
 			}
 		}
-		if req, e := decodeAmount(bytes.NewReader(body)); e == nil {
+		if req, e := decodeRequest[amountRequest](bytes.NewReader(body)); e == nil {
 			if req.Amount == nil || *req.Amount <= 0 || *req.Amount > billing.MaxAPIAmount || len(req.Reason) > billing.MaxReasonLength {
 				t.Fatalf("amount request accepted: %+v", req)
 			}
 		} else {
 			checkErr("amount", e)
 		}
-		if req, e := decodeCheckout(bytes.NewReader(body)); e == nil {
+		if req, e := decodeRequest[checkoutRequest](bytes.NewReader(body)); e == nil {
 			if !billing.ValidID(req.UserID) || req.PriceID == "" && req.Type == "" || !validReturnURL(req.SuccessURL) || !validReturnURL(req.CancelURL) {
 				t.Fatalf("checkout request accepted: %+v", req)
 			}
 		} else {
 			checkErr("checkout", e)
 		}
-		if req, e := decodePortal(bytes.NewReader(body)); e == nil {
+		if req, e := decodeRequest[portalRequest](bytes.NewReader(body)); e == nil {
 			if !billing.ValidID(req.UserID) {
 				t.Fatalf("portal request accepted: %+v", req)
 			}

@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -25,27 +24,24 @@ type checkoutRequest struct {
 	CancelURL  string `json:"cancelUrl"`
 }
 
-// decodeCheckout reads and checks a checkout body.
-func decodeCheckout(body io.Reader) (checkoutRequest, *apiError) {
-	var req checkoutRequest
-	if e := decodeJSON(body, &req); e != nil {
-		return req, e
-	}
+// check says what is wrong with a checkout body: the user, the price or
+// type, the mode or the return URLs.
+func (req checkoutRequest) check() *apiError {
 	switch {
 	case !billing.ValidID(req.UserID):
-		return req, invalid("userId is required: the id of the user in your app")
+		return invalid("userId is required: the id of the user in your app")
 	case req.PriceID == "" && req.Type == "":
-		return req, invalid("one of priceId or type is required")
+		return invalid("one of priceId or type is required")
 	case len(req.PriceID) > billing.MaxIDLength || len(req.Type) > billing.MaxIDLength:
-		return req, invalid("priceId or type is too long")
+		return invalid("priceId or type is too long")
 	case req.Mode != "" && req.Mode != "payment" && req.Mode != "subscription":
-		return req, invalid(`mode must be "payment" or "subscription"`)
+		return invalid(`mode must be "payment" or "subscription"`)
 	case !validReturnURL(req.SuccessURL):
-		return req, invalid("successUrl must be an absolute http(s) URL")
+		return invalid("successUrl must be an absolute http(s) URL")
 	case !validReturnURL(req.CancelURL):
-		return req, invalid("cancelUrl must be an absolute http(s) URL")
+		return invalid("cancelUrl must be an absolute http(s) URL")
 	}
-	return req, nil
+	return nil
 }
 
 // portalRequest is the body of POST /api/stripe/portal.
@@ -54,19 +50,15 @@ type portalRequest struct {
 	ReturnURL string `json:"returnUrl"`
 }
 
-// decodePortal reads and checks a portal body.
-func decodePortal(body io.Reader) (portalRequest, *apiError) {
-	var req portalRequest
-	if e := decodeJSON(body, &req); e != nil {
-		return req, e
-	}
+// check says what is wrong with a portal body: the user or the return URL.
+func (req portalRequest) check() *apiError {
 	switch {
 	case !billing.ValidID(req.UserID):
-		return req, invalid("userId is required: the id of the user in your app")
+		return invalid("userId is required: the id of the user in your app")
 	case !validReturnURL(req.ReturnURL):
-		return req, invalid("returnUrl must be an absolute http(s) URL")
+		return invalid("returnUrl must be an absolute http(s) URL")
 	}
-	return req, nil
+	return nil
 }
 
 // validReturnURL accepts "" (the default) or an absolute http(s) URL.
@@ -87,14 +79,21 @@ type checkoutJSON struct {
 	SessionID string `json:"sessionId"`
 }
 
-func (a *API) checkout(w http.ResponseWriter, r *http.Request, keyName string) {
-	if a.stripe == nil {
-		writeError(w, errNoStripe)
-		return
+// needsStripe answers 503 stripe_not_configured in place of h while the API
+// has no Stripe client.
+func (a *API) needsStripe(h keyedHandler) keyedHandler {
+	return func(w http.ResponseWriter, r *http.Request, keyName string) {
+		if a.stripe == nil {
+			writeError(w, errNoStripe)
+			return
+		}
+		h(w, r, keyName)
 	}
-	req, e := decodeCheckout(http.MaxBytesReader(w, r.Body, MaxAPIBody))
-	if e != nil {
-		writeError(w, e)
+}
+
+func (a *API) checkout(w http.ResponseWriter, r *http.Request, keyName string) {
+	req, ok := readRequest[checkoutRequest](w, r)
+	if !ok {
 		return
 	}
 	idem := r.Header.Get("Idempotency-Key")
@@ -117,13 +116,8 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request, keyName string) {
 }
 
 func (a *API) portal(w http.ResponseWriter, r *http.Request, _ string) {
-	if a.stripe == nil {
-		writeError(w, errNoStripe)
-		return
-	}
-	req, e := decodePortal(http.MaxBytesReader(w, r.Body, MaxAPIBody))
-	if e != nil {
-		writeError(w, e)
+	req, ok := readRequest[portalRequest](w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), stripeTimeout)
