@@ -751,6 +751,9 @@ func (s *Service) Stats() Stats {
 		st.LastEvent = time.Unix(0, n)
 	}
 	_, st.LastBackup = s.LastBackup()
+	for _, p := range s.problemItems() {
+		st.BackupFailing = st.BackupFailing || p.Kind == AttnBackup
+	}
 	if err := s.StoreFault(); err != nil {
 		st.StoreFault = err.Error()
 	}

@@ -94,6 +94,9 @@ type Stats struct {
 	// LastBackup is when the last backup that verified was taken; zero
 	// when none was (scheduled backups are off, or none succeeded yet).
 	LastBackup time.Time
+	// BackupFailing says the last scheduled backup failed (Attention says
+	// why).
+	BackupFailing bool `json:",omitempty"`
 	// StoreFault is why writes to the database fail (disk full, I/O
 	// error), "" while they work: events wait, nothing is lost.
 	StoreFault string `json:",omitempty"`

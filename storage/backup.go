@@ -99,10 +99,33 @@ func Restore(src, db string) (VerifyReport, error) {
 	if _, err := os.Stat(db); err == nil {
 		held, err := Open(db, Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
 		if err != nil && errors.Is(err, ErrLocked) {
-			return VerifyReport{}, fmt.Errorf("restore: %w: stop it first (systemctl stop creditdesk)", err)
+			who := "another process"
+			if h, ok := ReadHolder(db); ok && h.Alive() {
+				who = fmt.Sprintf("creditdesk %s (pid %d)", h.Role, h.PID)
+			}
+			return VerifyReport{}, fmt.Errorf("restore: %w: %s holds %s: stop it first (systemctl stop creditdesk)", ErrLocked, who, db)
 		}
 		if err == nil {
 			held.Close()
+		}
+	}
+	// What the backup is, said of the backup: not a database, damaged, or
+	// from a newer creditdesk. An older one is migrated below.
+	if probe, err := Open(src, Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond}); err == nil {
+		probe.Close()
+	} else {
+		var nd *NotDatabaseError
+		var ve *VersionError
+		switch {
+		case errors.As(err, &nd):
+			return VerifyReport{}, fmt.Errorf("restore: %s is not a creditdesk backup (%s): pick a file `creditdesk backup` wrote", src, nd.What)
+		case errors.As(err, &ve) && ve.Have > ve.Want:
+			return VerifyReport{}, fmt.Errorf("restore: %s is from a newer creditdesk (schema %d; this one reads %d): restore it with that version", src, ve.Have, ve.Want)
+		case errors.As(err, &ve):
+		case errors.Is(err, ErrDamaged):
+			return VerifyReport{}, fmt.Errorf("restore: %s is damaged, so it cannot be restored: pick an older backup (%v)", src, err)
+		default:
+			return VerifyReport{}, fmt.Errorf("restore: %s: %w", src, err)
 		}
 	}
 	before := db + ".before-restore"

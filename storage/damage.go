@@ -94,10 +94,16 @@ func panickedInBolt() bool {
 	}
 }
 
-// notCreditdesk is the error for a file that is not a creditdesk database.
-func notCreditdesk(path, what string) error {
-	return fmt.Errorf("%s is not a creditdesk database (%s): point --db at the right file, or restore the last backup", path, what)
+// NotDatabaseError is the error for a file that is not a creditdesk
+// database.
+type NotDatabaseError struct{ Path, What string }
+
+func (e *NotDatabaseError) Error() string {
+	return fmt.Sprintf("%s is not a creditdesk database (%s): point --db at the right file, or restore the last backup", e.Path, e.What)
 }
+
+// notCreditdesk is the error for a file that is not a creditdesk database.
+func notCreditdesk(path, what string) error { return &NotDatabaseError{Path: path, What: what} }
 
 // boltOpenError says what an error from bolt.Open means for an existing file.
 func boltOpenError(path string, err error) error {

@@ -226,6 +226,14 @@ func lockedError(path string) error {
 	return fmt.Errorf("%w: %s is in use by another process; stop it or point --db at another file", ErrLocked, path)
 }
 
+// VersionError is a database of another schema version than this
+// creditdesk's, opened read-only (a read-write open migrates an older one).
+type VersionError struct{ Have, Want uint64 }
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("database schema version %d, this creditdesk reads %d: open it once with the matching creditdesk", e.Have, e.Want)
+}
+
 func (s *Store) checkVersion() error {
 	return s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
@@ -233,7 +241,7 @@ func (s *Store) checkVersion() error {
 			return fmt.Errorf("%s is not a creditdesk database", s.path)
 		}
 		if v := btoi(meta.Get(schemaVersionKey)); v != SchemaVersion() {
-			return fmt.Errorf("database schema version %d, this creditdesk reads %d: open it once with the matching creditdesk", v, SchemaVersion())
+			return &VersionError{Have: v, Want: SchemaVersion()}
 		}
 		return nil
 	})

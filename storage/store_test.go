@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestOpenRefusesAWorldWritableDirectory: a database in a directory any
@@ -43,5 +45,30 @@ func TestPidFileIsNeverWrittenThroughALink(t *testing.T) {
 	st.Close()
 	if b, _ := os.ReadFile(victim); string(b) != "keep me" {
 		t.Fatalf("the pid was written through the link: %q", b)
+	}
+}
+
+// TestRestoreRefusesABackupFromANewerCreditdesk: a newer schema cannot be
+// read by this binary; restore says so of the backup and touches nothing.
+func TestRestoreRefusesABackupFromANewerCreditdesk(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "newer.db")
+	st, err := Open(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(SchemaVersion()+1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db := filepath.Join(dir, "cd.db")
+	_, err = Restore(src, db)
+	if err == nil || !strings.Contains(err.Error(), "is from a newer creditdesk") {
+		t.Fatalf("restore of a newer backup: %v", err)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("a refused restore must not create the database")
 	}
 }

@@ -28,6 +28,10 @@ type attentionPane struct {
 	gen     int
 	loading bool
 	stale   bool
+	// ticks counts refresh ticks: what is wrong with the process (a backup,
+	// the disk) can clear with no activity, so the list reloads every
+	// attentionEvery ticks anyway.
+	ticks int
 
 	// prompt asks for the assign type or the user to link to.
 	prompt     textinput.Model
@@ -102,6 +106,10 @@ func (p *attentionPane) act(info string, fn func(ctx context.Context) error) tea
 	}
 }
 
+// attentionEvery is how many ticks (statsEvery each) pass between reloads
+// of the Attention list when nothing arrives on the feed.
+const attentionEvery = 5
+
 func fixLabel(it billing.AttentionItem) string {
 	switch it.Action {
 	case "retry":
@@ -110,6 +118,12 @@ func fixLabel(it billing.AttentionItem) string {
 		return "a assign"
 	case "link":
 		return "l link"
+	}
+	switch it.Kind {
+	case billing.AttnBackup:
+		return "backup dir"
+	case billing.AttnStore:
+		return "the disk"
 	}
 	return "in Stripe"
 }
@@ -134,7 +148,8 @@ func (p *attentionPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case activityMsg:
 		p.stale = true
 	case tickMsg:
-		if p.stale && !p.loading {
+		p.ticks++
+		if (p.stale || p.ticks%attentionEvery == 0) && !p.loading {
 			return p, p.load()
 		}
 	case tea.KeyMsg:

@@ -61,7 +61,10 @@ func (m *model) statusView() string {
 	}
 	line := fmt.Sprintf("%s · %s events · %s users · %s purchases", feed,
 		formatCount(s.Events), formatCount(s.Users), formatCount(s.Purchases))
-	if !s.LastBackup.IsZero() {
+	switch {
+	case s.BackupFailing:
+		line += " · backup failing (Attention)"
+	case !s.LastBackup.IsZero():
 		line += " · backup " + formatAge(m.now().Sub(s.LastBackup)) + " ago"
 	}
 	if m.help.ShowAll && m.opt.DBPath != "" {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"creditdesk/billing"
+	"creditdesk/storage"
 )
 
 // The admin socket lets the command line read and adjust a database that a
@@ -39,6 +40,9 @@ type AdminService interface {
 	WriteBackup(w io.Writer) (int64, error)
 	// Retry queues a waiting, failed or set-aside event again now.
 	Retry(ctx context.Context, eventID string) error
+	// NoteBackup records a backup that verified (its age shows in the
+	// consoles and the metrics).
+	NoteBackup(r storage.BackupReport)
 }
 
 // AdminSocketPath is the socket beside a database file.
@@ -123,6 +127,15 @@ func NewAdminHandler(svc AdminService) http.Handler {
 	})
 	mux.HandleFunc("POST /retry/{event}", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]bool{"queued": true}, svc.Retry(r.Context(), r.PathValue("event")))
+	})
+	mux.HandleFunc("POST /backup/done", func(w http.ResponseWriter, r *http.Request) {
+		var rep storage.BackupReport
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&rep); err != nil {
+			reply(w, nil, fmt.Errorf("%w: %v", billing.ErrInvalid, err))
+			return
+		}
+		svc.NoteBackup(rep)
+		reply(w, map[string]bool{"noted": true}, nil)
 	})
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -376,6 +389,13 @@ func (c *AdminClient) RevokeAPIKey(_ context.Context, name string) error {
 func (c *AdminClient) Retry(ctx context.Context, eventID string) error {
 	var out map[string]bool
 	return c.Do(ctx, http.MethodPost, "/retry/"+url.PathEscape(eventID), nil, &out)
+}
+
+// NoteBackup tells the running process about a backup the command line
+// took from it and verified.
+func (c *AdminClient) NoteBackup(r storage.BackupReport) {
+	var out map[string]bool
+	_ = c.Do(context.Background(), http.MethodPost, "/backup/done", r, &out)
 }
 
 // WriteBackup is billing.Service.WriteBackup, remotely: the running

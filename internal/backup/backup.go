@@ -60,26 +60,48 @@ func Check(dir string) error {
 	return os.Remove(name)
 }
 
-// Run takes a backup at once and then every s.Every until ctx ends.
+// Run takes a backup every s.Every until ctx ends: the first at once, or,
+// when the newest backup in the directory is younger than s.Every (a
+// restart), when that one is s.Every old, so restarts neither pile up
+// backups nor prune the history.
 func (s Schedule) Run(ctx context.Context) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
 	last := s.Now()
-	t := time.NewTicker(s.Every)
-	defer t.Stop()
+	wait := time.Duration(0)
+	if t, ok := Newest(s.Dir); ok {
+		last = t
+		if age := s.Now().Sub(t); age >= 0 && age < s.Every {
+			wait = s.Every - age
+			s.Log.Info("backup", "next_in", wait.Round(time.Second), "newest", Name(t))
+		}
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
 		if _, err := s.Once(); err == nil {
 			last = s.Now()
 		} else if age := s.Now().Sub(last); age > 2*s.Every {
 			s.fail(fmt.Sprintf("no backup has verified for %s (every %s): %v", age.Round(time.Minute), s.Every, err))
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+		timer.Reset(s.Every)
 	}
+}
+
+// Newest is the time of the newest backup in dir, by its name.
+func Newest(dir string) (time.Time, bool) {
+	names, err := backups(dir)
+	if err != nil || len(names) == 0 {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(stamp, strings.TrimSuffix(strings.TrimPrefix(names[len(names)-1], prefix), suffix))
+	return t, err == nil
 }
 
 // Once takes one backup now and prunes the directory.
@@ -105,19 +127,9 @@ func (s Schedule) Once() (storage.BackupReport, error) {
 	return r, nil
 }
 
-func (s Schedule) fail(detail string) {
-	s.Log.Error("backup failed", "dir", s.Dir, "err", detail)
-	if s.Failed != nil {
-		s.Failed(detail)
-	}
-}
-
-// Prune removes the oldest backups in dir beyond the newest keep and
-// returns what it removed. Only files named as Name names them are touched.
-func Prune(dir string, keep int) ([]string, error) {
-	if keep <= 0 {
-		return nil, nil
-	}
+// backups lists the backups in dir (files named as Name names them),
+// oldest first.
+func backups(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -134,6 +146,26 @@ func Prune(dir string, keep int) ([]string, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	return names, nil
+}
+
+func (s Schedule) fail(detail string) {
+	s.Log.Error("backup failed", "dir", s.Dir, "err", detail)
+	if s.Failed != nil {
+		s.Failed(detail)
+	}
+}
+
+// Prune removes the oldest backups in dir beyond the newest keep and
+// returns what it removed. Only files named as Name names them are touched.
+func Prune(dir string, keep int) ([]string, error) {
+	if keep <= 0 {
+		return nil, nil
+	}
+	names, err := backups(dir)
+	if err != nil {
+		return nil, err
+	}
 	var removed []string
 	for len(names) > keep {
 		p := filepath.Join(dir, names[0])

@@ -41,6 +41,7 @@ func runBackup(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	svc.NoteBackup(r) // a running creditdesk shows its age
 	fmt.Fprintf(env.Stdout, "backup %s: %s, %d events, %d ledger entries, %d users; verified in %s\n",
 		r.Path, formatBytes(r.Bytes), r.Events, r.Entries, r.Users, r.Took.Round(time.Millisecond))
 	return nil
@@ -60,8 +61,12 @@ func runRestore(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "restored %s from %s: %d events, %d ledger entries, %d users; the old database is %s.before-restore\n",
-		env.Config.DB, pos[0], r.Events, r.Entries, r.Users, env.Config.DB)
+	kept := "there was no database before"
+	if _, err := os.Stat(env.Config.DB + ".before-restore"); err == nil {
+		kept = "the old database is " + env.Config.DB + ".before-restore"
+	}
+	fmt.Fprintf(env.Stdout, "restored %s from %s: %d events, %d ledger entries, %d users; %s\n",
+		env.Config.DB, pos[0], r.Events, r.Entries, r.Users, kept)
 	fmt.Fprintln(env.Stdout, "Start creditdesk: with STRIPE_SECRET_KEY it fetches the events Stripe sent since the backup. "+
 		"Spends and manual changes made after the backup are not in it.")
 	return nil

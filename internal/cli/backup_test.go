@@ -62,6 +62,9 @@ func TestBackupWhileServingHoldsEverythingAnsweredBefore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "verified") {
 		t.Fatalf("backup while serving: %d %q %q", code, out, stderr)
 	}
+	if a.svc.Stats().LastBackup.IsZero() {
+		t.Error("a backup taken through serve must show in its consoles (the status line's backup age)")
+	}
 	if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("backup file: %v %v", fi, err)
 	}
@@ -116,7 +119,8 @@ func TestBackupWhileServingHoldsEverythingAnsweredBefore(t *testing.T) {
 
 	// Restore refuses while serve holds the database, then works once it
 	// is stopped and keeps the old file.
-	if code, _, stderr := run(t, nil, "restore", dst, "--db", db); code == 0 || !strings.Contains(stderr, "stop it first") {
+	if code, _, stderr := run(t, nil, "restore", dst, "--db", db); code == 0 || !strings.Contains(stderr, "creditdesk serve (pid") ||
+		strings.Count(stderr, "stop it") != 1 || strings.Contains(stderr, "point --db") {
 		t.Fatalf("restore over a held database: %d %q", code, stderr)
 	}
 	a.stop()
@@ -141,8 +145,9 @@ func TestRestoreRefusesWhatIsNoDatabase(t *testing.T) {
 	os.WriteFile(junk, []byte(strings.Repeat("not a database\n", 1000)), 0o600)
 	db := filepath.Join(dir, "cd.db")
 	code, _, stderr := run(t, nil, "restore", junk, "--db", db)
-	if code == 0 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
-		t.Fatalf("restore of a text file: %d %q (want one line)", code, stderr)
+	if code == 0 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, junk+" is not a creditdesk backup") ||
+		strings.Contains(stderr, "restore-tmp") {
+		t.Fatalf("restore of a text file: %d %q (want one line naming the file)", code, stderr)
 	}
 	if _, err := os.Stat(db); err == nil {
 		t.Fatal("a refused restore must not create the database")

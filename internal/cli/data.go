@@ -223,9 +223,15 @@ func runAttention(env *Env, args []string) error {
 	}
 	tw := newTable(env.Stdout, "SINCE\tKIND\tID\tUSER\tWHAT\tFIX")
 	for _, it := range items {
-		fix := map[string]string{"retry": "retry in the console (Attention, r)", "assign": "assign a type in the console (Attention, a)",
+		fix := map[string]string{"retry": "creditdesk retry " + shown(it.ID) + " (or Attention, r)", "assign": "assign a type in the console (Attention, a)",
 			"link": "link to a user in the console (Attention, l)"}[it.Action]
-		if fix == "" {
+		switch {
+		case fix != "":
+		case it.Kind == billing.AttnBackup:
+			fix = "make the backup directory writable, with room (serve's log says why)"
+		case it.Kind == billing.AttnStore:
+			fix = "free disk space or restore the last backup (serve's log says why)"
+		default:
 			fix = "in the Stripe Dashboard"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.At.Local().Format(time.DateTime), it.Kind, shown(it.ID), shown(it.User), shown(it.Detail), fix)
