@@ -298,7 +298,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, name string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("API key %s: %w", name, err)
 	}
-	s.announceBy(ctx, "API key created", name)
+	s.announceBy(ctx, "API key created", name, StateApplied)
 	return plain, nil
 }
 
@@ -324,7 +324,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, name string) error {
 		return err
 	})
 	if err == nil {
-		s.announceBy(ctx, "API key revoked", name)
+		s.announceBy(ctx, "API key revoked", name, StateApplied)
 	}
 	return err
 }

@@ -104,7 +104,7 @@ func (s *Service) Retry(ctx context.Context, eventID string) error {
 		return requeue(tx, ev.EventRecord)
 	})
 	if err == nil {
-		s.announceBy(ctx, "retry", eventID)
+		s.announceBy(ctx, "retry", eventID, Queued)
 		s.Wake()
 	}
 	return err
@@ -147,7 +147,7 @@ func (s *Service) AssignType(ctx context.Context, purchaseID, typ string) error 
 		return requeue(tx, ev.EventRecord)
 	})
 	if err == nil {
-		s.announceBy(ctx, "assign type", purchaseID+" → "+name)
+		s.announceBy(ctx, "assign type", purchaseID+" → "+name, Queued)
 		s.Wake()
 	}
 	return err

@@ -75,15 +75,18 @@ func (s *Service) countOutcomes(acts []Activity) {
 		s.outcomes.m = map[EventOutcome]uint64{}
 	}
 	for _, a := range acts {
-		if a.Kind == ActivityEvent && a.State != "" {
-			s.outcomes.m[EventOutcome{a.Type, a.State}]++
+		switch a.State {
+		case StateApplied, StateIgnored, StateFailed: // final; waiting shows in the backlog
+			if a.Kind == ActivityEvent {
+				s.outcomes.m[EventOutcome{a.Type, a.State}]++
+			}
 		}
 	}
 }
 
-// EventOutcomes returns how many events of each type the processor left in
-// each state since start (an event that waits and is applied later counts
-// once in each).
+// EventOutcomes returns how many events of each type the processor brought
+// to a final state (applied, ignored, failed) since start; events still
+// waiting are the backlog.
 func (s *Service) EventOutcomes() map[EventOutcome]uint64 {
 	s.outcomes.mu.Lock()
 	defer s.outcomes.mu.Unlock()

@@ -158,10 +158,13 @@ func (s *Service) Announce(what, detail string) {
 
 // announceBy shows an operator's change that has no ledger entry (retry,
 // assign, API keys) in the live feed, with who made it.
-func (s *Service) announceBy(ctx context.Context, what, detail string) {
-	s.hub.publish(Activity{At: s.now(), Kind: ActivityManual, Type: what, Reason: detail, Operator: OperatorOf(ctx),
-		State: storage.StateApplied})
+func (s *Service) announceBy(ctx context.Context, what, detail string, state EventState) {
+	s.hub.publish(Activity{At: s.now(), Kind: ActivityManual, Type: what, Reason: detail, Operator: OperatorOf(ctx), State: state})
 }
+
+// Queued is the live feed's state for an operator's retry or assignment:
+// the event is back in the queue; its own line follows when it applies.
+const Queued EventState = "queued"
 
 // Wake tells the processor there is work.
 func (s *Service) Wake() {

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"creditdesk/billing"
+	"creditdesk/webhook"
 )
 
 // runRetry queues events again now: one by id, every failed one, or
@@ -42,17 +44,24 @@ func runRetry(env *Env, args []string) error {
 	n := 0
 	for _, id := range ids {
 		if err := svc.Retry(env.ctx(), id); err != nil {
-			return fmt.Errorf("retry %s: %w (%d queued before it)", id, err, n)
+			if n > 0 {
+				return fmt.Errorf("retry %s: %w (%d queued before it)", id, err, n)
+			}
+			return fmt.Errorf("retry %s: %w", id, err)
 		}
 		n++
+	}
+	when := "creditdesk applies them now"
+	if _, running := svc.(*webhook.AdminClient); !running {
+		when = "nothing runs on this database now: they are applied when creditdesk next starts"
 	}
 	switch {
 	case n == 0:
 		fmt.Fprintln(env.Stdout, "nothing to retry")
-	case len(pos) == 1:
-		fmt.Fprintf(env.Stdout, "queued %s again; creditdesk applies it now (creditdesk events --state failed shows what did not apply)\n", ids[0])
+	case n == 1:
+		fmt.Fprintf(env.Stdout, "queued %s again; %s (creditdesk attention shows what still waits)\n", ids[0], strings.Replace(when, "them", "it", 1))
 	default:
-		fmt.Fprintf(env.Stdout, "queued %d events again; creditdesk applies them now\n", n)
+		fmt.Fprintf(env.Stdout, "queued %d events again; %s\n", n, when)
 	}
 	return nil
 }

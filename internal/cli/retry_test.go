@@ -43,7 +43,7 @@ func TestRetryCommandQueuesWaitingEventsThroughServe(t *testing.T) {
 	if code, _, stderr := run(t, nil, "retry", "--db", db); code != 2 || !strings.Contains(stderr, "usage") {
 		t.Fatalf("retry without what: %d %q", code, stderr)
 	}
-	if code, out, stderr := run(t, nil, "retry", "--all", "--db", db); code != 0 || !strings.Contains(out, "queued 1 events") {
+	if code, out, stderr := run(t, nil, "retry", "--all", "--db", db); code != 0 || !strings.Contains(out, "queued evt_inv_wait again; creditdesk applies it now") {
 		t.Fatalf("retry --all: %d %q %q", code, out, stderr)
 	}
 	if code, out, _ := run(t, nil, "retry", "--failed", "--db", db); code != 0 || !strings.Contains(out, "nothing to retry") {

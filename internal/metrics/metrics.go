@@ -134,7 +134,7 @@ var (
 	descWebhooks = prometheus.NewDesc("creditdesk_webhooks_total",
 		"Webhook requests by outcome (accepted, duplicate, rejected) and, for rejected ones, reason.", []string{"outcome", "reason"}, nil)
 	descEvents = prometheus.NewDesc("creditdesk_events_total",
-		"Stripe events the processor left in each state, by type.", []string{"type", "state"}, nil)
+		"Stripe events the processor brought to a final state (applied, ignored, failed), by type.", []string{"type", "state"}, nil)
 	descBacklog = prometheus.NewDesc("creditdesk_backlog_events",
 		"Events received and not yet applied (received or waiting).", nil, nil)
 	descOldest = prometheus.NewDesc("creditdesk_backlog_oldest_age_seconds",
