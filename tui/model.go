@@ -76,7 +76,10 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 	}
 	// The Stripe panes need a Stripe account; the demo has none, so it
 	// shows only what works without one.
-	if opt.Operator != nil || !opt.Demo {
+	// Attached to a process without a key, they could only say "set the
+	// key" of a process the console does not run: they are left out too.
+	_, attached := b.(Attached)
+	if opt.Operator != nil || !opt.Demo && !attached {
 		m.tabs = append(m.tabs,
 			newCheckoutPane(ctx, c, opt.Operator, newClipboard(opt.Clipboard)),
 			newCapturesPane(ctx, c, opt.Operator),
@@ -137,6 +140,9 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		return m, m.key(msg)
 	case activityMsg:
+		if msg.a.Kind == billing.ActivitySystem && msg.a.Type == "reattached" && m.statusErr {
+			m.status = "" // the errors of the time it was away are over
+		}
 		return m, tea.Batch(m.broadcast(msg), m.wait(m.feed), m.loadStats())
 	case feedClosedMsg:
 		m.feedEnded = true

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -327,7 +328,9 @@ func (c *AdminClient) Do(ctx context.Context, method, path string, body any, out
 		case e.Insufficient != nil:
 			return e.Insufficient
 		case e.Invalid:
-			return fmt.Errorf("%w: %s", billing.ErrInvalid, e.Error)
+			// The message already says "invalid: …"; keep the kind, not a
+			// second prefix.
+			return fmt.Errorf("%w: %s", billing.ErrInvalid, strings.TrimPrefix(e.Error, billing.ErrInvalid.Error()+": "))
 		}
 		return errors.New(e.Error)
 	}

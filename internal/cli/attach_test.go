@@ -65,6 +65,8 @@ func TestConsoleAttachesToARunningServe(t *testing.T) {
 	c.run(cmd)
 	if v, ok := c.until([]string{"attached to serve (pid", "no events yet"}, 5*time.Second); !ok {
 		t.Fatalf("attached console's first frame:\n%s", v)
+	} else if strings.Contains(v, "Checkout") {
+		t.Fatalf("serve has no Stripe key: the attached console must not offer the Stripe tabs:\n%s", v)
 	}
 
 	// A signed event sent to serve appears in the attached console, live.

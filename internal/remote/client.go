@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -24,11 +25,15 @@ import (
 // serves the socket again (a systemctl restart), the feed reattaches on its
 // own and replays the events stored meanwhile.
 type Client struct {
-	c *webhook.AdminClient
+	c  *webhook.AdminClient
+	db string
 
 	mu        sync.Mutex
 	info      Info
 	connected bool
+	// ended: the process will not come back (a demo, whose temporary
+	// database is gone with it).
+	ended bool
 	stats     billing.Stats
 	status    string
 	choices   []tui.CheckoutChoice
@@ -48,7 +53,7 @@ const (
 
 // Dial attaches to the creditdesk that serves the socket beside db.
 func Dial(ctx context.Context, db string) (*Client, error) {
-	c := &Client{c: webhook.NewAdminClient(db)}
+	c := &Client{c: webhook.NewAdminClient(db), db: db}
 	info, err := c.fetchInfo(ctx)
 	if err != nil {
 		return nil, err
@@ -87,6 +92,9 @@ func (c *Client) Attachment() (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	who := fmt.Sprintf("%s (pid %d)", c.info.Mode, c.info.PID)
+	if c.ended {
+		return who + " ended; its temporary database is gone · q quits", false
+	}
 	if !c.connected {
 		return who + " stopped · reattaching when it is back · last screen kept", false
 	}
@@ -195,6 +203,16 @@ func (c *Client) follow(ctx context.Context, out chan<- billing.Activity) {
 			c.setConnected(false)
 			info := c.Info()
 			system("detached", fmt.Sprintf("%s (pid %d) stopped; reattaching when it is back", info.Mode, info.PID))
+		}
+		if c.Info().Mode == "demo" {
+			if _, err := os.Stat(c.db); errors.Is(err, os.ErrNotExist) {
+				c.mu.Lock()
+				c.ended = true
+				c.mu.Unlock()
+				system("demo ended", "its temporary database is gone with it; q quits")
+				<-ctx.Done()
+				return
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -2,10 +2,12 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +136,19 @@ func TestErrorsKeepTheirKindOverTheSocket(t *testing.T) {
 	_, err = gone.UsersPage("", "", 10)
 	if err == nil || err.Error() != "serve (pid 7) is not running; this console reattaches when it is back" {
 		t.Fatalf("error while nothing serves the socket: %v", err)
+	}
+}
+
+// TestInvalidInputSaysSoOnce: refused input keeps its kind over the socket
+// and says "invalid" once, as in process.
+func TestInvalidInputSaysSoOnce(t *testing.T) {
+	db, _ := serveStore(t)
+	c, err := Dial(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Adjust(t.Context(), "u1", 5, "", false, "")
+	if !errors.Is(err, billing.ErrInvalid) || strings.Count(err.Error(), "invalid") != 1 {
+		t.Fatalf("a grant without a reason over the socket: %v", err)
 	}
 }

@@ -212,6 +212,14 @@ func (s *Server) consoleMiddleware() wish.Middleware {
 				return s.program(sess, sc)
 			}, termenv.Ascii)
 			serve(next)(sess)
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				// The console was ended by the server, not by q: say why
+				// before the connection goes.
+				wish.Println(sess, "creditdesk is stopping (a restart or an upgrade?); connect again in a moment")
+			}
 		}
 	}
 }
