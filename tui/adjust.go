@@ -45,14 +45,13 @@ type adjustForm struct {
 	delta int64
 	why   string
 
-	key       string
-	keyFor    string // the submission the key belongs to
-	pending   bool   // an Adjust call is out
-	invalid   string // why the form was not accepted
-	err       error  // what the last Adjust returned
-	canForce  bool   // the last Adjust was a revoke refused for the balance
-	overdraw  bool   // the revoke asked for takes the balance below zero
-	submitted int    // how many Adjust calls this form made
+	key      string
+	keyFor   string // the submission the key belongs to
+	pending  bool   // an Adjust call is out
+	invalid  string // why the form was not accepted
+	err      error  // what the last Adjust returned
+	canForce bool   // the last Adjust was a revoke refused for the balance
+	overdraw bool   // the revoke asked for takes the balance below zero
 
 	width int
 }
@@ -181,7 +180,6 @@ func (f *adjustForm) submit(force bool) tea.Cmd {
 	}
 	f.pending = true
 	f.err = nil
-	f.submitted++
 	return adjustCmd(f.ctx, f.b, f.user, f.delta, f.why, force, f.key)
 }
 
@@ -250,6 +248,7 @@ func (f *adjustForm) View() string {
 	line(f.st.FormTitle, fmt.Sprintf("%s credits · %s", f.verb(), f.user))
 	line(f.st.Muted, "balance now "+formatCredits(f.balance))
 	line(f.st.Plain, "")
+	edit := keyOf(f.km.No) + "/" + keyOf(f.km.Cancel) + " edit"
 	switch f.step {
 	case stepEdit:
 		b.WriteString("\n" + f.st.Label.Render("amount  ") + f.amount.View())
@@ -258,7 +257,7 @@ func (f *adjustForm) View() string {
 		if f.invalid != "" {
 			line(f.st.Danger, f.invalid)
 		} else {
-			line(f.st.Muted, "enter continue · tab next field · esc cancel")
+			line(f.st.Muted, hints(hint(f.km.Submit, "continue"), hint(f.km.NextField, "next field"), hint(f.km.Cancel, "cancel")))
 		}
 	case stepConfirm:
 		line(f.st.Title, f.question())
@@ -270,15 +269,15 @@ func (f *adjustForm) View() string {
 			line(f.st.Muted, "sending…")
 		case f.canForce && f.err != nil:
 			line(f.st.Danger, "refused: "+f.err.Error())
-			line(f.st.Warning, "f force (balance goes negative) · n/esc edit")
+			line(f.st.Warning, hints(hint(f.km.Force, "force (balance goes negative)"), edit))
 		case f.err != nil:
 			line(f.st.Danger, "failed: "+f.err.Error())
-			line(f.st.Muted, "y retry (same request, applied at most once) · n edit")
+			line(f.st.Muted, hints(hint(f.km.Yes, "retry (same request, applied at most once)"), hint(f.km.No, "edit")))
 		case f.overdraw:
-			line(f.st.Warning, "this takes the balance below zero: y is refused, f forces it")
-			line(f.st.Muted, "y confirm · f force · n/esc edit")
+			line(f.st.Warning, "this takes the balance below zero: "+keyOf(f.km.Yes)+" is refused, "+keyOf(f.km.Force)+" forces it")
+			line(f.st.Muted, hints(hint(f.km.Yes, "confirm"), hint(f.km.Force, "force"), edit))
 		default:
-			line(f.st.Muted, "y confirm · n/esc edit")
+			line(f.st.Muted, hints(hint(f.km.Yes, "confirm"), edit))
 		}
 	}
 	return f.st.Form.Render(b.String())

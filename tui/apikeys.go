@@ -222,9 +222,9 @@ func (p *apiKeysPane) bottom() []string {
 			out = append(out, "  "+p.st.Money.Render(s[:n]))
 			s = s[n:]
 		}
-		return append(out, p.st.Muted.Render(truncate("  enter or esc hides it", p.width)))
+		return append(out, p.st.Muted.Render(truncate("  "+keyOf(p.km.Submit)+" or "+keyOf(p.km.Back)+" hides it", p.width)))
 	}
-	return []string{p.st.Muted.Render(truncate("  c new key · r revoke · ctrl+r reload", p.width))}
+	return []string{p.st.Muted.Render(truncate("  "+hints(hint(p.km.NewKey, "new key"), hint(p.km.Revoke, "revoke"), hint(p.km.Reload, "reload")), p.width))}
 }
 
 func (p *apiKeysPane) ShortHelp() []key.Binding {

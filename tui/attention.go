@@ -110,14 +110,15 @@ func (p *attentionPane) act(info string, fn func(ctx context.Context) error) tea
 // of the Attention list when nothing arrives on the feed.
 const attentionEvery = 5
 
-func fixLabel(it billing.AttentionItem) string {
+// fixLabel is the FIX column: the key that fixes the item, or where.
+func (p *attentionPane) fixLabel(it billing.AttentionItem) string {
 	switch it.Action {
 	case "retry":
-		return "r retry"
+		return hint(p.km.Retry, "retry")
 	case "assign":
-		return "a assign"
+		return hint(p.km.Assign, "assign")
 	case "link":
-		return "l link"
+		return hint(p.km.Link, "link")
 	}
 	switch it.Kind {
 	case billing.AttnBackup:
@@ -239,7 +240,7 @@ func (p *attentionPane) View() string {
 	now := p.now()
 	p.list.view(&b, func(i int) (string, *lipgloss.Style) {
 		it := p.rows[i]
-		return p.list.row(formatTime(it.At, now), it.Kind, it.ID, it.User, it.Detail, fixLabel(it)), nil
+		return p.list.row(formatTime(it.At, now), it.Kind, it.ID, it.User, it.Detail, p.fixLabel(it)), nil
 	})
 	b.WriteByte('\n')
 	if p.promptFor != "" {

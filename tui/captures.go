@@ -181,7 +181,7 @@ func (p *capturesPane) View() string {
 			line(p.st.Muted, "  sending…")
 		case p.failed != nil:
 			line(p.st.Danger, "  failed: "+p.failed.Error())
-			line(p.st.Muted, "  y retry (same request, done at most once) · n back")
+			line(p.st.Muted, "  "+hints(hint(p.km.Yes, "retry (same request, done at most once)"), hint(p.km.No, "back")))
 		}
 		return b.String()
 	}

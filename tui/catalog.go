@@ -95,11 +95,14 @@ func (p *catalogPane) lines() []string {
 		add(p.st.Plain, s)
 	}
 	add(p.st.Plain, "")
-	synced := "never synced: press s"
+	synced := "never synced: press " + keyOf(p.km.Sync)
 	if !v.SyncedAt.IsZero() {
 		synced = "synced " + v.SyncedAt.Local().Format("2006-01-02 15:04")
 	}
 	add(p.st.Title, "  Stripe prices ("+synced+")")
+	if v.Note != "" {
+		add(p.st.Muted, "  "+v.Note)
+	}
 	if len(v.Prices) == 0 {
 		add(p.st.Muted, "  no prices cached")
 	}

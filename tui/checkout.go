@@ -335,7 +335,7 @@ func (p *checkoutPane) View() string {
 			}
 		}
 		line(p.st.Plain, "")
-		line(p.st.Muted, "  enter: new checkout or portal link")
+		line(p.st.Muted, "  "+keyOf(p.km.NewLink)+": new checkout or portal link")
 		return b.String()
 	}
 	line(p.st.Plain, "")
@@ -373,7 +373,8 @@ func (p *checkoutPane) View() string {
 		if p.invalid != "" {
 			line(p.st.Danger, "  "+p.invalid)
 		} else {
-			line(p.st.Muted, "  enter create · tab next field · ←/→ choose · space toggle · esc close")
+			line(p.st.Muted, "  "+hints(hint(p.km.Submit, "create"), hint(p.km.NextField, "next field"), p.km.Choose.Help().Key+" choose",
+				hint(p.km.Toggle, "toggle"), hint(p.km.Cancel, "close")))
 		}
 	case coConfirm, coConfirmLive:
 		q := fmt.Sprintf("  Create a checkout link for %s: %s? y/n", p.request().UserID, p.choiceLabel(p.choice))
@@ -389,7 +390,7 @@ func (p *checkoutPane) View() string {
 			line(p.st.Muted, "  creating…")
 		case p.err != nil:
 			line(p.st.Danger, "  failed: "+p.err.Error())
-			line(p.st.Muted, "  y retry (same request, one link at most) · n edit")
+			line(p.st.Muted, "  "+hints(hint(p.km.Yes, "retry (same request, one link at most)"), hint(p.km.No, "edit")))
 		}
 	}
 	return b.String()

@@ -1,6 +1,10 @@
 package tui
 
-import "github.com/charmbracelet/bubbles/key"
+import (
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+)
 
 // KeyMap is every key the console answers to, in one place. Panes pick the
 // bindings they use for their help; the root handles the global ones.
@@ -111,3 +115,19 @@ func DefaultKeyMap() KeyMap {
 		Resync:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "resync missed events (72h)")),
 	}
 }
+
+// keyOf is b's key as the help shows it, up to the first "/" ("n/pgdn" is
+// "n"): what on-screen hints name, so that they follow the KeyMap.
+func keyOf(b key.Binding) string {
+	k := b.Help().Key
+	if before, _, ok := strings.Cut(k, "/"); ok && before != "" {
+		return before
+	}
+	return k
+}
+
+// hint is "KEY what" for b: "c new key".
+func hint(b key.Binding, what string) string { return keyOf(b) + " " + what }
+
+// hints joins hints as a pane's bottom line does: "c new key · r revoke".
+func hints(hs ...string) string { return strings.Join(hs, " · ") }

@@ -283,21 +283,17 @@ func (p *pager[C, R]) key(msg tea.KeyMsg) (bool, tea.Cmd) {
 // page is the page number shown, from 1.
 func (p *pager[C, R]) page() int { return len(p.stack) + 1 }
 
-// footer says which page this is and which way there is more.
+// footer says which page this is and which way there is more: "page 2 ·
+// p previous · n next".
 func (p *pager[C, R]) footer() string {
-	return p.st.Muted.Render(truncate("  "+pagerFooter(p.page(), p.more), p.width))
-}
-
-// pagerFooter says which page this is and which way there is more.
-func pagerFooter(page int, more bool) string {
-	s := "page " + strconv.Itoa(page)
-	if page > 1 {
-		s += " · p previous"
+	s := "page " + strconv.Itoa(p.page())
+	if p.page() > 1 {
+		s += " · " + hint(p.km.PrevPage, "previous")
 	}
-	if more {
-		s += " · n next"
+	if p.more {
+		s += " · " + hint(p.km.NextPage, "next")
 	}
-	return s
+	return p.st.Muted.Render(truncate("  "+s, p.width))
 }
 
 // scroller is a pane of prepared lines scrolled by the list keys: the user

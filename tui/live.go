@@ -29,10 +29,9 @@ type liveRow struct {
 // It starts from the newest stored events and never reads the store again.
 type livePane struct {
 	*common
-	b      Backend
-	rows   *ring[liveRow]
-	list   list
-	closed bool
+	b    Backend
+	rows *ring[liveRow]
+	list list
 }
 
 // liveColumns are the Live tab's columns; wide enough (liveDetailWidth), a
@@ -98,8 +97,6 @@ func (p *livePane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			p.push(liveRow{at: p.now(), kind: "checkout", typ: "checkout link " + msg.link.SessionID + " (" + msg.req.Type + ")",
 				user: msg.req.UserID, state: "open"})
 		}
-	case feedClosedMsg:
-		p.closed = true
 	case tea.KeyMsg:
 		if p.list.key(msg, false) {
 			return p, nil

@@ -26,17 +26,14 @@ type (
 		err  error
 	}
 	purchasesLoadedMsg struct {
-		gen    int
-		before uint64
-		rows   []billing.Purchase
-		err    error
+		gen  int
+		rows []billing.Purchase
+		err  error
 	}
 	usersLoadedMsg struct {
-		gen    int
-		after  string
-		filter string
-		rows   []billing.User
-		err    error
+		gen  int
+		rows []billing.User
+		err  error
 	}
 	detailLoadedMsg struct {
 		gen    int
@@ -108,14 +105,14 @@ func loadEventsCmd(b Backend, limit int) tea.Cmd {
 func loadPurchasesCmd(b Backend, gen int, before uint64, limit int) tea.Cmd {
 	return func() tea.Msg {
 		rows, err := b.PurchasesPage(before, limit)
-		return purchasesLoadedMsg{gen, before, rows, err}
+		return purchasesLoadedMsg{gen, rows, err}
 	}
 }
 
 func loadUsersCmd(b Backend, gen int, after, filter string, limit int) tea.Cmd {
 	return func() tea.Msg {
 		rows, err := b.UsersPage(after, filter, limit)
-		return usersLoadedMsg{gen, after, filter, rows, err}
+		return usersLoadedMsg{gen, rows, err}
 	}
 }
 

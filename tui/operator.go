@@ -137,9 +137,9 @@ type (
 		err  error
 	}
 	captureDoneMsg struct {
-		verb, pi, key string
-		summary       string
-		err           error
+		verb, key string
+		summary   string
+		err       error
 	}
 	catalogLoadedMsg struct {
 		view   CatalogView
@@ -212,7 +212,7 @@ func captureCmd(ctx context.Context, op Operator, verb, pi, key string) tea.Cmd 
 		} else {
 			s, err = op.Cancel(ctx, pi, key)
 		}
-		return captureDoneMsg{verb: verb, pi: pi, key: key, summary: s, err: err}
+		return captureDoneMsg{verb: verb, key: key, summary: s, err: err}
 	}
 }
 

@@ -121,10 +121,13 @@ func (f *fakeOperator) Cancel(ctx context.Context, pi, key string) (string, erro
 func (f *fakeOperator) Catalog(ctx context.Context, sync bool) (CatalogView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	note := ""
 	if sync {
 		f.syncs++
+		note = "last sync: 2 prices, 1 coupon"
 	}
 	return CatalogView{
+		Note:    note,
 		Types:   []CatalogType{{Name: "topup", Kind: "pack", Credits: 1000, SoldWith: "price_topup (20.00 USD)", PaymentLink: "https://buy.stripe.com/test_1"}},
 		Prices:  []CatalogPrice{{ID: "price_topup", Product: "Top-up", Amount: "20.00 USD", Billing: "one-time", Active: true, Type: "topup"}, {ID: "price_yen", Product: "Yen pack", Amount: "500 JPY", Billing: "one-time", Active: true}},
 		Coupons: []CatalogCoupon{{ID: "SPRING", Name: "Spring", Off: "20% off", Duration: "once", Valid: true}},
@@ -345,6 +348,7 @@ func TestCatalogAndHealthTabs(t *testing.T) {
 	}
 	d.press("s")
 	d.expect("catalog synced")
+	d.expect("last sync: 2 prices, 1 coupon") // the sync's summary stays in the tab
 	d.press(healthTab)
 	v = d.expect("1 problem(s)")
 	if !strings.Contains(v, "✗ webhook secret") || !strings.Contains(v, "→ run `creditdesk webhook setup URL`") {

@@ -304,11 +304,11 @@ func TestUpdateRouting(t *testing.T) {
 			},
 		},
 		{
-			name: "a closed feed goes to the status line and Live",
+			name: "a closed feed goes to the status line",
 			msg:  func(*model) tea.Msg { return feedClosedMsg{} },
 			check: func(t *testing.T, m *model, _ tea.Cmd) {
-				if !strings.Contains(m.status, "live feed closed") || !m.live().closed {
-					t.Errorf("status %q, live closed %v", m.status, m.live().closed)
+				if !strings.Contains(m.status, "live feed closed") || !m.feedEnded {
+					t.Errorf("status %q, feed ended %v", m.status, m.feedEnded)
 				}
 			},
 		},

@@ -504,6 +504,22 @@ func seedDetail(f *fakeBackend) {
 	}
 }
 
+// fillAdjust opens the grant (g) or revoke (r) form on the user detail,
+// checks its title, types the amount and the reason and submits them.
+func (d *driver) fillAdjust(verb, amount, reason string) {
+	d.t.Helper()
+	d.press(verb)
+	title := "Grant credits · u_42"
+	if verb == "r" {
+		title = "Revoke credits · u_42"
+	}
+	d.expect(title)
+	d.typeText(amount)
+	d.press("tab")
+	d.typeText(reason)
+	d.press("enter")
+}
+
 // openDetail goes to Users and opens u_42.
 func openDetail(t *testing.T, d *driver) string {
 	t.Helper()
@@ -617,11 +633,8 @@ func TestGrantRetryUsesSameKey(t *testing.T) {
 	f.failNext = context.DeadlineExceeded // applied, but the answer was lost
 	d := newDriver(t, f, Options{}, 80, 24)
 	openDetail(t, d)
-	d.press("g")
-	d.typeText("500")
-	d.press("tab")
-	d.typeText("promo")
-	d.press("enter", "y")
+	d.fillAdjust("g", "500", "promo")
+	d.press("y")
 	d.expect("failed: context deadline exceeded")
 	d.press("y")
 	d.expect("Granted 500 credits to u_42")
@@ -637,11 +650,8 @@ func TestGrantRetryUsesSameKey(t *testing.T) {
 	}
 
 	// A new form has a new key.
-	d.press("g")
-	d.typeText("1")
-	d.press("tab")
-	d.typeText("again")
-	d.press("enter", "y")
+	d.fillAdjust("g", "1", "again")
+	d.press("y")
 	d.expect("Granted 1 credits")
 	_, _, adj = f.calls()
 	if adj[2].key == adj[0].key {
@@ -654,12 +664,7 @@ func TestRevokeInsufficientThenForce(t *testing.T) {
 	seedDetail(f)
 	d := newDriver(t, f, Options{}, 80, 24)
 	openDetail(t, d)
-	d.press("r")
-	d.expect("Revoke credits · u_42")
-	d.typeText("2500")
-	d.press("tab")
-	d.typeText("chargeback")
-	d.press("enter")
+	d.fillAdjust("r", "2500", "chargeback")
 	d.expect("Revoke 2,500 credits from u_42? y/n")
 	d.press("y")
 	v := d.expect("refused: revoke: user u_42 has 1,000 credits, 2,500 requested")
@@ -967,12 +972,7 @@ func TestRevokeBeyondBalanceWarnsBeforeSending(t *testing.T) {
 	seedDetail(f)
 	d := newDriver(t, f, Options{}, 80, 24)
 	openDetail(t, d)
-	d.press("r")
-	d.expect("Revoke credits · u_42")
-	d.typeText("2500")
-	d.press("tab")
-	d.typeText("chargeback")
-	d.press("enter")
+	d.fillAdjust("r", "2500", "chargeback")
 	v := d.expect("this takes the balance below zero")
 	if _, _, adj := f.calls(); len(adj) != 0 {
 		t.Fatalf("sent before confirmation: %+v", adj)

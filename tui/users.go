@@ -197,10 +197,10 @@ func (p *usersPane) View() string {
 		b.WriteString(" " + p.filter.View())
 	case p.filter.Value() != "":
 		b.WriteString(p.st.Title.Render(truncate(fmt.Sprintf("  Users matching %q", p.filter.Value()), p.width-15)))
-		b.WriteString(p.st.Muted.Render("  esc clears"))
+		b.WriteString(p.st.Muted.Render("  " + hint(p.km.Back, "clears")))
 	default:
 		b.WriteString(p.st.Title.Render("  Users"))
-		b.WriteString(p.st.Muted.Render("  / to filter"))
+		b.WriteString(p.st.Muted.Render("  " + hint(p.km.Filter, "to filter")))
 	}
 	p.pager.viewMarked(&b, func(i int) (string, *lipgloss.Style) {
 		u := p.pager.rows[i]
