@@ -23,9 +23,10 @@ const (
 )
 
 // adjustForm is the modal form for a manual grant or revoke. While open it
-// receives every key. Its idempotency key is made once, when the form opens,
-// and kept for every submission of the same amount and reason, so a retried
-// submission (after a timeout, a double y) is a no-op in the ledger.
+// receives every key. Its idempotency key (submission) is made for the
+// first amount and reason confirmed and kept for every submission of the
+// same ones, so a retried submission (after a timeout, a double y) is a
+// no-op in the ledger; a new form has a new key.
 type adjustForm struct {
 	ctx context.Context
 	b   Backend
@@ -45,11 +46,8 @@ type adjustForm struct {
 	delta int64
 	why   string
 
-	key      string
-	keyFor   string // the submission the key belongs to
-	pending  bool   // an Adjust call is out
+	submission
 	invalid  string // why the form was not accepted
-	err      error  // what the last Adjust returned
 	canForce bool   // the last Adjust was a revoke refused for the balance
 	overdraw bool   // the revoke asked for takes the balance below zero
 
@@ -62,7 +60,6 @@ func newAdjustForm(ctx context.Context, b Backend, st *Styles, km *KeyMap, m ope
 		user: m.user, grant: m.grant, balance: m.balance,
 		amount: newInput(st, "", "e.g. 500", 20),
 		reason: newInput(st, "", "required: why, for the ledger", 200),
-		key:    newIdempotencyKey(),
 	}
 	f.amount.Focus()
 	return f
@@ -94,11 +91,9 @@ type closeFormMsg struct{}
 func (f *adjustForm) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case adjustDoneMsg:
-		if msg.key != f.key {
+		if !f.answer(msg.key, msg.err) {
 			return f, nil
 		}
-		f.pending = false
-		f.err = msg.err
 		f.canForce = msg.err != nil && !f.grant && !msg.force && isInsufficient(msg.err)
 		return f, nil
 	case tea.KeyMsg:
@@ -134,14 +129,11 @@ func (f *adjustForm) editKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		f.invalid = ""
 		f.delta, f.why = delta, why
-		if s := fmt.Sprintf("%d\x00%s", delta, why); s != f.keyFor {
+		if s := fmt.Sprintf("%d\x00%s", delta, why); s != f.sig {
 			// A different request than the one the key was used for (the
 			// operator edited after a failure) gets a key of its own.
-			if f.keyFor != "" {
-				f.key = newIdempotencyKey()
-			}
-			f.keyFor = s
-			f.err, f.canForce = nil, false
+			f.prepare(s)
+			f.canForce = false
 		}
 		f.step = stepConfirm
 		f.overdraw = !f.grant && f.balance+f.delta < 0
@@ -175,11 +167,9 @@ func (f *adjustForm) confirmKey(msg tea.KeyMsg) tea.Cmd {
 
 // submit sends the request once; while it is out, further presses do nothing.
 func (f *adjustForm) submit(force bool) tea.Cmd {
-	if f.pending {
+	if !f.start() {
 		return nil
 	}
-	f.pending = true
-	f.err = nil
 	return adjustCmd(f.ctx, f.b, f.user, f.delta, f.why, force, f.key)
 }
 

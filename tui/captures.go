@@ -26,12 +26,10 @@ type capturesPane struct {
 
 	// verb is "capture" or "cancel" while a confirmation is open; step 2 is
 	// the live-mode second confirmation; target is the payment asked about.
-	verb    string
-	step    int
-	target  Authorization
-	key     string
-	pending bool
-	failed  error
+	verb   string
+	step   int
+	target Authorization
+	submission
 
 	width int
 }
@@ -80,15 +78,10 @@ func (p *capturesPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		p.rows = msg.rows
 		p.list.setRows(len(p.rows))
 	case captureDoneMsg:
-		if msg.key != p.key || !p.pending {
+		if !p.answer(msg.key, msg.err) || msg.err != nil {
 			return p, nil
 		}
-		p.pending = false
-		if msg.err != nil {
-			p.failed = msg.err
-			return p, nil
-		}
-		p.verb, p.step, p.failed = "", 0, nil
+		p.verb, p.step, p.err = "", 0, nil
 		info := msg.summary
 		if msg.verb == "capture" {
 			info += " · credits follow when Stripe's event arrives"
@@ -113,7 +106,10 @@ func (p *capturesPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				if key.Matches(msg, p.km.CancelAuth) {
 					p.verb = "cancel"
 				}
-				p.step, p.target, p.key, p.failed = 1, p.rows[i], newIdempotencyKey(), nil
+				// Each confirmation is a request of its own.
+				p.step, p.target = 1, p.rows[i]
+				p.renew()
+				p.prepare(p.verb + " " + p.target.PaymentIntent)
 			}
 		}
 	}
@@ -130,11 +126,11 @@ func (p *capturesPane) confirmKey(msg tea.KeyMsg) tea.Cmd {
 			p.step = 2
 			return nil
 		}
-		p.pending, p.failed = true, nil
+		p.start()
 		return captureCmd(p.ctx, p.op, p.verb, p.target.PaymentIntent, p.key)
 	case key.Matches(msg, p.km.No), key.Matches(msg, p.km.Cancel):
 		if !p.pending {
-			p.verb, p.step, p.failed = "", 0, nil
+			p.verb, p.step, p.err = "", 0, nil
 		}
 	}
 	return nil
@@ -179,8 +175,8 @@ func (p *capturesPane) View() string {
 		switch {
 		case p.pending:
 			line(p.st.Muted, "  sending…")
-		case p.failed != nil:
-			line(p.st.Danger, "  failed: "+p.failed.Error())
+		case p.err != nil:
+			line(p.st.Danger, "  failed: "+p.err.Error())
 			line(p.st.Muted, "  "+hints(hint(p.km.Yes, "retry (same request, done at most once)"), hint(p.km.No, "back")))
 		}
 		return b.String()

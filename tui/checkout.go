@@ -54,13 +54,11 @@ type checkoutPane struct {
 	tax     bool
 	manual  bool
 
-	// key is the idempotency key of the request being confirmed; keyFor is
-	// the request it belongs to, so a retry after a failure reuses it.
-	key, keyFor string
-	pending     bool
-	invalid     string
-	err         error
-	last        *checkoutDoneMsg
+	// submission is the request being confirmed with its key: a retry
+	// after a failure reuses it.
+	submission
+	invalid string
+	last    *checkoutDoneMsg
 
 	width, height int
 }
@@ -101,17 +99,12 @@ func (p *checkoutPane) isPack() bool {
 func (p *checkoutPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case checkoutDoneMsg:
-		if msg.key != p.key || !p.pending {
+		if !p.answer(msg.key, msg.err) || msg.err != nil {
 			return p, nil
 		}
-		p.pending = false
-		if msg.err != nil {
-			p.err = msg.err
-			return p, nil
-		}
-		p.last, p.err = &msg, nil
+		p.last = &msg
 		p.editing, p.step = false, coEdit
-		p.keyFor = "" // the next link is a new request
+		p.renew() // the next link is a new request
 		what := "Checkout link"
 		if msg.portal {
 			what = "Portal link"
@@ -155,10 +148,7 @@ func (p *checkoutPane) editKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		p.invalid = ""
 		req := p.request()
-		sig := fmt.Sprintf("%+v", req)
-		if sig != p.keyFor {
-			p.key, p.keyFor, p.err = newIdempotencyKey(), sig, nil
-		}
+		p.prepare(fmt.Sprintf("%+v", req))
 		p.step = coConfirm
 		return nil
 	case key.Matches(msg, p.km.NextField):
@@ -223,7 +213,7 @@ func (p *checkoutPane) confirmKey(msg tea.KeyMsg) tea.Cmd {
 			p.step = coConfirmLive
 			return nil
 		}
-		p.pending, p.err = true, nil
+		p.start()
 		req := p.request()
 		req.IdempotencyKey = p.key
 		return checkoutCmd(p.ctx, p.op, p.clip, req, p.portal())

@@ -78,6 +78,15 @@ func openForm(m *model) {
 	m.Update(openAdjustMsg{user: "u_001", grant: true, balance: 100})
 }
 
+// submitForm opens the grant form, fills it and confirms: the Adjust call
+// is out (its command is not run) and the form waits for its answer.
+func submitForm(m *model) {
+	openForm(m)
+	for _, k := range []string{"5", "tab", "x", "enter", "y"} {
+		m.Update(keyMsg(k))
+	}
+}
+
 func TestUpdateRouting(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
@@ -233,7 +242,7 @@ func TestUpdateRouting(t *testing.T) {
 		},
 		{
 			name:  "the form's own result closes it and says so",
-			setup: openForm,
+			setup: submitForm,
 			msg: func(m *model) tea.Msg {
 				return adjustDoneMsg{user: "u_001", delta: 5, key: m.form.key, entry: billing.Entry{BalanceAfter: 105}}
 			},
@@ -248,13 +257,13 @@ func TestUpdateRouting(t *testing.T) {
 		},
 		{
 			name:  "the form's own failure stays in the form",
-			setup: openForm,
+			setup: submitForm,
 			msg: func(m *model) tea.Msg {
 				return adjustDoneMsg{user: "u_001", delta: 5, key: m.form.key, err: boom}
 			},
 			check: func(t *testing.T, m *model, _ tea.Cmd) {
-				if m.form == nil || m.form.err != boom || m.status != "" {
-					t.Errorf("form %v, status %q", m.form, m.status)
+				if m.form == nil || m.form.err != boom || m.form.pending || m.status != "" {
+					t.Errorf("form open %v, status %q", m.form != nil, m.status)
 				}
 			},
 		},
