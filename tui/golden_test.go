@@ -155,3 +155,43 @@ func TestGoldenPanes(t *testing.T) {
 		}
 	}
 }
+
+// attachedBackend is the golden fake reached over the admin socket.
+type attachedBackend struct {
+	*attnBackend
+	text string
+	up   bool
+}
+
+func (a attachedBackend) Attachment() (string, bool) { return a.text, a.up }
+
+// TestGoldenAttached draws the header and status line of a console attached
+// to a running serve over its socket, as an SSH session's operator, and of
+// one whose serve has stopped: testdata/TestGoldenAttached/NAME_WxH.golden.
+func TestGoldenAttached(t *testing.T) {
+	states := []struct {
+		name string
+		b    attachedBackend
+		who  string
+	}{
+		{"ssh_attached", attachedBackend{goldenBackend(), "attached to serve (pid 4242)", true}, "ssh:laptop"},
+		{"detached", attachedBackend{goldenBackend(), "serve (pid 4242) stopped: waiting for it, last screen kept", false}, ""},
+	}
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		w, h := size[0], size[1]
+		for _, st := range states {
+			t.Run(fmt.Sprintf("%s_%dx%d", st.name, w, h), func(t *testing.T) {
+				r := lipgloss.NewRenderer(io.Discard)
+				r.SetColorProfile(termenv.Ascii)
+				m := newTestModel(st.b, Options{WebhookURL: "https://desk.example.com/webhook", Renderer: r, Who: st.who})
+				m.after = func(time.Duration, func(time.Time) tea.Msg) tea.Cmd { return nil }
+				ready := func(m *model) bool {
+					return m.width == w && m.height == h && !m.statsLoading && m.live().list.loaded
+				}
+				tm := teatest.NewTestModel(t, untilReady{m, ready}, teatest.WithInitialTermSize(w, h))
+				final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(untilReady)
+				teatest.RequireEqualOutput(t, []byte(final.View()))
+			})
+		}
+	}
+}
