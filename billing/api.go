@@ -12,19 +12,11 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"creditdesk/storage"
 )
 
 // The app's API: what the founder's app does with creditdesk over HTTP
 // (webhook/api.go) — read a user's credits, spend them, grant them — and the
 // bearer keys it does that with.
-
-// APIKey is a bearer key of the app's API, without the key itself.
-type APIKey = storage.APIKey
-
-// ErrKeyExists is returned when an API key name is already taken.
-var ErrKeyExists = storage.ErrKeyExists
 
 // ErrIdempotencyMismatch is returned when an idempotency key already used
 // for one request comes back with a different one.
@@ -172,9 +164,9 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 		return APIResult{}, err
 	}
 	key, fp := p.ledgerKey(), p.fingerprint()
-	delta, kind := p.amount, "api"
+	delta, kind := p.amount, KindAPI
 	if p.op == opSpend {
-		delta, kind = -p.amount, "spend"
+		delta, kind = -p.amount, KindSpend
 	}
 	var (
 		res    APIResult
@@ -185,7 +177,7 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 	// concurrent requests with one key cannot both spend. Refusals write
 	// nothing and return nil, so they never hold up the spends committed
 	// with them.
-	err = s.store.Shared(s.now(), func(tx *storage.Tx) error {
+	err = s.store.Shared(s.now(), func(tx Tx) error {
 		res, entry, refuse = APIResult{}, Entry{}, nil
 		if prev, ok, err := tx.APIRequest(key); err != nil {
 			return err
@@ -213,7 +205,7 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 				return nil
 			}
 		}
-		e, fresh, err := tx.Post(storage.Posting{UserID: p.user, Delta: delta, Key: key, Reason: p.reason,
+		e, fresh, err := tx.Post(Posting{UserID: p.user, Delta: delta, Key: key, Reason: p.reason,
 			Source: "api:" + p.keyName, Kind: kind, Operator: "api:" + p.keyName})
 		if err != nil {
 			return err
@@ -222,7 +214,7 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 		if fresh {
 			entry = e
 		}
-		return tx.PutAPIRequest(key, storage.APIRequest{Fingerprint: fp, User: p.user, Credits: e.BalanceAfter, EntryID: e.ID, At: tx.Now()})
+		return tx.PutAPIRequest(key, APIRequest{Fingerprint: fp, User: p.user, Credits: e.BalanceAfter, EntryID: e.ID, At: tx.Now()})
 	})
 	s.noteWrite(err)
 	if err != nil {
@@ -233,26 +225,26 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 	}
 	if entry.ID != 0 {
 		s.hub.publish(Activity{At: entry.At, Kind: ActivityAPI, Type: "api " + string(p.op) + " (" + p.keyName + ")",
-			User: p.user, Amount: entry.Delta, State: storage.StateApplied, Reason: p.reason, Operator: entry.Operator})
+			User: p.user, Amount: entry.Delta, State: StateApplied, Reason: p.reason, Operator: entry.Operator})
 	}
 	return res, nil
 }
 
 // UserBalance returns what the app reads about one user; an unknown user is
-// storage.ErrNotFound.
+// ErrNotFound.
 func (s *Service) UserBalance(id string) (Balance, error) {
 	var b Balance
 	if !ValidID(id) {
-		return b, fmt.Errorf("user %q: %w", id, storage.ErrNotFound)
+		return b, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
 	now := s.now()
-	err := s.store.View(now, func(tx *storage.Tx) error {
+	err := s.store.View(now, func(tx Tx) error {
 		u, ok, err := tx.User(id)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("user %s: %w", id, storage.ErrNotFound)
+			return fmt.Errorf("user %s: %w", id, ErrNotFound)
 		}
 		b.User = u
 		if b.Spendable, err = tx.Spendable(u); err != nil {
@@ -294,7 +286,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, name string) (string, error)
 	plain := apiKeyPrefix + hex.EncodeToString(raw[:])
 	sum := sha256.Sum256([]byte(plain))
 	k := APIKey{Name: name, Hash: sum[:], Hint: apiKeyPrefix + "…" + plain[len(plain)-4:]}
-	err := s.store.Update(s.now(), func(tx *storage.Tx) error { return tx.CreateAPIKey(k) })
+	err := s.store.Update(s.now(), func(tx Tx) error { return tx.CreateAPIKey(k) })
 	if err != nil {
 		return "", fmt.Errorf("API key %s: %w", name, err)
 	}
@@ -305,7 +297,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, name string) (string, error)
 // ListAPIKeys returns every key, working and revoked, oldest first.
 func (s *Service) ListAPIKeys() ([]APIKey, error) {
 	var ks []APIKey
-	err := s.store.View(s.now(), func(tx *storage.Tx) error {
+	err := s.store.View(s.now(), func(tx Tx) error {
 		var err error
 		ks, err = tx.APIKeys()
 		return err
@@ -316,10 +308,10 @@ func (s *Service) ListAPIKeys() ([]APIKey, error) {
 // RevokeAPIKey stops the key named name from working at once. Its name stays
 // taken and its spends stay in the ledger under its name.
 func (s *Service) RevokeAPIKey(ctx context.Context, name string) error {
-	err := s.store.Update(s.now(), func(tx *storage.Tx) error {
+	err := s.store.Update(s.now(), func(tx Tx) error {
 		_, err := tx.RevokeAPIKey(strings.TrimSpace(name))
-		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no API key named %q: %w", name, storage.ErrNotFound)
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("no API key named %q: %w", name, ErrNotFound)
 		}
 		return err
 	})
@@ -339,7 +331,7 @@ func (s *Service) AuthenticateAPIKey(plain string) (string, bool) {
 	sum := sha256.Sum256([]byte(plain))
 	var name string
 	var ok bool
-	err := s.store.View(time.Time{}, func(tx *storage.Tx) error {
+	err := s.store.View(time.Time{}, func(tx Tx) error {
 		name, ok = tx.APIKeyNameByHash(sum[:])
 		return nil
 	})

@@ -7,24 +7,25 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"creditdesk/storage"
 )
+
+// FlagKind says what an attention item is about.
+type FlagKind string
 
 // Attention kinds, each with the operator action that fixes it.
 const (
-	AttnWaiting    = "waiting"    // retry now
-	AttnFailed     = "failed"     // retry now
-	AttnGaveUp     = "gave_up"    // retry now
-	AttnUnresolved = "unresolved" // assign a type
-	AttnUnlinked   = "unlinked"   // link to a user
-	AttnPastDue    = "past_due"   // (in Stripe)
-	AttnDisputed   = "disputed"   // (in Stripe)
+	AttnWaiting    FlagKind = "waiting"    // retry now
+	AttnFailed     FlagKind = "failed"     // retry now
+	AttnGaveUp     FlagKind = "gave_up"    // retry now
+	AttnUnresolved FlagKind = "unresolved" // assign a type
+	AttnUnlinked   FlagKind = "unlinked"   // link to a user
+	AttnPastDue    FlagKind = "past_due"   // (in Stripe)
+	AttnDisputed   FlagKind = "disputed"   // (in Stripe)
 )
 
 // AttentionItem is one thing the operator should look at.
 type AttentionItem struct {
-	Kind   string
+	Kind   FlagKind
 	ID     string // event, purchase, customer, subscription or dispute id
 	User   string
 	Detail string
@@ -37,7 +38,7 @@ type AttentionItem struct {
 // AssignKey is the kv key of an operator's type assignment for a purchase.
 func AssignKey(purchaseID string) string { return "assign:" + purchaseID }
 
-func actionFor(kind string) string {
+func actionFor(kind FlagKind) string {
 	switch kind {
 	case AttnWaiting, AttnFailed, AttnGaveUp:
 		return "retry"
@@ -51,12 +52,12 @@ func actionFor(kind string) string {
 
 // flagFailure keeps the "failed" attention flag in step with an event's
 // state: raised when it fails, cleared when it is applied.
-func flagFailure(tx *storage.Tx, rec storage.EventRecord) error {
+func flagFailure(tx Tx, rec EventRecord) error {
 	switch rec.State {
-	case storage.StateFailed:
+	case StateFailed:
 		return tx.PutKV(FlagKey(AttnFailed, rec.ID), Flag{Kind: AttnFailed, ID: rec.ID, User: rec.User,
 			Detail: rec.Type + ": " + rec.Reason, At: tx.Now()})
-	case storage.StateApplied:
+	case StateApplied:
 		if err := tx.DeleteKV(FlagKey(AttnFailed, rec.ID)); err != nil {
 			return err
 		}
@@ -68,7 +69,7 @@ func flagFailure(tx *storage.Tx, rec storage.EventRecord) error {
 // Attention lists waiting events and every open flag, oldest first.
 func (s *Service) Attention() ([]AttentionItem, error) {
 	var items []AttentionItem
-	waiting, err := s.store.Pending(0, 200, func(r storage.EventRecord) bool { return r.State == storage.StateWaiting })
+	waiting, err := s.store.Pending(0, 200, func(r EventRecord) bool { return r.State == StateWaiting })
 	if err != nil {
 		return nil, err
 	}
@@ -90,15 +91,15 @@ func (s *Service) Attention() ([]AttentionItem, error) {
 
 // Retry puts a waiting, failed or set-aside event back in the queue now.
 func (s *Service) Retry(ctx context.Context, eventID string) error {
-	err := s.store.Update(s.now(), func(tx *storage.Tx) error {
+	err := s.store.Update(s.now(), func(tx Tx) error {
 		ev, ok, err := tx.Event(eventID)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("event %s: %w", eventID, storage.ErrNotFound)
+			return fmt.Errorf("event %s: %w", eventID, ErrNotFound)
 		}
-		if ev.State == storage.StateApplied {
+		if ev.State == StateApplied {
 			return fmt.Errorf("%w: event %s is already applied", ErrInvalid, eventID)
 		}
 		return requeue(tx, ev.EventRecord)
@@ -111,8 +112,8 @@ func (s *Service) Retry(ctx context.Context, eventID string) error {
 }
 
 // requeue puts an event back in the processor's queue, due now.
-func requeue(tx *storage.Tx, rec storage.EventRecord) error {
-	rec.State, rec.NextAttempt, rec.WaitsForAPI = storage.StateReceived, time.Time{}, false
+func requeue(tx Tx, rec EventRecord) error {
+	rec.State, rec.NextAttempt, rec.WaitsForAPI = StateReceived, time.Time{}, false
 	return tx.SetEvent(rec)
 }
 
@@ -126,13 +127,13 @@ func (s *Service) AssignType(ctx context.Context, purchaseID, typ string) error 
 	case !ok:
 		return fmt.Errorf("%w: %q is no plan or pack in the catalog (have: %s)", ErrInvalid, typ, strings.Join(s.rules.Catalog.Names(), ", "))
 	}
-	err := s.store.Update(s.now(), func(tx *storage.Tx) error {
+	err := s.store.Update(s.now(), func(tx Tx) error {
 		p, ok, err := tx.Purchase(purchaseID)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("purchase %s: %w", purchaseID, storage.ErrNotFound)
+			return fmt.Errorf("purchase %s: %w", purchaseID, ErrNotFound)
 		}
 		if p.Status != "unresolved" {
 			return fmt.Errorf("%w: purchase %s is %s, not unresolved", ErrInvalid, purchaseID, p.Status)
@@ -142,7 +143,7 @@ func (s *Service) AssignType(ctx context.Context, purchaseID, typ string) error 
 		}
 		ev, ok, err := tx.Event(p.EventID)
 		if err != nil || !ok {
-			return fmt.Errorf("event %s of purchase %s: %w", p.EventID, purchaseID, storage.ErrNotFound)
+			return fmt.Errorf("event %s of purchase %s: %w", p.EventID, purchaseID, ErrNotFound)
 		}
 		return requeue(tx, ev.EventRecord)
 	})
@@ -165,7 +166,7 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 	now := s.now()
 	who := OperatorOf(ctx)
 	var moved int64
-	err := s.store.Update(now, func(tx *storage.Tx) error {
+	err := s.store.Update(now, func(tx Tx) error {
 		src, ok, err := tx.User(from)
 		if err != nil {
 			return err
@@ -186,7 +187,7 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 			return err
 		}
 		for _, g := range gs {
-			if _, _, err := tx.Post(storage.Posting{UserID: to, Delta: g.Remaining, Key: fmt.Sprintf("link:%s:%d", from, g.EntryID),
+			if _, _, err := tx.Post(Posting{UserID: to, Delta: g.Remaining, Key: fmt.Sprintf("link:%s:%d", from, g.EntryID),
 				Reason: "moved from unlinked " + from, Source: "manual", Kind: g.Kind, ExpiresAt: g.ExpiresAt,
 				PurchaseID: g.PurchaseID, At: now, Operator: who}); err != nil {
 				return err
@@ -194,8 +195,8 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 			moved += g.Remaining
 		}
 		if moved > 0 {
-			if _, _, err := tx.Post(storage.Posting{UserID: from, Delta: -moved, Key: "link:out:" + from + ":" + to,
-				Reason: "moved to " + to, Source: "manual", Kind: "link", At: now, Operator: who}); err != nil {
+			if _, _, err := tx.Post(Posting{UserID: from, Delta: -moved, Key: "link:out:" + from + ":" + to,
+				Reason: "moved to " + to, Source: "manual", Kind: KindLink, At: now, Operator: who}); err != nil {
 				return err
 			}
 		}
@@ -221,8 +222,8 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 		if err := tx.PutUser(src); err != nil {
 			return err
 		}
-		var ps []storage.Purchase
-		if err := tx.ScanPurchases(func(p storage.Purchase) bool {
+		var ps []Purchase
+		if err := tx.ScanPurchases(func(p Purchase) bool {
 			if p.UserID == from {
 				ps = append(ps, p)
 			}
@@ -256,7 +257,7 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 		return err
 	}
 	s.hub.publish(Activity{At: now, Kind: ActivityManual, Type: "linked " + from, User: to, Amount: moved,
-		State: storage.StateApplied, Reason: "unlinked purchases moved to " + to, Operator: who})
+		State: StateApplied, Reason: "unlinked purchases moved to " + to, Operator: who})
 	s.retryAll.Store(true)
 	s.Wake()
 	return nil

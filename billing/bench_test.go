@@ -1,9 +1,11 @@
-package billing
+package billing_test
 
 import (
 	"context"
 	"fmt"
 	"testing"
+
+	. "creditdesk/billing"
 )
 
 // BenchmarkApplyPackPurchases measures the processor applying stored pack

@@ -1,6 +1,10 @@
-package billing
+package billing_test
 
-import "testing"
+import (
+	"testing"
+
+	. "creditdesk/billing"
+)
 
 // The example shipped beside the binary must load as written.
 func TestExampleCatalogLoads(t *testing.T) {

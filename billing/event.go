@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"creditdesk/storage"
 )
 
 // Envelope is the part of a Stripe event every API version agrees on.
@@ -52,11 +50,11 @@ func ParseEnvelope(payload []byte) (Envelope, error) {
 }
 
 // StoredEvent turns a verified body into the record the inbox stores.
-func StoredEvent(env Envelope, payload []byte, source string, now time.Time) storage.Event {
-	return storage.Event{
-		EventRecord: storage.EventRecord{
+func StoredEvent(env Envelope, payload []byte, source string, now time.Time) Event {
+	return Event{
+		EventRecord: EventRecord{
 			ID: env.ID, Type: env.Type, Created: env.Created, APIVersion: env.APIVersion,
-			Livemode: env.Livemode, ReceivedAt: now.UTC(), State: storage.StateReceived, Source: source,
+			Livemode: env.Livemode, ReceivedAt: now.UTC(), State: StateReceived, Source: source,
 		},
 		Payload: payload,
 	}

@@ -1,9 +1,11 @@
-package billing
+package billing_test
 
 import (
 	"os"
 	"strings"
 	"testing"
+
+	. "creditdesk/billing"
 )
 
 // The README's list of events to enable must name every event the rules

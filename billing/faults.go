@@ -4,13 +4,11 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"creditdesk/storage"
 )
 
 // AttnStore: writes to the database fail (disk full, I/O error, read-only
 // file system). Events wait, and are applied when writes work again.
-const AttnStore = "store"
+const AttnStore FlagKind = "store"
 
 // maxFaultBackoff caps how long the processor waits between attempts while
 // writes fail.
@@ -35,12 +33,12 @@ type storeFaults struct {
 }
 
 // IsStoreFault reports whether err is the store's rather than an event's:
-// the disk refused a write (storage.IsWriteFault), or the file is damaged
-// (storage.ErrDamaged). Either way nothing was written; the event is not to
+// the disk refused a write (IsWriteFault), or the file is damaged
+// (ErrDamaged). Either way nothing was written; the event is not to
 // blame and is not marked failed. A write fault passes; damage needs a
 // restore, and meanwhile events wait too.
 func IsStoreFault(err error) bool {
-	return err != nil && (storage.IsWriteFault(err) || errors.Is(err, storage.ErrDamaged))
+	return err != nil && (IsWriteFault(err) || errors.Is(err, ErrDamaged))
 }
 
 // faultBackoff is the wait before attempt n+1 after n faulted attempts in a
@@ -89,7 +87,7 @@ func (s *Service) noteWrite(err error) {
 	switch {
 	case fault && was == nil:
 		detail := "writes fail: " + err.Error() + "; events wait and are applied when writes work again (free disk space?)"
-		if errors.Is(err, storage.ErrDamaged) {
+		if errors.Is(err, ErrDamaged) {
 			detail = err.Error() + "; events wait"
 		}
 		s.log.Error("store writes fail: events wait until writes work again", "err", err)

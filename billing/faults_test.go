@@ -1,4 +1,4 @@
-package billing
+package billing_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	. "creditdesk/billing"
 	"creditdesk/storage"
 )
 
@@ -79,7 +80,7 @@ func TestFullDiskIsAWaitNotAFailure(t *testing.T) {
 	defer st.Close()
 	var logs syncBuffer
 	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, Log: slog.New(slog.NewTextHandler(&logs, nil)), FaultSettle: 20 * time.Millisecond})
-	svc.faults.base = 5 * time.Millisecond
+	svc.SetFaultBackoffBase(5 * time.Millisecond)
 	for i := range 3 {
 		body := payload(fmt.Sprint("evt_", i), "checkout.session.completed", time.Now(), "2023-10-16",
 			session(fmt.Sprint("cs_", i), "u1", M{"user_id": "u1", "credits": "100"}, nil))
@@ -112,13 +113,13 @@ func TestFullDiskIsAWaitNotAFailure(t *testing.T) {
 	// fire early), instead of retrying a thousand times a second.
 	tries := disk.attempts()
 	for i := 1; i < len(tries); i++ {
-		if gap, want := tries[i].Sub(tries[i-1]), faultBackoff(i, svc.faults.base); gap < want {
+		if gap, want := tries[i].Sub(tries[i-1]), FaultBackoff(i, svc.FaultBackoffBase()); gap < want {
 			t.Fatalf("attempt %d came %v after the one before, want at least %v", i+1, gap, want)
 		}
 	}
 	// A webhook arriving now is not stored (the receiver answers 503, and
 	// Stripe retries).
-	if _, _, err := svc.Ingest(payload("evt_late", "customer.created", time.Now(), "2023-10-16", M{"id": "cus_1"}), "test"); !storage.IsWriteFault(err) {
+	if _, _, err := svc.Ingest(payload("evt_late", "customer.created", time.Now(), "2023-10-16", M{"id": "cus_1"}), "test"); !IsWriteFault(err) {
 		t.Fatalf("ingest on a full disk: %v", err)
 	}
 
@@ -163,7 +164,7 @@ func TestHealthRecoversWithNothingToApply(t *testing.T) {
 	}
 	defer st.Close()
 	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, FaultSettle: 20 * time.Millisecond})
-	svc.faults.base = 5 * time.Millisecond
+	svc.SetFaultBackoffBase(5 * time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = svc.Run(ctx) }()
@@ -194,27 +195,14 @@ func TestARulesErrorStillFailsTheOneEvent(t *testing.T) {
 	}
 }
 
-func TestFaultBackoffDoublesToThirtySeconds(t *testing.T) {
-	base := 500 * time.Millisecond
-	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
-	for i, w := range want {
-		if got := faultBackoff(i+1, base); got != w {
-			t.Errorf("after %d faults: %v, want %v", i+1, got, w)
-		}
-	}
-	if got := faultBackoff(1000, base); got != maxFaultBackoff {
-		t.Errorf("after 1000 faults: %v", got)
-	}
-}
-
 func TestIsWriteFault(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EIO, syscall.EROFS, syscall.EDQUOT} {
-		if !storage.IsWriteFault(fmt.Errorf("commit: %w", &os.PathError{Op: "write", Path: "x", Err: errno})) {
+		if !IsWriteFault(fmt.Errorf("commit: %w", &os.PathError{Op: "write", Path: "x", Err: errno})) {
 			t.Errorf("%v is a write fault", errno)
 		}
 	}
-	for _, err := range []error{errors.New("no type"), storage.ErrInvalid, &os.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}} {
-		if storage.IsWriteFault(err) {
+	for _, err := range []error{errors.New("no type"), ErrInvalid, &os.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}} {
+		if IsWriteFault(err) {
 			t.Errorf("%v is not a write fault", err)
 		}
 	}
@@ -247,7 +235,7 @@ func TestDamagedFileIsAWaitTooNotFailedEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	damaged.Store(true)
-	if _, err := svc.ProcessPending(context.Background()); !errors.Is(err, storage.ErrDamaged) {
+	if _, err := svc.ProcessPending(context.Background()); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("ProcessPending on a damaged file: %v", err)
 	}
 	if ev, _ := st.EventByID("evt_1"); ev.State != StateReceived {

@@ -4,8 +4,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-
-	"creditdesk/storage"
 )
 
 // Problems of the process rather than of an event: a backup that failed or
@@ -13,32 +11,32 @@ import (
 // in Attention and counted in the header, and cleared when the cause goes.
 type problems struct {
 	mu sync.Mutex
-	m  map[string]AttentionItem
+	m  map[FlagKind]AttentionItem
 	// lastBackup is the last backup that verified.
-	lastBackup storage.BackupReport
+	lastBackup BackupReport
 	backupAt   time.Time
 }
 
 // AttnBackup: a scheduled backup failed or is overdue.
-const AttnBackup = "backup"
+const AttnBackup FlagKind = "backup"
 
 // SetProblem raises (or updates) the process problem of kind with detail.
-func (s *Service) SetProblem(kind, detail string) {
+func (s *Service) SetProblem(kind FlagKind, detail string) {
 	s.problems.mu.Lock()
 	defer s.problems.mu.Unlock()
 	if s.problems.m == nil {
-		s.problems.m = map[string]AttentionItem{}
+		s.problems.m = map[FlagKind]AttentionItem{}
 	}
 	it, ok := s.problems.m[kind]
 	if !ok {
-		it = AttentionItem{Kind: kind, ID: kind, At: s.now()}
+		it = AttentionItem{Kind: kind, ID: string(kind), At: s.now()}
 	}
 	it.Detail = detail
 	s.problems.m[kind] = it
 }
 
 // ClearProblem clears the process problem of kind.
-func (s *Service) ClearProblem(kind string) {
+func (s *Service) ClearProblem(kind FlagKind) {
 	s.problems.mu.Lock()
 	defer s.problems.mu.Unlock()
 	delete(s.problems.m, kind)
@@ -100,7 +98,7 @@ func (s *Service) EventOutcomes() map[EventOutcome]uint64 {
 // OldestPending is when the oldest event still to apply (received or
 // waiting) arrived; zero when none is.
 func (s *Service) OldestPending() (time.Time, error) {
-	recs, err := s.store.Pending(0, 1, func(storage.EventRecord) bool { return true })
+	recs, err := s.store.Pending(0, 1, func(EventRecord) bool { return true })
 	if err != nil || len(recs) == 0 {
 		return time.Time{}, err
 	}
@@ -109,7 +107,7 @@ func (s *Service) OldestPending() (time.Time, error) {
 
 // NoteBackup records a backup that verified, for the header and metrics,
 // and clears a backup problem.
-func (s *Service) NoteBackup(r storage.BackupReport) {
+func (s *Service) NoteBackup(r BackupReport) {
 	s.problems.mu.Lock()
 	s.problems.lastBackup, s.problems.backupAt = r, s.now()
 	delete(s.problems.m, AttnBackup)
@@ -118,7 +116,7 @@ func (s *Service) NoteBackup(r storage.BackupReport) {
 
 // LastBackup is the last backup that verified and when it was taken; zero
 // when none was.
-func (s *Service) LastBackup() (storage.BackupReport, time.Time) {
+func (s *Service) LastBackup() (BackupReport, time.Time) {
 	s.problems.mu.Lock()
 	defer s.problems.mu.Unlock()
 	return s.problems.lastBackup, s.problems.backupAt

@@ -1,4 +1,4 @@
-package billing
+package billing_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	. "creditdesk/billing"
 	"creditdesk/storage"
 )
 
@@ -51,7 +52,7 @@ func (h *harness) send(body []byte) {
 	}
 }
 
-func (h *harness) event(id string) storage.EventRecord {
+func (h *harness) event(id string) EventRecord {
 	h.t.Helper()
 	ev, err := h.st.EventByID(id)
 	if err != nil {

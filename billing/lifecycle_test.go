@@ -1,4 +1,4 @@
-package billing
+package billing_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"creditdesk/storage"
+	. "creditdesk/billing"
 )
 
 const day = 24 * time.Hour
@@ -121,7 +121,7 @@ func play(t *testing.T, lc lifecycle, order []int, user string) outcome {
 	h := newHarness(t, testCatalog())
 	// The clock stands at the end of the story; events wait as long as
 	// the story lasts instead of being set aside.
-	h.svc.wait = 365 * day
+	h.svc.SetWaitLimit(365 * day)
 	h.now = lc.now
 	for _, i := range order {
 		h.send(lc.events[i])
@@ -135,7 +135,7 @@ func play(t *testing.T, lc lifecycle, order []int, user string) outcome {
 	// The ledger compared is what each kind of entry adds up to: a full
 	// refund delivered before the partial one it includes claws back in one
 	// entry instead of two, for the same total.
-	sums := map[string]int64{}
+	sums := map[EntryKind]int64{}
 	for _, e := range d.Entries {
 		sums[e.Kind] += e.Delta
 	}
@@ -145,7 +145,7 @@ func play(t *testing.T, lc lifecycle, order []int, user string) outcome {
 	}
 	sort.Strings(lines)
 	for _, id := range []string{"evt_co", "evt_i1", "evt_i3", "evt_del", "evt_rf", "evt_pcap", "evt_pr2"} {
-		if ev, err := h.st.EventByID(id); err == nil && ev.State != storage.StateApplied {
+		if ev, err := h.st.EventByID(id); err == nil && ev.State != StateApplied {
 			t.Fatalf("order %v: %s ended %s: %s", order, id, ev.State, ev.Reason)
 		}
 	}
@@ -318,12 +318,12 @@ func TestPurchaseTypeResolution(t *testing.T) {
 		{"session type beats product", M{"type": "topup"}, items(LineItem{ProductType: "pro"}), "topup", 1000},
 	}
 	for _, c := range cases {
-		got, ok := r.purchaseType(Obj{"metadata": map[string]any(c.md)}, c.items)
+		got, ok := r.PurchaseType(Obj{"metadata": map[string]any(c.md)}, c.items)
 		if !ok || got.Type != c.want || got.Credits != c.cred {
 			t.Errorf("%s: got %+v %v, want %s/%d", c.name, got, ok, c.want, c.cred)
 		}
 	}
-	if _, ok := r.purchaseType(Obj{"metadata": map[string]any{"type": "mystery"}}, nil); ok {
+	if _, ok := r.PurchaseType(Obj{"metadata": map[string]any{"type": "mystery"}}, nil); ok {
 		t.Error("an unknown type resolved")
 	}
 }

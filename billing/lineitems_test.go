@@ -1,4 +1,4 @@
-package billing
+package billing_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	. "creditdesk/billing"
 	"creditdesk/storage"
 )
 
@@ -41,18 +42,18 @@ func TestLineItemsFromTheAPIResolveThePurchaseAndOutagesWait(t *testing.T) {
 	svc.Ingest(payload("evt_li", "checkout.session.completed", t0, "2023-10-16", session("cs_li", "u5", M{"user_id": "u5"}, nil)), "test")
 	svc.ProcessPending(context.Background())
 	ev, _ := st.EventByID("evt_li")
-	if ev.State != storage.StateWaiting || f.calls != 1 {
+	if ev.State != StateWaiting || f.calls != 1 {
 		t.Fatalf("with the API down: %s (%s), %d calls", ev.State, ev.Reason, f.calls)
 	}
 	// Not due yet: nothing is retried before the backoff.
-	svc.processOnce(context.Background(), pickDue, 0)
+	svc.ProcessDueOnce(context.Background())
 	if f.calls != 1 {
 		t.Fatalf("retried before the backoff: %d calls", f.calls)
 	}
 	now = now.Add(time.Minute)
 	svc.ProcessPending(context.Background())
 	ev, _ = st.EventByID("evt_li")
-	if ev.State != storage.StateApplied {
+	if ev.State != StateApplied {
 		t.Fatalf("after the API came back: %s %s", ev.State, ev.Reason)
 	}
 	d, _ := svc.UserDetail("u5")

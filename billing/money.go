@@ -3,14 +3,7 @@ package billing
 import (
 	"strconv"
 	"strings"
-
-	"creditdesk/storage"
 )
-
-// MaxCredits is the most credits one entry moves and one balance holds
-// (storage.MaxCredits, 10^12). Input beyond it is ErrInvalid; Stripe
-// metadata beyond it is an Attention item.
-const MaxCredits = storage.MaxCredits
 
 // zeroDecimal are the currencies Stripe counts in whole units: an amount of
 // 500 jpy is ¥500, not ¥5.00.

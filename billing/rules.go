@@ -4,16 +4,14 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"creditdesk/storage"
 )
 
 // State is what the rules may read: the store as it stands before the
-// event. *storage.Tx satisfies it; tests use a map.
+// event. Tx satisfies it; tests use a map.
 type State interface {
 	CustomerUser(customerID string) string
-	User(id string) (storage.User, bool, error)
-	Purchase(id string) (storage.Purchase, bool, error)
+	User(id string) (User, bool, error)
+	Purchase(id string) (Purchase, bool, error)
 	GetKV(key string, v any) (bool, error)
 }
 
@@ -29,7 +27,7 @@ type Rules struct {
 // Decision is what one event does: plain data that the service writes in
 // one transaction with the event's new state.
 type Decision struct {
-	State  storage.EventState
+	State  EventState
 	Reason string
 	// User is who the event is about, for the live feed (which shows the
 	// credits the written entries add up to).
@@ -45,13 +43,13 @@ type Decision struct {
 
 	Users     []UserPatch
 	Links     []Link
-	Purchases []storage.Purchase
+	Purchases []Purchase
 	Subs      []Subscription
 	KV        []KV
 	// ExpirePlans lists users whose unexpired plan credits expire now,
 	// before Postings are written.
 	ExpirePlans []string
-	Postings    []storage.Posting
+	Postings    []Posting
 	Flags       []Flag
 	Unflags     []string
 }
@@ -79,7 +77,7 @@ type KV struct {
 
 // Flag is an item in the Attention tab.
 type Flag struct {
-	Kind   string    `json:"kind"` // unresolved, unlinked, past_due, disputed
+	Kind   FlagKind  `json:"kind"`
 	ID     string    `json:"id"`
 	User   string    `json:"user,omitempty"`
 	Detail string    `json:"detail"`
@@ -87,16 +85,16 @@ type Flag struct {
 }
 
 // FlagKey is the kv key of an attention flag.
-func FlagKey(kind, id string) string { return "attn:" + kind + ":" + id }
+func FlagKey(kind FlagKind, id string) string { return "attn:" + string(kind) + ":" + id }
 
-func ignored(reason string) Decision { return Decision{State: storage.StateIgnored, Reason: reason} }
+func ignored(reason string) Decision { return Decision{State: StateIgnored, Reason: reason} }
 
-func waiting(reason string) Decision { return Decision{State: storage.StateWaiting, Reason: reason} }
+func waiting(reason string) Decision { return Decision{State: StateWaiting, Reason: reason} }
 
 // Decide applies the billing rules to one event. It reads st and returns
 // what to write; it never writes, and an error means the event is malformed
 // for its type (the event is marked failed).
-func (r Rules) Decide(ev storage.Event, st State, now time.Time) (Decision, error) {
+func (r Rules) Decide(ev Event, st State, now time.Time) (Decision, error) {
 	obj, err := DataObject(ev.Payload)
 	if err != nil {
 		return Decision{}, err
@@ -124,7 +122,7 @@ func (r Rules) Decide(ev storage.Event, st State, now time.Time) (Decision, erro
 	case "customer.created", "customer.updated":
 		return r.customerChanged(obj, st)
 	case "customer.deleted":
-		d := Decision{State: storage.StateApplied, Reason: "customer deleted in Stripe", User: st.CustomerUser(obj.Str("id"))}
+		d := Decision{State: StateApplied, Reason: "customer deleted in Stripe", User: st.CustomerUser(obj.Str("id"))}
 		return d, nil
 	case "payment_intent.succeeded":
 		return r.paymentCaptured(ev, obj, st)
@@ -133,7 +131,7 @@ func (r Rules) Decide(ev storage.Event, st State, now time.Time) (Decision, erro
 	case "payment_intent.canceled":
 		return r.paymentCanceled(ev, obj, st)
 	case "payment_intent.payment_failed":
-		return Decision{State: storage.StateApplied, Reason: "payment failed: " + paymentError(obj),
+		return Decision{State: StateApplied, Reason: "payment failed: " + paymentError(obj),
 			User: r.userOf(obj, st)}, nil
 	case "product.created", "product.updated", "product.deleted":
 		return cacheProduct(ev, obj), nil
@@ -141,7 +139,7 @@ func (r Rules) Decide(ev storage.Event, st State, now time.Time) (Decision, erro
 		return cachePrice(ev, obj), nil
 	}
 	if strings.HasPrefix(ev.Type, "coupon.") {
-		return Decision{State: storage.StateApplied, Reason: "coupon " + obj.Str("id") + " " + strings.TrimPrefix(ev.Type, "coupon.")}, nil
+		return Decision{State: StateApplied, Reason: "coupon " + obj.Str("id") + " " + strings.TrimPrefix(ev.Type, "coupon.")}, nil
 	}
 	return ignored("not used by creditdesk"), nil
 }
@@ -171,7 +169,7 @@ func paymentError(obj Obj) string {
 // price id.
 type resolved struct {
 	Type    string
-	Kind    string // pack or plan
+	Kind    PurchaseKind
 	Credits int64
 	// Problem, when the type is not resolved, says what in the metadata or
 	// line items was unusable (credits that are not a whole number from 1 to
@@ -200,7 +198,7 @@ func (r Rules) purchaseType(obj Obj, items *LineItems) (resolved, bool) {
 		if mt := obj.Str("metadata", "type"); mt != "" {
 			t = mt
 		}
-		return resolved{Type: t, Kind: "pack", Credits: n}, true
+		return resolved{Type: t, Kind: PurchasePack, Credits: n}, true
 	}
 	if items != nil {
 		for _, it := range items.Items {
@@ -208,12 +206,12 @@ func (r Rules) purchaseType(obj Obj, items *LineItems) (resolved, bool) {
 				return r.catalogType(n), true
 			}
 			if it.ProductCredits > 0 {
-				n, ok := storage.MulCredits(it.ProductCredits, max(it.Quantity, 1))
+				n, ok := MulCredits(it.ProductCredits, max(it.Quantity, 1))
 				if !ok || n > MaxCredits {
 					return resolved{Problem: fmt.Sprintf("invalid credits: product %s credits %s × quantity %d is more than %s",
 						it.ProductID, Credits(it.ProductCredits), it.Quantity, Credits(MaxCredits))}, false
 				}
-				return resolved{Type: "credits", Kind: "pack", Credits: n}, true
+				return resolved{Type: "credits", Kind: PurchasePack, Credits: n}, true
 			}
 		}
 		for _, it := range items.Items {
@@ -227,9 +225,9 @@ func (r Rules) purchaseType(obj Obj, items *LineItems) (resolved, bool) {
 
 func (r Rules) catalogType(n string) resolved {
 	if p, ok := r.Catalog.Plans[n]; ok {
-		return resolved{Type: n, Kind: "plan", Credits: p.MonthlyCredits}
+		return resolved{Type: n, Kind: PurchasePlan, Credits: p.MonthlyCredits}
 	}
-	return resolved{Type: n, Kind: "pack", Credits: r.Catalog.Packs[n].Credits}
+	return resolved{Type: n, Kind: PurchasePack, Credits: r.Catalog.Packs[n].Credits}
 }
 
 // LineItems is what the Stripe API says a checkout session sold, cached
@@ -250,7 +248,7 @@ type LineItem struct {
 // LineItemsKey is the kv key of a session's cached line items.
 func LineItemsKey(sessionID string) string { return "lineitems:" + sessionID }
 
-func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision, error) {
+func (r Rules) checkoutCompleted(ev Event, obj Obj, st State) (Decision, error) {
 	sid := obj.Str("id")
 	if sid == "" {
 		return Decision{}, fmt.Errorf("checkout session without id")
@@ -260,7 +258,7 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 	paid := status == "paid" || status == "no_payment_required" || ev.Type == "checkout.session.async_payment_succeeded"
 	customer := obj.Str("customer")
 	user := r.userOf(obj, st)
-	d := Decision{State: storage.StateApplied}
+	d := Decision{State: StateApplied}
 
 	prev, seen, err := st.Purchase(sid)
 	if err != nil {
@@ -294,7 +292,7 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 		}
 	}
 	if !ok && items == nil && r.LineItems && rt.Problem == "" {
-		return Decision{State: storage.StateWaiting, Reason: "reading line items from Stripe", NeedLineItems: sid}, nil
+		return Decision{State: StateWaiting, Reason: "reading line items from Stripe", NeedLineItems: sid}, nil
 	}
 
 	unlinked := false
@@ -304,7 +302,7 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 			user = "unlinked:" + sid
 		}
 	}
-	p := storage.Purchase{
+	p := Purchase{
 		ID: sid, UserID: user, CustomerID: customer, Mode: mode, AmountTotal: amount(obj, "amount_total"),
 		Currency: obj.Str("currency"), PaymentIntent: obj.Str("payment_intent"), Subscription: obj.Str("subscription"),
 		EventID: ev.ID, Type: rt.Type, Kind: rt.Kind, Credits: rt.Credits,
@@ -316,7 +314,7 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 	patch := UserPatch{ID: user, Email: obj.Str("customer_details", "email"), Name: obj.Str("customer_details", "name"), CustomerID: customer}
 	if unlinked {
 		patch.Unlinked = &unlinked
-		d.Flags = append(d.Flags, Flag{Kind: "unlinked", ID: user, User: user,
+		d.Flags = append(d.Flags, Flag{Kind: AttnUnlinked, ID: user, User: user,
 			Detail: fmt.Sprintf("purchase %s has no user id; kept under %s", sid, user)})
 	} else if customer != "" {
 		d.Links = append(d.Links, Link{Customer: customer, User: user})
@@ -334,10 +332,10 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 		if rt.Problem != "" {
 			detail, why = rt.Problem+": fix the checkout's metadata, or assign a type here", ": "+rt.Problem
 		}
-		d.Flags = append(d.Flags, Flag{Kind: "unresolved", ID: sid, User: user, Detail: detail})
+		d.Flags = append(d.Flags, Flag{Kind: AttnUnresolved, ID: sid, User: user, Detail: detail})
 		d.Reason = "purchase type unresolved" + why + " (see Attention)"
 		return d, nil
-	case manualCapture(obj) && rt.Kind == "pack":
+	case manualCapture(obj) && rt.Kind == PurchasePack:
 		// Authorized, not charged: credits come with the capture.
 		p.Status = "authorized"
 		if seen && !prev.CaptureBy.IsZero() {
@@ -354,8 +352,8 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 	}
 	p.Status = "paid"
 	d.Purchases = append(d.Purchases, p)
-	d.Unflags = append(d.Unflags, FlagKey("unresolved", sid))
-	if mode == "subscription" || rt.Kind == "plan" {
+	d.Unflags = append(d.Unflags, FlagKey(AttnUnresolved, sid))
+	if mode == "subscription" || rt.Kind == PurchasePlan {
 		// The period's credits come from its paid invoice, never from here.
 		sub := p.Subscription
 		d.Reason = "subscribed to " + rt.Type
@@ -380,9 +378,9 @@ func (r Rules) checkoutCompleted(ev storage.Event, obj Obj, st State) (Decision,
 		return d, nil
 	}
 	d.Reason = fmt.Sprintf("%s pack: +%s credits", rt.Type, Credits(rt.Credits))
-	d.Postings = append(d.Postings, storage.Posting{
+	d.Postings = append(d.Postings, Posting{
 		UserID: user, Delta: rt.Credits, Key: "purchase:" + sid, Reason: d.Reason,
-		Source: ev.ID, Kind: "pack", PurchaseID: sid,
+		Source: ev.ID, Kind: KindPack, PurchaseID: sid,
 	})
 	return d, nil
 }
@@ -392,7 +390,7 @@ func amount(obj Obj, field string) int64 {
 	return n
 }
 
-func (r Rules) checkoutClosed(ev storage.Event, obj Obj, st State, status, reason string) (Decision, error) {
+func (r Rules) checkoutClosed(ev Event, obj Obj, st State, status, reason string) (Decision, error) {
 	sid := obj.Str("id")
 	prev, seen, err := st.Purchase(sid)
 	if err != nil {
@@ -402,20 +400,20 @@ func (r Rules) checkoutClosed(ev storage.Event, obj Obj, st State, status, reaso
 		return ignored("purchase already paid"), nil
 	}
 	user := r.userOf(obj, st)
-	p := storage.Purchase{ID: sid, UserID: user, CustomerID: obj.Str("customer"), Mode: obj.Str("mode"), Status: status,
+	p := Purchase{ID: sid, UserID: user, CustomerID: obj.Str("customer"), Mode: obj.Str("mode"), Status: status,
 		AmountTotal: amount(obj, "amount_total"), Currency: obj.Str("currency"), EventID: ev.ID}
 	if seen {
 		p.Type, p.Kind, p.Credits = prev.Type, prev.Kind, prev.Credits
 	} else if rt, ok := r.purchaseType(obj, nil); ok {
 		p.Type, p.Kind, p.Credits = rt.Type, rt.Kind, rt.Credits
 	}
-	return Decision{State: storage.StateApplied, Reason: reason, User: user, Purchases: []storage.Purchase{p}}, nil
+	return Decision{State: StateApplied, Reason: reason, User: user, Purchases: []Purchase{p}}, nil
 }
 
 func (r Rules) customerChanged(obj Obj, st State) (Decision, error) {
 	cus := obj.Str("id")
 	user := obj.First([]string{"metadata", "user_id"}, []string{"metadata", "userId"})
-	d := Decision{State: storage.StateApplied, Reason: "customer " + cus}
+	d := Decision{State: StateApplied, Reason: "customer " + cus}
 	if user == "" {
 		user = st.CustomerUser(cus)
 	}
@@ -429,9 +427,9 @@ func (r Rules) customerChanged(obj Obj, st State) (Decision, error) {
 	return d, nil
 }
 
-func cacheProduct(ev storage.Event, obj Obj) Decision {
+func cacheProduct(ev Event, obj Obj) Decision {
 	id := obj.Str("id")
-	d := Decision{State: storage.StateApplied, Reason: "product " + id + " cached"}
+	d := Decision{State: StateApplied, Reason: "product " + id + " cached"}
 	if ev.Type == "product.deleted" {
 		d.KV = []KV{{Key: "product:" + id, Delete: true}}
 		return d
@@ -442,9 +440,9 @@ func cacheProduct(ev storage.Event, obj Obj) Decision {
 	return d
 }
 
-func cachePrice(ev storage.Event, obj Obj) Decision {
+func cachePrice(ev Event, obj Obj) Decision {
 	id := obj.Str("id")
-	d := Decision{State: storage.StateApplied, Reason: "price " + id + " cached"}
+	d := Decision{State: StateApplied, Reason: "price " + id + " cached"}
 	if ev.Type == "price.deleted" {
 		d.KV = []KV{{Key: "price:" + id, Delete: true}}
 		return d

@@ -3,8 +3,6 @@ package billing
 import (
 	"fmt"
 	"time"
-
-	"creditdesk/storage"
 )
 
 // CaptureWindow is how long Stripe keeps a card authorization open.
@@ -18,10 +16,10 @@ func manualCapture(session Obj) bool {
 }
 
 // purchaseOfIntent finds the purchase a payment intent paid for.
-func purchaseOfIntent(st State, pi string) (storage.Purchase, bool, error) {
+func purchaseOfIntent(st State, pi string) (Purchase, bool, error) {
 	var id string
 	if ok, err := st.GetKV("pi:"+pi, &id); err != nil || !ok {
-		return storage.Purchase{}, false, err
+		return Purchase{}, false, err
 	}
 	return st.Purchase(id)
 }
@@ -29,7 +27,7 @@ func purchaseOfIntent(st State, pi string) (storage.Purchase, bool, error) {
 // paymentCaptured applies a purchase whose payment was authorized or
 // pending when the checkout completed. Credits are granted here, at
 // capture, never at authorization.
-func (r Rules) paymentCaptured(ev storage.Event, obj Obj, st State) (Decision, error) {
+func (r Rules) paymentCaptured(ev Event, obj Obj, st State) (Decision, error) {
 	pi := obj.Str("id")
 	p, ok, err := purchaseOfIntent(st, pi)
 	if err != nil {
@@ -39,9 +37,9 @@ func (r Rules) paymentCaptured(ev storage.Event, obj Obj, st State) (Decision, e
 		if obj.Str("capture_method") == "manual" {
 			return waiting("waiting for the checkout that authorized " + pi), nil
 		}
-		return Decision{State: storage.StateApplied, Reason: "payment succeeded", User: r.userOf(obj, st)}, nil
+		return Decision{State: StateApplied, Reason: "payment succeeded", User: r.userOf(obj, st)}, nil
 	}
-	d := Decision{State: storage.StateApplied, User: p.UserID}
+	d := Decision{State: StateApplied, User: p.UserID}
 	switch {
 	case p.Status == "authorized" || p.Status == "pending":
 	case p.Status == "unresolved":
@@ -51,21 +49,21 @@ func (r Rules) paymentCaptured(ev storage.Event, obj Obj, st State) (Decision, e
 		d.Reason = "payment succeeded (purchase " + p.Status + ")"
 		return d, nil
 	}
-	if p.Kind != "pack" || p.Credits <= 0 {
+	if p.Kind != PurchasePack || p.Credits <= 0 {
 		p.Status = "paid"
-		d.Purchases = []storage.Purchase{p}
+		d.Purchases = []Purchase{p}
 		d.Reason = "payment captured"
 		return d, nil
 	}
 	p.Status, p.CaptureBy = "paid", time.Time{}
-	d.Purchases = []storage.Purchase{p}
+	d.Purchases = []Purchase{p}
 	d.Reason = fmt.Sprintf("%s pack captured: +%s credits", p.Type, Credits(p.Credits))
-	d.Postings = []storage.Posting{{UserID: p.UserID, Delta: p.Credits, Key: "purchase:" + p.ID, Reason: d.Reason,
-		Source: ev.ID, Kind: "pack", PurchaseID: p.ID}}
+	d.Postings = []Posting{{UserID: p.UserID, Delta: p.Credits, Key: "purchase:" + p.ID, Reason: d.Reason,
+		Source: ev.ID, Kind: KindPack, PurchaseID: p.ID}}
 	return d, nil
 }
 
-func (r Rules) paymentAuthorized(ev storage.Event, obj Obj, st State) (Decision, error) {
+func (r Rules) paymentAuthorized(ev Event, obj Obj, st State) (Decision, error) {
 	pi := obj.Str("id")
 	p, ok, err := purchaseOfIntent(st, pi)
 	if err != nil {
@@ -75,23 +73,23 @@ func (r Rules) paymentAuthorized(ev storage.Event, obj Obj, st State) (Decision,
 	if !ok {
 		return waiting("waiting for the checkout that authorized " + pi), nil
 	}
-	d := Decision{State: storage.StateApplied, User: p.UserID, Reason: "authorized; capture by " + by.Format(time.DateOnly)}
+	d := Decision{State: StateApplied, User: p.UserID, Reason: "authorized; capture by " + by.Format(time.DateOnly)}
 	if p.Status == "authorized" || p.Status == "pending" {
 		p.Status, p.CaptureBy = "authorized", by
-		d.Purchases = []storage.Purchase{p}
+		d.Purchases = []Purchase{p}
 	}
 	return d, nil
 }
 
-func (r Rules) paymentCanceled(ev storage.Event, obj Obj, st State) (Decision, error) {
+func (r Rules) paymentCanceled(ev Event, obj Obj, st State) (Decision, error) {
 	p, ok, err := purchaseOfIntent(st, obj.Str("id"))
 	if err != nil || !ok {
-		return Decision{State: storage.StateApplied, Reason: "payment canceled"}, err
+		return Decision{State: StateApplied, Reason: "payment canceled"}, err
 	}
-	d := Decision{State: storage.StateApplied, User: p.UserID, Reason: "authorization canceled: no credits"}
+	d := Decision{State: StateApplied, User: p.UserID, Reason: "authorization canceled: no credits"}
 	if p.Status == "authorized" || p.Status == "pending" {
 		p.Status, p.CaptureBy = "canceled", time.Time{}
-		d.Purchases = []storage.Purchase{p}
+		d.Purchases = []Purchase{p}
 	}
 	return d, nil
 }

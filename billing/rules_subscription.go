@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"creditdesk/storage"
 )
 
 // SubscriptionKey is the kv key of a subscription's state.
@@ -59,7 +57,7 @@ func subscriptionLine(obj Obj, sub string) (price string, start, end time.Time) 
 	return "", obj.Time("period_start"), obj.Time("period_end")
 }
 
-func (r Rules) invoicePaid(ev storage.Event, obj Obj, st State, now time.Time) (Decision, error) {
+func (r Rules) invoicePaid(ev Event, obj Obj, st State, now time.Time) (Decision, error) {
 	in := obj.Str("id")
 	sub := invoiceSubscription(obj)
 	if sub == "" {
@@ -117,7 +115,7 @@ func (r Rules) invoicePaid(ev storage.Event, obj Obj, st State, now time.Time) (
 	if rec.Status == "" || rec.Status == "incomplete" || rec.Status == "past_due" {
 		rec.Status = "active"
 	}
-	d := Decision{State: storage.StateApplied, User: user,
+	d := Decision{State: StateApplied, User: user,
 		Reason: fmt.Sprintf("%s invoice paid: +%s credits", plan, Credits(p.MonthlyCredits))}
 	var expires time.Time
 	if !p.Rollover {
@@ -136,7 +134,7 @@ func (r Rules) invoicePaid(ev storage.Event, obj Obj, st State, now time.Time) (
 	d.Links = []Link{{Customer: customer, User: user}}
 	d.Subs = []Subscription{rec}
 	pi := obj.Str("payment_intent")
-	d.Purchases = []storage.Purchase{{ID: in, UserID: user, CustomerID: customer, Type: plan, Kind: "plan", Mode: "subscription",
+	d.Purchases = []Purchase{{ID: in, UserID: user, CustomerID: customer, Type: plan, Kind: PurchasePlan, Mode: "subscription",
 		Status: "paid", Credits: p.MonthlyCredits, AmountTotal: amount(obj, "amount_paid"), Currency: obj.Str("currency"),
 		PaymentIntent: pi, Subscription: sub, EventID: ev.ID}}
 	if pi != "" {
@@ -145,13 +143,13 @@ func (r Rules) invoicePaid(ev storage.Event, obj Obj, st State, now time.Time) (
 	if ch := obj.Str("charge"); ch != "" {
 		d.KV = append(d.KV, KV{Key: "charge:" + ch, Value: in})
 	}
-	d.Postings = []storage.Posting{{UserID: user, Delta: p.MonthlyCredits, Key: "invoice:" + in, Reason: d.Reason,
-		Source: ev.ID, Kind: "plan", ExpiresAt: expires, PurchaseID: in}}
-	d.Unflags = []string{FlagKey("past_due", sub)}
+	d.Postings = []Posting{{UserID: user, Delta: p.MonthlyCredits, Key: "invoice:" + in, Reason: d.Reason,
+		Source: ev.ID, Kind: KindPlan, ExpiresAt: expires, PurchaseID: in}}
+	d.Unflags = []string{FlagKey(AttnPastDue, sub)}
 	return d, nil
 }
 
-func (r Rules) invoiceFailed(ev storage.Event, obj Obj, st State) (Decision, error) {
+func (r Rules) invoiceFailed(ev Event, obj Obj, st State) (Decision, error) {
 	sub := invoiceSubscription(obj)
 	user := invoiceMeta(obj, "user_id")
 	if rec, ok, err := loadSub(st, sub); err != nil {
@@ -162,17 +160,17 @@ func (r Rules) invoiceFailed(ev storage.Event, obj Obj, st State) (Decision, err
 	if user == "" {
 		user = st.CustomerUser(obj.Str("customer"))
 	}
-	d := Decision{State: storage.StateApplied, User: user, Reason: "invoice payment failed"}
+	d := Decision{State: StateApplied, User: user, Reason: "invoice payment failed"}
 	if sub == "" {
 		return d, nil
 	}
 	attempts, _ := obj.Int("attempt_count")
-	d.Flags = []Flag{{Kind: "past_due", ID: sub, User: user,
+	d.Flags = []Flag{{Kind: AttnPastDue, ID: sub, User: user,
 		Detail: fmt.Sprintf("invoice %s payment failed (attempt %d); subscription past due", obj.Str("id"), attempts)}}
 	return d, nil
 }
 
-func (r Rules) subscriptionChanged(ev storage.Event, obj Obj, st State, now time.Time) (Decision, error) {
+func (r Rules) subscriptionChanged(ev Event, obj Obj, st State, now time.Time) (Decision, error) {
 	id := obj.Str("id")
 	rec, known, err := loadSub(st, id)
 	if err != nil {
@@ -193,7 +191,7 @@ func (r Rules) subscriptionChanged(ev storage.Event, obj Obj, st State, now time
 	if deleted && user == "" {
 		return waiting(fmt.Sprintf("waiting for the checkout that links subscription %s to a user", id)), nil
 	}
-	d := Decision{State: storage.StateApplied, User: user}
+	d := Decision{State: StateApplied, User: user}
 	rec.CustomerID = customer
 	if user != "" {
 		rec.UserID = user
@@ -237,16 +235,16 @@ func (r Rules) subscriptionChanged(ev storage.Event, obj Obj, st State, now time
 		d.Users = []UserPatch{patch}
 		d.ExpirePlans = []string{user}
 		if r.Catalog.FreeCredits > 0 {
-			d.Postings = []storage.Posting{{UserID: user, Delta: r.Catalog.FreeCredits, Key: "free:" + id,
-				Reason: "free-tier allowance after cancellation", Source: ev.ID, Kind: "free"}}
+			d.Postings = []Posting{{UserID: user, Delta: r.Catalog.FreeCredits, Key: "free:" + id,
+				Reason: "free-tier allowance after cancellation", Source: ev.ID, Kind: KindFree}}
 		}
-		d.Unflags = []string{FlagKey("past_due", id)}
+		d.Unflags = []string{FlagKey(AttnPastDue, id)}
 	case rec.Deleted:
 		d.Reason = "subscription already cancelled"
 	case rec.Status == "past_due" || rec.Status == "unpaid":
-		d.Flags = []Flag{{Kind: "past_due", ID: id, User: user, Detail: "subscription " + rec.Status}}
+		d.Flags = []Flag{{Kind: AttnPastDue, ID: id, User: user, Detail: "subscription " + rec.Status}}
 	case rec.Status == "active" || rec.Status == "trialing":
-		d.Unflags = []string{FlagKey("past_due", id)}
+		d.Unflags = []string{FlagKey(AttnPastDue, id)}
 	}
 	rec.UpdatedAt = time.Unix(ev.Created, 0).UTC()
 	d.Subs = []Subscription{rec}
@@ -264,11 +262,11 @@ func firstTime(ts ...time.Time) time.Time {
 
 // purchaseOfCharge finds the purchase a charge paid for, through its
 // payment intent or its invoice.
-func purchaseOfCharge(st State, obj Obj) (storage.Purchase, bool, error) {
+func purchaseOfCharge(st State, obj Obj) (Purchase, bool, error) {
 	for _, key := range []string{"pi:" + obj.Str("payment_intent"), "charge:" + obj.Str("charge"), "charge:" + obj.Str("id")} {
 		var id string
 		if ok, err := st.GetKV(key, &id); err != nil {
-			return storage.Purchase{}, false, err
+			return Purchase{}, false, err
 		} else if ok {
 			return st.Purchase(id)
 		}
@@ -276,20 +274,20 @@ func purchaseOfCharge(st State, obj Obj) (storage.Purchase, bool, error) {
 	if in := obj.Str("invoice"); in != "" {
 		return st.Purchase(in)
 	}
-	return storage.Purchase{}, false, nil
+	return Purchase{}, false, nil
 }
 
 // clawback takes back the share of a purchase's credits that was refunded,
 // from that purchase's grants first, never below zero unless debt is
 // allowed. key makes it once per refund state.
-func (r Rules) clawback(ev storage.Event, p storage.Purchase, share float64, key, why string) Decision {
+func (r Rules) clawback(ev Event, p Purchase, share float64, key, why string) Decision {
 	target := int64(float64(p.Credits)*share + 0.5)
 	if target > p.Credits {
 		target = p.Credits
 	}
 	take := target - p.RefundedCredits
-	d := Decision{State: storage.StateApplied, User: p.UserID}
-	if take <= 0 || p.Kind == "plan" && p.Status != "paid" && p.Status != "refunded" && p.Status != "part_refunded" {
+	d := Decision{State: StateApplied, User: p.UserID}
+	if take <= 0 || p.Kind == PurchasePlan && p.Status != "paid" && p.Status != "refunded" && p.Status != "part_refunded" {
 		d.Reason = why + ": nothing more to claw back"
 		return d
 	}
@@ -300,13 +298,13 @@ func (r Rules) clawback(ev storage.Event, p storage.Purchase, share float64, key
 		p.Status = "part_refunded"
 	}
 	d.Reason = fmt.Sprintf("%s: -%s credits of %s", why, Credits(take), p.ID)
-	d.Purchases = []storage.Purchase{p}
-	d.Postings = []storage.Posting{{UserID: p.UserID, Delta: -take, Key: key, Reason: d.Reason, Source: ev.ID,
-		Kind: "refund", FromPurchase: p.ID, Clamp: !r.Catalog.AllowDebt, AllowNegative: r.Catalog.AllowDebt}}
+	d.Purchases = []Purchase{p}
+	d.Postings = []Posting{{UserID: p.UserID, Delta: -take, Key: key, Reason: d.Reason, Source: ev.ID,
+		Kind: KindRefund, FromPurchase: p.ID, Clamp: !r.Catalog.AllowDebt, AllowNegative: r.Catalog.AllowDebt}}
 	return d
 }
 
-func (r Rules) chargeRefunded(ev storage.Event, obj Obj, st State) (Decision, error) {
+func (r Rules) chargeRefunded(ev Event, obj Obj, st State) (Decision, error) {
 	p, ok, err := purchaseOfCharge(st, obj)
 	if err != nil {
 		return Decision{}, err
@@ -319,7 +317,7 @@ func (r Rules) chargeRefunded(ev storage.Event, obj Obj, st State) (Decision, er
 		return waiting("waiting for the payment of purchase " + p.ID + " to be confirmed"), nil
 	}
 	if p.Status != "paid" && p.Status != "part_refunded" && p.Status != "refunded" {
-		return Decision{State: storage.StateApplied, User: p.UserID, Reason: "refund of a purchase that granted nothing (" + p.Status + ")"}, nil
+		return Decision{State: StateApplied, User: p.UserID, Reason: "refund of a purchase that granted nothing (" + p.Status + ")"}, nil
 	}
 	total, _ := obj.Int("amount")
 	refunded, _ := obj.Int("amount_refunded")
@@ -330,27 +328,27 @@ func (r Rules) chargeRefunded(ev storage.Event, obj Obj, st State) (Decision, er
 	return r.clawback(ev, p, share, fmt.Sprintf("refund:%s:%d/%d", obj.Str("id"), refunded, total), "refunded"), nil
 }
 
-func (r Rules) disputeCreated(ev storage.Event, obj Obj, st State) (Decision, error) {
+func (r Rules) disputeCreated(ev Event, obj Obj, st State) (Decision, error) {
 	p, ok, err := purchaseOfCharge(st, obj)
 	if err != nil {
 		return Decision{}, err
 	}
-	d := Decision{State: storage.StateApplied, Reason: "dispute opened: " + obj.Str("reason")}
+	d := Decision{State: StateApplied, Reason: "dispute opened: " + obj.Str("reason")}
 	user := ""
 	if ok {
 		user = p.UserID
 	}
 	d.User = user
-	d.Flags = []Flag{{Kind: "disputed", ID: obj.Str("id"), User: user,
+	d.Flags = []Flag{{Kind: AttnDisputed, ID: obj.Str("id"), User: user,
 		Detail: fmt.Sprintf("charge %s disputed (%s), respond in the Stripe Dashboard", obj.Str("charge"), obj.Str("reason"))}}
 	return d, nil
 }
 
-func (r Rules) disputeClosed(ev storage.Event, obj Obj, st State) (Decision, error) {
+func (r Rules) disputeClosed(ev Event, obj Obj, st State) (Decision, error) {
 	id := obj.Str("id")
 	status := obj.Str("status")
 	if status != "lost" {
-		d := Decision{State: storage.StateApplied, Reason: "dispute closed: " + status, Unflags: []string{FlagKey("disputed", id)}}
+		d := Decision{State: StateApplied, Reason: "dispute closed: " + status, Unflags: []string{FlagKey(AttnDisputed, id)}}
 		return d, nil
 	}
 	p, ok, err := purchaseOfCharge(st, obj)
@@ -361,6 +359,6 @@ func (r Rules) disputeClosed(ev storage.Event, obj Obj, st State) (Decision, err
 		return waiting("waiting for the purchase disputed charge " + obj.Str("charge") + " paid for"), nil
 	}
 	d := r.clawback(ev, p, 1, "dispute:"+id, "dispute lost")
-	d.Unflags = append(d.Unflags, FlagKey("disputed", id))
+	d.Unflags = append(d.Unflags, FlagKey(AttnDisputed, id))
 	return d, nil
 }

@@ -19,8 +19,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"creditdesk/storage"
 )
 
 // LineItemFetcher reads a checkout session's line items through the Stripe
@@ -58,7 +56,7 @@ type Options struct {
 
 // Service runs the billing rules over a store.
 type Service struct {
-	store   *storage.Store
+	store   Store
 	rules   Rules
 	clock   func() time.Time
 	log     *slog.Logger
@@ -84,7 +82,7 @@ type Service struct {
 }
 
 // NewService returns a service over store. Call Run to start the processor.
-func NewService(store *storage.Store, opt Options) *Service {
+func NewService(store Store, opt Options) *Service {
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
@@ -106,7 +104,7 @@ func NewService(store *storage.Store, opt Options) *Service {
 }
 
 // Store is the service's store.
-func (s *Service) Store() *storage.Store { return s.store }
+func (s *Service) Store() Store { return s.store }
 
 // Rules is the service's rules and catalog.
 func (s *Service) Rules() Rules { return s.rules }
@@ -345,14 +343,14 @@ type batchResult struct {
 func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (batchResult, error) {
 	var res batchResult
 	now := s.now()
-	evs, err := s.store.Pending(after, s.batch, func(r storage.EventRecord) bool {
+	evs, err := s.store.Pending(after, s.batch, func(r EventRecord) bool {
 		switch which {
 		case pickReceived:
-			return r.State == storage.StateReceived
+			return r.State == StateReceived
 		case pickSweep:
-			return r.State == storage.StateWaiting && !r.WaitsForAPI
+			return r.State == StateWaiting && !r.WaitsForAPI
 		}
-		if r.State == storage.StateReceived || !r.NextAttempt.After(now) {
+		if r.State == StateReceived || !r.NextAttempt.After(now) {
 			return true
 		}
 		if res.nextDue.IsZero() || r.NextAttempt.Before(res.nextDue) {
@@ -372,7 +370,7 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 	}
 	var acts []Activity
 	var fetch []fetchReq
-	err = s.store.Update(now, func(tx *storage.Tx) error {
+	err = s.store.Update(now, func(tx Tx) error {
 		acts, fetch = acts[:0], fetch[:0]
 		for _, ev := range evs {
 			a, f, err := s.applyOne(tx, ev, now)
@@ -399,7 +397,7 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 		for _, ev := range evs {
 			var a Activity
 			var f string
-			err := s.store.Update(now, func(tx *storage.Tx) error {
+			err := s.store.Update(now, func(tx Tx) error {
 				var err error
 				a, f, err = s.applyOne(tx, ev, now)
 				return err
@@ -431,12 +429,12 @@ func (s *Service) publishOutcomes(acts []Activity) (applied, waiting int) {
 	s.countOutcomes(acts)
 	for _, a := range acts {
 		switch a.State {
-		case storage.StateApplied:
+		case StateApplied:
 			applied++
 			s.applied.Add(1)
-		case storage.StateIgnored:
+		case StateIgnored:
 			s.ignored.Add(1)
-		case storage.StateWaiting:
+		case StateWaiting:
 			waiting++
 		}
 		s.hub.publish(a)
@@ -459,18 +457,18 @@ func backoff(attempts int) time.Duration {
 
 // applyOne decides one event and writes the decision in tx. An error from
 // the rules marks the event failed; an error from the store aborts tx.
-func (s *Service) applyOne(tx *storage.Tx, ev storage.Event, now time.Time) (Activity, string, error) {
+func (s *Service) applyOne(tx Tx, ev Event, now time.Time) (Activity, string, error) {
 	rec := ev.EventRecord
 	rec.Attempts++
 	d, derr := s.rules.Decide(ev, tx, now)
-	if derr == nil && d.State == storage.StateWaiting && d.NeedLineItems == "" && !d.Retry &&
+	if derr == nil && d.State == StateWaiting && d.NeedLineItems == "" && !d.Retry &&
 		now.After(time.Unix(ev.Created, 0).Add(s.wait)) {
-		d.Flags = append(d.Flags, Flag{Kind: "gave_up", ID: ev.ID, User: d.User,
+		d.Flags = append(d.Flags, Flag{Kind: AttnGaveUp, ID: ev.ID, User: d.User,
 			Detail: fmt.Sprintf("%s set aside after waiting: %s", ev.Type, d.Reason)})
-		d.State, d.Reason = storage.StateIgnored, "set aside (nothing arrived within "+strings.TrimSuffix(s.wait.String(), "0m0s")+" of its creation): "+d.Reason
+		d.State, d.Reason = StateIgnored, "set aside (nothing arrived within "+strings.TrimSuffix(s.wait.String(), "0m0s")+" of its creation): "+d.Reason
 	}
 	if derr != nil {
-		rec.State, rec.Reason = storage.StateFailed, derr.Error()
+		rec.State, rec.Reason = StateFailed, derr.Error()
 	} else {
 		keys, net, err := s.write(tx, d)
 		if err != nil {
@@ -478,7 +476,7 @@ func (s *Service) applyOne(tx *storage.Tx, ev storage.Event, now time.Time) (Act
 		}
 		rec.State, rec.Reason, rec.User, rec.Amount, rec.Keys = d.State, d.Reason, d.User, net, keys
 		rec.NextAttempt, rec.WaitsForAPI = time.Time{}, false
-		if d.State == storage.StateWaiting {
+		if d.State == StateWaiting {
 			rec.NextAttempt = now.Add(backoff(rec.Attempts))
 			if d.NeedLineItems != "" {
 				rec.NextAttempt = now
@@ -491,21 +489,21 @@ func (s *Service) applyOne(tx *storage.Tx, ev storage.Event, now time.Time) (Act
 	if err := flagFailure(tx, rec); err != nil {
 		return Activity{}, "", err
 	}
-	if derr == nil && d.State == storage.StateWaiting && d.NeedLineItems != "" {
+	if derr == nil && d.State == StateWaiting && d.NeedLineItems != "" {
 		return activityOf(rec), d.NeedLineItems, nil
 	}
 	return activityOf(rec), "", nil
 }
 
-func activityOf(rec storage.EventRecord) Activity {
+func activityOf(rec EventRecord) Activity {
 	return Activity{At: rec.ReceivedAt, Kind: ActivityEvent, Seq: rec.Seq, EventID: rec.ID, Type: rec.Type,
 		User: rec.User, Amount: rec.Amount, State: rec.State, Reason: rec.Reason}
 }
 
-func (s *Service) markFailed(ev storage.Event, now time.Time, cause error) Activity {
+func (s *Service) markFailed(ev Event, now time.Time, cause error) Activity {
 	rec := ev.EventRecord
-	rec.State, rec.Reason = storage.StateFailed, cause.Error()
-	if err := s.store.Update(now, func(tx *storage.Tx) error {
+	rec.State, rec.Reason = StateFailed, cause.Error()
+	if err := s.store.Update(now, func(tx Tx) error {
 		if err := tx.SetEvent(rec); err != nil {
 			return err
 		}
@@ -519,7 +517,7 @@ func (s *Service) markFailed(ev storage.Event, now time.Time, cause error) Activ
 // write stores a decision and returns the idempotency keys of the ledger
 // entries it stands for and what the entries it wrote add up to (expiries
 // included), which is what the Live tab shows.
-func (s *Service) write(tx *storage.Tx, d Decision) (keys []string, net int64, err error) {
+func (s *Service) write(tx Tx, d Decision) (keys []string, net int64, err error) {
 	for _, p := range d.Users {
 		u, err := tx.EnsureUser(p.ID)
 		if err != nil {
@@ -565,7 +563,7 @@ func (s *Service) write(tx *storage.Tx, d Decision) (keys []string, net int64, e
 		}
 	}
 	for _, u := range d.ExpirePlans {
-		n, err := tx.ExpireGrants(u, func(g storage.Grant) bool { return g.Kind == "plan" }, "plan cancelled: plan credits expire")
+		n, err := tx.ExpireGrants(u, func(g Grant) bool { return g.Kind == KindPlan }, "plan cancelled: plan credits expire")
 		if err != nil {
 			return nil, 0, err
 		}
@@ -573,7 +571,7 @@ func (s *Service) write(tx *storage.Tx, d Decision) (keys []string, net int64, e
 	}
 	for _, p := range d.Postings {
 		e, fresh, err := tx.Post(p)
-		var insufficient *storage.ErrInsufficient
+		var insufficient *ErrInsufficient
 		if errors.As(err, &insufficient) {
 			continue
 		}
@@ -629,7 +627,7 @@ func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) (fetched 
 		items, err := s.fetcher.SessionLineItems(cctx, r.session)
 		cancel()
 		now := s.now()
-		err2 := s.store.Update(now, func(tx *storage.Tx) error {
+		err2 := s.store.Update(now, func(tx Tx) error {
 			if err == nil {
 				fetched++
 				return tx.PutKV(LineItemsKey(r.session), items)
@@ -647,7 +645,7 @@ func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) (fetched 
 				return err
 			}
 			rec := ev.EventRecord
-			rec.State, rec.WaitsForAPI = storage.StateWaiting, true
+			rec.State, rec.WaitsForAPI = StateWaiting, true
 			rec.NextAttempt = now.Add(backoff(rec.Attempts))
 			rec.Reason = fmt.Sprintf("Stripe API unreachable (%v); retry at %s", te.Err, rec.NextAttempt.Format(time.TimeOnly))
 			return tx.SetEvent(rec)
@@ -663,7 +661,7 @@ func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) (fetched 
 func (s *Service) ExpireDue() {
 	now := s.now()
 	var ids []string
-	if err := s.store.View(now, func(tx *storage.Tx) error {
+	if err := s.store.View(now, func(tx Tx) error {
 		var err error
 		ids, err = tx.UsersWithExpiry()
 		return err
@@ -673,7 +671,7 @@ func (s *Service) ExpireDue() {
 	}
 	for _, id := range ids {
 		var n int64
-		err := s.store.Update(now, func(tx *storage.Tx) error {
+		err := s.store.Update(now, func(tx Tx) error {
 			var err error
 			n, err = tx.ExpireDue(id)
 			return err
@@ -683,14 +681,10 @@ func (s *Service) ExpireDue() {
 			continue
 		}
 		if n > 0 {
-			s.hub.publish(Activity{At: now, Kind: ActivityExpiry, Type: "credits expired", User: id, Amount: -n, State: storage.StateApplied})
+			s.hub.publish(Activity{At: now, Kind: ActivityExpiry, Type: "credits expired", User: id, Amount: -n, State: StateApplied})
 		}
 	}
 }
-
-// ErrInvalid marks operator input that was refused. It is storage.ErrInvalid,
-// so an amount the ledger refuses (beyond MaxCredits) is refused input too.
-var ErrInvalid = storage.ErrInvalid
 
 // NewKey returns a random idempotency key.
 func NewKey() string {
@@ -701,7 +695,7 @@ func NewKey() string {
 
 // Adjust grants (delta > 0) or revokes (delta < 0) credits by hand with a
 // required reason. A revoke beyond the balance fails with
-// *storage.ErrInsufficient unless force. The same key twice is one change.
+// *ErrInsufficient unless force. The same key twice is one change.
 func (s *Service) Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (Entry, error) {
 	user, reason = strings.TrimSpace(user), strings.TrimSpace(reason)
 	switch {
@@ -724,17 +718,17 @@ func (s *Service) Adjust(ctx context.Context, user string, delta int64, reason s
 	}
 	who := OperatorOf(ctx)
 	var e Entry
-	err := s.store.Update(s.now(), func(tx *storage.Tx) error {
+	err := s.store.Update(s.now(), func(tx Tx) error {
 		var err error
-		e, _, err = tx.Post(storage.Posting{UserID: user, Delta: delta, Key: "manual:" + key, Reason: reason,
-			Source: "manual", Kind: "manual", AllowNegative: force, Operator: who})
+		e, _, err = tx.Post(Posting{UserID: user, Delta: delta, Key: "manual:" + key, Reason: reason,
+			Source: "manual", Kind: KindManual, AllowNegative: force, Operator: who})
 		return err
 	})
 	if err != nil {
 		return Entry{}, err
 	}
 	s.hub.publish(Activity{At: e.At, Kind: ActivityManual, Type: "manual " + verb, User: user, Amount: e.Delta,
-		State: storage.StateApplied, Reason: reason, Operator: e.Operator})
+		State: StateApplied, Reason: reason, Operator: e.Operator})
 	return e, nil
 }
 
@@ -761,7 +755,7 @@ func (s *Service) Stats() Stats {
 		st.StoreFault = err.Error()
 	}
 	st.Attention = st.Waiting + uint64(len(s.problemItems()))
-	_ = s.store.View(s.now(), func(tx *storage.Tx) error {
+	_ = s.store.View(s.now(), func(tx Tx) error {
 		tx.ScanKV("attn:", func(string, []byte) bool { st.Attention++; return true })
 		return nil
 	})
@@ -776,9 +770,9 @@ func (s *Service) EventsPage(before uint64, limit int) ([]EventRecord, error) {
 // EventsInState returns up to limit events newest first, only those in
 // state when it is not empty.
 func (s *Service) EventsInState(state string, limit int) ([]EventRecord, error) {
-	var match func(storage.EventRecord) bool
+	var match func(EventRecord) bool
 	if state != "" {
-		match = func(r storage.EventRecord) bool { return string(r.State) == state }
+		match = func(r EventRecord) bool { return string(r.State) == state }
 	}
 	return s.store.EventsPage(0, limit, match)
 }
@@ -807,7 +801,7 @@ func (s *Service) UsersPage(after, filter string, limit int) ([]User, error) {
 		if us[i].NextExpiry.IsZero() || us[i].NextExpiry.After(now) {
 			continue
 		}
-		_ = s.store.View(now, func(tx *storage.Tx) error {
+		_ = s.store.View(now, func(tx Tx) error {
 			b, err := tx.Spendable(us[i])
 			if err == nil {
 				us[i].Balance = b
@@ -822,13 +816,13 @@ func (s *Service) UsersPage(after, filter string, limit int) ([]User, error) {
 // and plan.
 func (s *Service) UserDetail(id string) (UserDetail, error) {
 	var d UserDetail
-	err := s.store.View(s.now(), func(tx *storage.Tx) error {
+	err := s.store.View(s.now(), func(tx Tx) error {
 		u, ok, err := tx.User(id)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("user %s: %w", id, storage.ErrNotFound)
+			return fmt.Errorf("user %s: %w", id, ErrNotFound)
 		}
 		d.User = u
 		if d.Spendable, err = tx.Spendable(u); err != nil {
@@ -857,7 +851,7 @@ func (s *Service) UserDetail(id string) (UserDetail, error) {
 // Ledger returns up to limit of a user's entries, newest first.
 func (s *Service) Ledger(user string, limit int) ([]Entry, error) {
 	var es []Entry
-	err := s.store.View(s.now(), func(tx *storage.Tx) error {
+	err := s.store.View(s.now(), func(tx Tx) error {
 		var err error
 		es, err = tx.Entries(user, 0, limit)
 		return err
@@ -868,7 +862,7 @@ func (s *Service) Ledger(user string, limit int) ([]Entry, error) {
 // Flags returns every open attention flag, oldest first.
 func (s *Service) Flags() ([]Flag, error) {
 	var out []Flag
-	err := s.store.View(s.now(), func(tx *storage.Tx) error {
+	err := s.store.View(s.now(), func(tx Tx) error {
 		var err error
 		tx.ScanKV("attn:", func(_ string, raw []byte) bool {
 			var f Flag

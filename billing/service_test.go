@@ -1,4 +1,4 @@
-package billing
+package billing_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	. "creditdesk/billing"
 	"creditdesk/storage"
 )
 
@@ -103,7 +104,7 @@ func TestManualRevokeNeedsForceBelowZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := h.svc.Adjust(ctx, "u1", -150, "abuse", false, "k2")
-	var ins *storage.ErrInsufficient
+	var ins *ErrInsufficient
 	if !errors.As(err, &ins) {
 		t.Fatalf("revoke beyond balance: %v", err)
 	}

@@ -1,36 +1,6 @@
 package billing
 
-import (
-	"time"
-
-	"creditdesk/storage"
-)
-
-// The record types the console and command line read. They are the store's
-// own records; billing re-exports them so that the console depends on
-// billing alone.
-type (
-	User        = storage.User
-	Entry       = storage.Entry
-	Grant       = storage.Grant
-	Purchase    = storage.Purchase
-	EventRecord = storage.EventRecord
-	EventState  = storage.EventState
-	// ErrInsufficient is returned when a debit would take a balance below
-	// zero and force was not given.
-	ErrInsufficient = storage.ErrInsufficient
-	// VerifyReport is what a check of every invariant looked at.
-	VerifyReport = storage.VerifyReport
-)
-
-// Event states, re-exported for the console.
-const (
-	StateReceived = storage.StateReceived
-	StateWaiting  = storage.StateWaiting
-	StateApplied  = storage.StateApplied
-	StateIgnored  = storage.StateIgnored
-	StateFailed   = storage.StateFailed
-)
+import "time"
 
 // ActivityKind says what an Activity is about.
 type ActivityKind string

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -20,8 +22,9 @@ func TestMigratesSchema1ToAPIBuckets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Update(time.Now(), func(tx *Tx) error {
-		_, _, err := tx.Post(Posting{UserID: "u1", Delta: 5, Key: "k", Reason: "r", Source: "s"})
+	if err := s.Update(time.Now(), func(btx billing.Tx) error {
+		tx := btx.(*Tx)
+		_, _, err := tx.Post(billing.Posting{UserID: "u1", Delta: 5, Key: "k", Reason: "r", Source: "s"})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -51,16 +54,18 @@ func TestMigratesSchema1ToAPIBuckets(t *testing.T) {
 		t.Fatalf("schema version %d after open, want %d", version, SchemaVersion())
 	}
 	hash := bytes.Repeat([]byte{7}, 32)
-	err = s.Update(time.Now(), func(tx *Tx) error {
-		if err := tx.CreateAPIKey(APIKey{Name: "app", Hash: hash}); err != nil {
+	err = s.Update(time.Now(), func(btx billing.Tx) error {
+		tx := btx.(*Tx)
+		if err := tx.CreateAPIKey(billing.APIKey{Name: "app", Hash: hash}); err != nil {
 			return err
 		}
-		return tx.PutAPIRequest("api:app:1", APIRequest{Fingerprint: "f", User: "u1"})
+		return tx.PutAPIRequest("api:app:1", billing.APIRequest{Fingerprint: "f", User: "u1"})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.View(time.Now(), func(tx *Tx) error {
+	s.View(time.Now(), func(btx billing.Tx) error {
+		tx := btx.(*Tx)
 		if name, ok := tx.APIKeyNameByHash(hash); !ok || name != "app" {
 			t.Errorf("key by hash: %q %v", name, ok)
 		}
@@ -89,8 +94,9 @@ func TestSharedCommits(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.Shared(time.Now(), func(tx *Tx) error {
-				if _, _, err := tx.Post(Posting{UserID: "u", Delta: 1, Key: fmt.Sprint("k", i), Reason: "r", Source: "s"}); err != nil {
+			errs[i] = s.Shared(time.Now(), func(btx billing.Tx) error {
+				tx := btx.(*Tx)
+				if _, _, err := tx.Post(billing.Posting{UserID: "u", Delta: 1, Key: fmt.Sprint("k", i), Reason: "r", Source: "s"}); err != nil {
 					return err
 				}
 				if i%50 == 7 {
@@ -112,7 +118,8 @@ func TestSharedCommits(t *testing.T) {
 			t.Errorf("call %d: %v", i, err)
 		}
 	}
-	s.View(time.Now(), func(tx *Tx) error {
+	s.View(time.Now(), func(btx billing.Tx) error {
+		tx := btx.(*Tx)
 		u, _, _ := tx.User("u")
 		if u.Balance != int64(n-failed) {
 			t.Errorf("balance %d, want %d", u.Balance, n-failed)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -37,12 +39,12 @@ type BackupReport struct {
 // fsynced, then opened read-only and checked with every Verify check. A
 // copy that does not verify is removed and is an error; nothing is left
 // half-written at path.
-func WriteBackup(path string, write func(io.Writer) (int64, error)) (BackupReport, error) {
+func WriteBackup(path string, write func(io.Writer) (int64, error)) (billing.BackupReport, error) {
 	start := time.Now()
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return BackupReport{}, fmt.Errorf("backup to %s: %w: pick a directory you can write to", path, err)
+		return billing.BackupReport{}, fmt.Errorf("backup to %s: %w: pick a directory you can write to", path, err)
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // a no-op once renamed
@@ -54,27 +56,27 @@ func WriteBackup(path string, write func(io.Writer) (int64, error)) (BackupRepor
 		err = cerr
 	}
 	if err != nil {
-		return BackupReport{}, fmt.Errorf("backup to %s: %w", path, err)
+		return billing.BackupReport{}, fmt.Errorf("backup to %s: %w", path, err)
 	}
 	if err := os.Chmod(tmp, 0o600); err != nil {
-		return BackupReport{}, err
+		return billing.BackupReport{}, err
 	}
 	r, err := verifyFile(tmp)
 	if err != nil {
-		return BackupReport{}, fmt.Errorf("backup to %s did not verify, so it was not kept: %w", path, err)
+		return billing.BackupReport{}, fmt.Errorf("backup to %s did not verify, so it was not kept: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return BackupReport{}, fmt.Errorf("backup to %s: %w", path, err)
+		return billing.BackupReport{}, fmt.Errorf("backup to %s: %w", path, err)
 	}
 	syncDir(dir)
-	return BackupReport{Path: path, Bytes: n, Users: r.Users, Events: r.Events, Entries: r.Entries, Took: time.Since(start)}, nil
+	return billing.BackupReport{Path: path, Bytes: n, Users: r.Users, Events: r.Events, Entries: r.Entries, Took: time.Since(start)}, nil
 }
 
 // verifyFile opens a database file read-only and runs every Verify check.
-func verifyFile(path string) (VerifyReport, error) {
+func verifyFile(path string) (billing.VerifyReport, error) {
 	st, err := Open(path, Options{ReadOnly: true, LockTimeout: 100 * time.Millisecond})
 	if err != nil {
-		return VerifyReport{}, err
+		return billing.VerifyReport{}, err
 	}
 	defer st.Close()
 	return st.Verify()
@@ -92,9 +94,9 @@ func syncDir(dir string) {
 // creditdesk database, or one from a newer creditdesk, is refused with the
 // reason), migrates an older backup, and keeps the database it replaces as
 // db.before-restore. It returns what the restored database holds.
-func Restore(src, db string) (VerifyReport, error) {
+func Restore(src, db string) (billing.VerifyReport, error) {
 	if _, err := os.Stat(src); err != nil {
-		return VerifyReport{}, fmt.Errorf("restore: %w", err)
+		return billing.VerifyReport{}, fmt.Errorf("restore: %w", err)
 	}
 	if _, err := os.Stat(db); err == nil {
 		held, err := Open(db, Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
@@ -103,7 +105,7 @@ func Restore(src, db string) (VerifyReport, error) {
 			if h, ok := ReadHolder(db); ok && h.Alive() {
 				who = fmt.Sprintf("creditdesk %s (pid %d)", h.Role, h.PID)
 			}
-			return VerifyReport{}, fmt.Errorf("restore: %w: %s holds %s: stop it first (systemctl stop creditdesk)", ErrLocked, who, db)
+			return billing.VerifyReport{}, fmt.Errorf("restore: %w: %s holds %s: stop it first (systemctl stop creditdesk)", ErrLocked, who, db)
 		}
 		if err == nil {
 			held.Close()
@@ -118,25 +120,25 @@ func Restore(src, db string) (VerifyReport, error) {
 		var ve *VersionError
 		switch {
 		case errors.As(err, &nd):
-			return VerifyReport{}, fmt.Errorf("restore: %s is not a creditdesk backup (%s): pick a file `creditdesk backup` wrote", src, nd.What)
+			return billing.VerifyReport{}, fmt.Errorf("restore: %s is not a creditdesk backup (%s): pick a file `creditdesk backup` wrote", src, nd.What)
 		case errors.As(err, &ve) && ve.Have > ve.Want:
-			return VerifyReport{}, fmt.Errorf("restore: %s is from a newer creditdesk (schema %d; this one reads %d): restore it with that version", src, ve.Have, ve.Want)
+			return billing.VerifyReport{}, fmt.Errorf("restore: %s is from a newer creditdesk (schema %d; this one reads %d): restore it with that version", src, ve.Have, ve.Want)
 		case errors.As(err, &ve):
-		case errors.Is(err, ErrDamaged):
-			return VerifyReport{}, fmt.Errorf("restore: %s is damaged, so it cannot be restored: pick an older backup (%v)", src, err)
+		case errors.Is(err, billing.ErrDamaged):
+			return billing.VerifyReport{}, fmt.Errorf("restore: %s is damaged, so it cannot be restored: pick an older backup (%v)", src, err)
 		default:
-			return VerifyReport{}, fmt.Errorf("restore: %s: %w", src, err)
+			return billing.VerifyReport{}, fmt.Errorf("restore: %s: %w", src, err)
 		}
 	}
 	before := db + ".before-restore"
 	if _, err := os.Stat(before); err == nil {
-		return VerifyReport{}, fmt.Errorf("restore: %s is left from an earlier restore: move it away first, so no database is overwritten", before)
+		return billing.VerifyReport{}, fmt.Errorf("restore: %s is left from an earlier restore: move it away first, so no database is overwritten", before)
 	}
 	// Copy, then open the copy for writing (older backups migrate), verify
 	// it, and only then put it in place.
 	in, err := os.Open(src)
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("restore: %w", err)
+		return billing.VerifyReport{}, fmt.Errorf("restore: %w", err)
 	}
 	defer in.Close()
 	staged := db + ".restore-tmp"
@@ -144,7 +146,7 @@ func Restore(src, db string) (VerifyReport, error) {
 	defer os.Remove(staged)
 	out, err := os.OpenFile(staged, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("restore: %w", err)
+		return billing.VerifyReport{}, fmt.Errorf("restore: %w", err)
 	}
 	_, err = io.Copy(out, in)
 	if err == nil {
@@ -154,25 +156,25 @@ func Restore(src, db string) (VerifyReport, error) {
 		err = cerr
 	}
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("restore: copy %s: %w", src, err)
+		return billing.VerifyReport{}, fmt.Errorf("restore: copy %s: %w", src, err)
 	}
 	st, err := Open(staged, Options{})
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("restore: %s: %w", src, err)
+		return billing.VerifyReport{}, fmt.Errorf("restore: %s: %w", src, err)
 	}
 	r, err := st.Verify()
 	st.Close()
 	_ = os.Remove(pidPath(staged))
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("restore: %s does not verify: %w", src, err)
+		return billing.VerifyReport{}, fmt.Errorf("restore: %s does not verify: %w", src, err)
 	}
 	if _, err := os.Stat(db); err == nil {
 		if err := os.Rename(db, before); err != nil {
-			return VerifyReport{}, fmt.Errorf("restore: keep the old database: %w", err)
+			return billing.VerifyReport{}, fmt.Errorf("restore: keep the old database: %w", err)
 		}
 	}
 	if err := os.Rename(staged, db); err != nil {
-		return VerifyReport{}, fmt.Errorf("restore: %w", err)
+		return billing.VerifyReport{}, fmt.Errorf("restore: %w", err)
 	}
 	syncDir(filepath.Dir(db))
 	return r, nil

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"creditdesk/billing"
 )
 
 // BenchmarkIngestParallel measures durable ingest with concurrent callers,
@@ -22,7 +24,7 @@ func BenchmarkIngestParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := fmt.Sprintf("evt_%d", n.Add(1))
-			if _, _, err := s.Ingest(Event{EventRecord: EventRecord{ID: id, Type: "checkout.session.completed"}, Payload: payload}); err != nil {
+			if _, _, err := s.Ingest(billing.Event{EventRecord: billing.EventRecord{ID: id, Type: "checkout.session.completed"}, Payload: payload}); err != nil {
 				b.Error(err)
 				return
 			}

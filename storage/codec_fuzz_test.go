@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -27,8 +29,9 @@ func FuzzRecordValues(f *testing.F) {
 	f.Cleanup(func() { st.Close() })
 	now := time.Now()
 	// A little real data around the scribbled record.
-	if err := st.Update(now, func(tx *Tx) error {
-		_, _, err := tx.Post(Posting{UserID: "u1", Delta: 10, Key: "seed", Reason: "seed", Source: "manual", Kind: "manual", At: now})
+	if err := st.Update(now, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
+		_, _, err := tx.Post(billing.Posting{UserID: "u1", Delta: 10, Key: "seed", Reason: "seed", Source: "manual", Kind: "manual", At: now})
 		return err
 	}); err != nil {
 		f.Fatal(err)
@@ -57,7 +60,8 @@ func FuzzRecordValues(f *testing.F) {
 		_, _ = st.UsersPage("", "", 10)
 		_, _ = st.EventsPage(0, 10, nil)
 		_, _ = st.PurchasesPage(0, 10)
-		_ = st.View(now, func(tx *Tx) error {
+		_ = st.View(now, func(btx billing.Tx) error {
+			tx := btx.(*Tx)
 			_, _, _ = tx.User("u1")
 			_, _ = tx.Grants("u1")
 			return nil

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -27,7 +29,7 @@ type sharedCommit struct {
 
 type sharedCall struct {
 	now  time.Time
-	fn   func(*Tx) error
+	fn   func(billing.Tx) error
 	err  error
 	done chan struct{}
 	lead chan struct{}
@@ -43,7 +45,7 @@ type sharedCall struct {
 // whatever it reports to its caller afresh on each run, and it should refuse
 // a business request (not enough credits) by writing nothing and returning
 // nil, keeping errors for failures of the store.
-func (s *Store) Shared(now time.Time, fn func(*Tx) error) error {
+func (s *Store) Shared(now time.Time, fn func(billing.Tx) error) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

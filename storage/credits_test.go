@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"creditdesk/billing"
 )
 
 func TestPostRefusesAmountsAndBalancesBeyondMaxCredits(t *testing.T) {
@@ -18,43 +20,45 @@ func TestPostRefusesAmountsAndBalancesBeyondMaxCredits(t *testing.T) {
 	n := 0
 	post := func(user string, delta int64, allowNegative bool) error {
 		n++
-		return st.Update(now, func(tx *Tx) error {
-			_, _, err := tx.Post(Posting{UserID: user, Delta: delta, Key: "k" + string(rune('a'+n)), Reason: "t", Source: "manual",
+		return st.Update(now, func(btx billing.Tx) error {
+			tx := btx.(*Tx)
+			_, _, err := tx.Post(billing.Posting{UserID: user, Delta: delta, Key: "k" + string(rune('a'+n)), Reason: "t", Source: "manual",
 				Kind: "manual", AllowNegative: allowNegative})
 			return err
 		})
 	}
 	balance := func(user string) (b int64, entries uint64) {
-		_ = st.View(now, func(tx *Tx) error {
+		_ = st.View(now, func(btx billing.Tx) error {
+			tx := btx.(*Tx)
 			u, _, _ := tx.User(user)
 			b, entries = u.Balance, u.Entries
 			return nil
 		})
 		return b, entries
 	}
-	for _, d := range []int64{MaxCredits + 1, -MaxCredits - 1, math.MaxInt64, math.MinInt64} {
-		if err := post("u1", d, true); !errors.Is(err, ErrInvalid) {
+	for _, d := range []int64{billing.MaxCredits + 1, -billing.MaxCredits - 1, math.MaxInt64, math.MinInt64} {
+		if err := post("u1", d, true); !errors.Is(err, billing.ErrInvalid) {
 			t.Errorf("delta %d: %v, want ErrInvalid", d, err)
 		}
 	}
-	if err := post("u1", MaxCredits, false); err != nil {
+	if err := post("u1", billing.MaxCredits, false); err != nil {
 		t.Fatalf("exactly MaxCredits: %v", err)
 	}
 	// One more would wrap nothing, but is past the bound: refused, nothing written.
-	if err := post("u1", 1, false); !errors.Is(err, ErrInvalid) {
+	if err := post("u1", 1, false); !errors.Is(err, billing.ErrInvalid) {
 		t.Fatalf("balance past MaxCredits: %v", err)
 	}
-	if b, e := balance("u1"); b != MaxCredits || e != 1 {
+	if b, e := balance("u1"); b != billing.MaxCredits || e != 1 {
 		t.Fatalf("after refusal: balance %d, %d entries", b, e)
 	}
 	// The same below zero, for forced debts.
-	if err := post("u2", -MaxCredits, true); err != nil {
+	if err := post("u2", -billing.MaxCredits, true); err != nil {
 		t.Fatalf("debt of exactly MaxCredits: %v", err)
 	}
-	if err := post("u2", -1, true); !errors.Is(err, ErrInvalid) {
+	if err := post("u2", -1, true); !errors.Is(err, billing.ErrInvalid) {
 		t.Fatalf("debt past MaxCredits: %v", err)
 	}
-	if b, e := balance("u2"); b != -MaxCredits || e != 1 {
+	if b, e := balance("u2"); b != -billing.MaxCredits || e != 1 {
 		t.Fatalf("after refusal: balance %d, %d entries", b, e)
 	}
 	if _, err := st.Verify(); err != nil {
@@ -68,15 +72,15 @@ func TestAddAndMulCreditsAtTheBounds(t *testing.T) {
 		sum  int64
 		ok   bool
 	}{
-		{MaxCredits, 0, MaxCredits, true},
-		{MaxCredits, 1, 0, false},
-		{-MaxCredits, -1, 0, false},
-		{MaxCredits, -MaxCredits, 0, true},
+		{billing.MaxCredits, 0, billing.MaxCredits, true},
+		{billing.MaxCredits, 1, 0, false},
+		{-billing.MaxCredits, -1, 0, false},
+		{billing.MaxCredits, -billing.MaxCredits, 0, true},
 		{math.MaxInt64, 1, 0, false},
 		{math.MinInt64, -1, 0, false},
 		{math.MinInt64, math.MaxInt64, 0, false},
 	} {
-		if s, ok := AddCredits(c.a, c.b); ok != c.ok || (ok && s != c.sum) {
+		if s, ok := billing.AddCredits(c.a, c.b); ok != c.ok || (ok && s != c.sum) {
 			t.Errorf("AddCredits(%d, %d) = %d %v", c.a, c.b, s, ok)
 		}
 	}
@@ -86,11 +90,11 @@ func TestAddAndMulCreditsAtTheBounds(t *testing.T) {
 	}{
 		{1_000_000, 1_000_000, true},
 		{1_000_000, 1_000_001, false},
-		{MaxCredits, 2, false},
+		{billing.MaxCredits, 2, false},
 		{3_037_000_500, 3_037_000_500, false}, // wraps int64
-		{MaxCredits, 0, true},
+		{billing.MaxCredits, 0, true},
 	} {
-		if _, ok := MulCredits(c.a, c.b); ok != c.ok {
+		if _, ok := billing.MulCredits(c.a, c.b); ok != c.ok {
 			t.Errorf("MulCredits(%d, %d) ok=%v", c.a, c.b, ok)
 		}
 	}

@@ -8,12 +8,10 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
-
-// ErrDamaged marks a database file that cannot be read safely: bbolt's
-// consistency checks failed, or bbolt itself gave up on a page.
-var ErrDamaged = errors.New("database is damaged")
 
 // DamagedError says which file is damaged, what was found, and what to do.
 type DamagedError struct {
@@ -34,7 +32,7 @@ func (e *DamagedError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrDamaged) true.
-func (e *DamagedError) Is(target error) bool { return target == ErrDamaged }
+func (e *DamagedError) Is(target error) bool { return target == billing.ErrDamaged }
 
 // oneLine keeps the first line of s, at most 200 bytes of it.
 func oneLine(s string) string {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -43,13 +45,14 @@ func buildRealDatabase(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = s.Update(t0, func(tx *Tx) error {
+	err = s.Update(t0, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
 		for i := range 300 {
 			u := fmt.Sprintf("user_%04d", i)
-			if _, _, err := tx.Post(Posting{UserID: u, Delta: 1000, Key: "g:" + u, Reason: "welcome pack " + u, Source: "evt", Kind: "pack"}); err != nil {
+			if _, _, err := tx.Post(billing.Posting{UserID: u, Delta: 1000, Key: "g:" + u, Reason: "welcome pack " + u, Source: "evt", Kind: "pack"}); err != nil {
 				return err
 			}
-			if _, _, err := tx.Post(Posting{UserID: u, Delta: -10, Key: "s:" + u, Reason: "spend", Source: "api", Kind: "spend"}); err != nil {
+			if _, _, err := tx.Post(billing.Posting{UserID: u, Delta: -10, Key: "s:" + u, Reason: "spend", Source: "api", Kind: "spend"}); err != nil {
 				return err
 			}
 		}
@@ -60,7 +63,7 @@ func buildRealDatabase(path string) ([]byte, error) {
 			break
 		}
 		id := fmt.Sprintf("evt_%04d", i)
-		_, _, err = s.Ingest(Event{EventRecord: EventRecord{ID: id, Type: "checkout.session.completed"},
+		_, _, err = s.Ingest(billing.Event{EventRecord: billing.EventRecord{ID: id, Type: "checkout.session.completed"},
 			Payload: []byte(`{"id":"` + id + `","pad":"` + strings.Repeat("x", 400) + `"}`)})
 	}
 	if err == nil {
@@ -96,7 +99,7 @@ func useDamaged(t *testing.T, data []byte, what string) (openErr, verifyErr erro
 		if strings.Contains(msg, "\n") || len(msg) > 400 {
 			t.Errorf("%s: %s: not one line: %q", what, op, msg)
 		}
-		if errors.Is(err, ErrDamaged) && !strings.Contains(msg, "restore the last backup") {
+		if errors.Is(err, billing.ErrDamaged) && !strings.Contains(msg, "restore the last backup") {
 			t.Errorf("%s: %s: %q does not say what to do", what, op, msg)
 		}
 	}
@@ -142,7 +145,7 @@ func TestTruncatedDatabaseIsAOneLineErrorNotAPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Open(path, Options{})
-	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "restore the last backup") {
+	if !errors.Is(err, billing.ErrDamaged) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "restore the last backup") {
 		t.Fatalf("half a file: %v", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -14,12 +16,12 @@ import (
 // id already stored is a duplicate: nothing changes and duplicate is true.
 // Concurrent calls share commits (see Shared): the fsync is paid once per
 // group, not once per event.
-func (s *Store) Ingest(ev Event) (rec EventRecord, duplicate bool, err error) {
+func (s *Store) Ingest(ev billing.Event) (rec billing.EventRecord, duplicate bool, err error) {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
-	err = s.Shared(time.Now(), func(tx *Tx) error {
+	err = s.Shared(time.Now(), func(tx billing.Tx) error {
 		var err error
-		rec, duplicate, err = ingestTx(tx.tx, ev)
+		rec, duplicate, err = ingestTx(tx.(*Tx).tx, ev)
 		return err
 	})
 	return rec, duplicate, err
@@ -30,50 +32,50 @@ func (s *Store) Ingest(ev Event) (rec EventRecord, duplicate bool, err error) {
 // applying catches up after.
 func (s *Store) IngestsInFlight() int64 { return s.inflight.Load() }
 
-func ingestTx(tx *bolt.Tx, ev Event) (EventRecord, bool, error) {
+func ingestTx(tx *bolt.Tx, ev billing.Event) (billing.EventRecord, bool, error) {
 	if ev.ID == "" {
-		return EventRecord{}, false, fmt.Errorf("event has no id")
+		return billing.EventRecord{}, false, fmt.Errorf("event has no id")
 	}
 	ids := tx.Bucket(eventIDsBucket)
 	if seq := ids.Get([]byte(ev.ID)); seq != nil {
-		var rec EventRecord
+		var rec billing.EventRecord
 		_, err := getJSON(tx.Bucket(eventsBucket), seq, &rec)
 		return rec, true, err
 	}
 	events := tx.Bucket(eventsBucket)
 	seq, err := events.NextSequence()
 	if err != nil {
-		return EventRecord{}, false, err
+		return billing.EventRecord{}, false, err
 	}
 	rec := ev.EventRecord
 	rec.Seq = seq
 	if rec.State == "" {
-		rec.State = StateReceived
+		rec.State = billing.StateReceived
 	}
 	if rec.ReceivedAt.IsZero() {
 		rec.ReceivedAt = time.Now().UTC()
 	}
 	k := itob(seq)
 	if err := putJSON(events, k, rec); err != nil {
-		return EventRecord{}, false, err
+		return billing.EventRecord{}, false, err
 	}
 	if err := tx.Bucket(payloadsBucket).Put(k, ev.Payload); err != nil {
-		return EventRecord{}, false, err
+		return billing.EventRecord{}, false, err
 	}
 	if err := ids.Put([]byte(ev.ID), k); err != nil {
-		return EventRecord{}, false, err
+		return billing.EventRecord{}, false, err
 	}
 	if isPending(rec.State) {
 		if err := tx.Bucket(pendingBucket).Put(k, nil); err != nil {
-			return EventRecord{}, false, err
+			return billing.EventRecord{}, false, err
 		}
 		if err := addCount(tx, "pending", 1); err != nil {
-			return EventRecord{}, false, err
+			return billing.EventRecord{}, false, err
 		}
 	}
-	if rec.State == StateWaiting {
+	if rec.State == billing.StateWaiting {
 		if err := addCount(tx, "waiting", 1); err != nil {
-			return EventRecord{}, false, err
+			return billing.EventRecord{}, false, err
 		}
 	}
 	return rec, false, addCount(tx, "events", 1)
@@ -82,13 +84,13 @@ func ingestTx(tx *bolt.Tx, ev Event) (EventRecord, bool, error) {
 // Pending returns up to limit events in state received or waiting, with
 // arrival sequence above after, for which due (nil: all) is true, in arrival
 // order, with payloads.
-func (s *Store) Pending(after uint64, limit int, due func(EventRecord) bool) ([]Event, error) {
-	var out []Event
+func (s *Store) Pending(after uint64, limit int, due func(billing.EventRecord) bool) ([]billing.Event, error) {
+	var out []billing.Event
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(pendingBucket).Cursor()
 		events, payloads := tx.Bucket(eventsBucket), tx.Bucket(payloadsBucket)
 		for k, _ := c.Seek(itob(after + 1)); k != nil && len(out) < limit; k, _ = c.Next() {
-			var ev Event
+			var ev billing.Event
 			if _, err := getJSON(events, k, &ev.EventRecord); err != nil {
 				return err
 			}
@@ -104,12 +106,12 @@ func (s *Store) Pending(after uint64, limit int, due func(EventRecord) bool) ([]
 }
 
 // EventByID returns a stored event with its payload.
-func (s *Store) EventByID(id string) (Event, error) {
-	var ev Event
+func (s *Store) EventByID(id string) (billing.Event, error) {
+	var ev billing.Event
 	err := s.view(func(tx *bolt.Tx) error {
 		k := tx.Bucket(eventIDsBucket).Get([]byte(id))
 		if k == nil {
-			return ErrNotFound
+			return billing.ErrNotFound
 		}
 		if _, err := getJSON(tx.Bucket(eventsBucket), k, &ev.EventRecord); err != nil {
 			return err
@@ -122,8 +124,8 @@ func (s *Store) EventByID(id string) (Event, error) {
 
 // EventsPage returns up to limit events newest first, starting below seq
 // before (0 means from the newest). It reads only the page, never the bucket.
-func (s *Store) EventsPage(before uint64, limit int, match func(EventRecord) bool) ([]EventRecord, error) {
-	var out []EventRecord
+func (s *Store) EventsPage(before uint64, limit int, match func(billing.EventRecord) bool) ([]billing.EventRecord, error) {
+	var out []billing.EventRecord
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(eventsBucket).Cursor()
 		var k, v []byte
@@ -138,7 +140,7 @@ func (s *Store) EventsPage(before uint64, limit int, match func(EventRecord) boo
 			}
 		}
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
-			var rec EventRecord
+			var rec billing.EventRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
@@ -152,13 +154,13 @@ func (s *Store) EventsPage(before uint64, limit int, match func(EventRecord) boo
 }
 
 // LastEvent returns the newest stored event, or ErrNotFound.
-func (s *Store) LastEvent() (EventRecord, error) {
+func (s *Store) LastEvent() (billing.EventRecord, error) {
 	recs, err := s.EventsPage(0, 1, nil)
 	if err != nil {
-		return EventRecord{}, err
+		return billing.EventRecord{}, err
 	}
 	if len(recs) == 0 {
-		return EventRecord{}, ErrNotFound
+		return billing.EventRecord{}, billing.ErrNotFound
 	}
 	return recs[0], nil
 }

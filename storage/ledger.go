@@ -5,68 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
+
+	"creditdesk/billing"
 
 	bolt "go.etcd.io/bbolt"
 )
-
-// ErrInsufficient is returned when a debit would take a balance below zero
-// and the caller did not allow it.
-type ErrInsufficient struct {
-	UserID    string
-	Balance   int64
-	Requested int64
-}
-
-func (e *ErrInsufficient) Error() string {
-	return fmt.Sprintf("user %s has %s credits, %s requested", e.UserID, FormatCredits(e.Balance), FormatCredits(e.Requested))
-}
-
-// FormatCredits writes n with comma separators: 2,500.
-func FormatCredits(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	start := 0
-	if n < 0 {
-		start = 1
-	}
-	for i := len(s) - 3; i > start; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// Posting is one change to a user's credits.
-type Posting struct {
-	UserID string
-	// Delta is positive for a grant, negative for a debit.
-	Delta int64
-	// Key is the idempotency key: a second Post with the same key changes
-	// nothing and returns the first entry.
-	Key    string
-	Reason string
-	// Source is the event id, "manual: NOTE", or "api:KEY".
-	Source string
-	// Kind classifies the entry: pack, plan, free, manual, spend, expire,
-	// refund, dispute.
-	Kind string
-	At   time.Time
-	// ExpiresAt, for a grant, is when what is left of it expires (zero: never).
-	ExpiresAt  time.Time
-	PurchaseID string
-	// AllowNegative lets a debit take the balance below zero (forced revoke,
-	// configured debt). Without it a debit larger than the balance fails with
-	// *ErrInsufficient and changes nothing.
-	AllowNegative bool
-	// FromPurchase, for a debit, takes first from the grants of that purchase
-	// (a refund claws back that purchase's credits).
-	FromPurchase string
-	// Operator is who made a manual change; empty for the rules' postings.
-	Operator string
-	// Clamp, for a debit, takes at most what the balance holds instead of
-	// failing (clawbacks that must not create debt).
-	Clamp bool
-}
 
 // Tx is a read-write transaction over users, ledger, grants and purchases.
 // Everything a business operation does goes in one Tx.
@@ -78,12 +22,12 @@ type Tx struct {
 
 // Update runs fn in one read-write transaction; now is the clock the ledger
 // uses for expiry.
-func (s *Store) Update(now time.Time, fn func(*Tx) error) error {
+func (s *Store) Update(now time.Time, fn func(billing.Tx) error) error {
 	return s.update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now, obs: s.obs}) })
 }
 
 // View runs fn in a read-only transaction. Writing through it fails.
-func (s *Store) View(now time.Time, fn func(*Tx) error) error {
+func (s *Store) View(now time.Time, fn func(billing.Tx) error) error {
 	return s.view(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now}) })
 }
 
@@ -91,14 +35,14 @@ func (s *Store) View(now time.Time, fn func(*Tx) error) error {
 func (t *Tx) Now() time.Time { return t.now }
 
 // User returns a stored user.
-func (t *Tx) User(id string) (User, bool, error) {
-	var u User
+func (t *Tx) User(id string) (billing.User, bool, error) {
+	var u billing.User
 	ok, err := getJSON(t.tx.Bucket(usersBucket), []byte(id), &u)
 	return u, ok, err
 }
 
 // PutUser stores u, creating it if new.
-func (t *Tx) PutUser(u User) error {
+func (t *Tx) PutUser(u billing.User) error {
 	b := t.tx.Bucket(usersBucket)
 	var prevExpiry time.Time
 	if raw := b.Get([]byte(u.ID)); raw == nil {
@@ -144,15 +88,15 @@ func expiryKey(at time.Time, userID string) []byte {
 }
 
 // EnsureUser returns the user, creating an empty free-tier one if needed.
-func (t *Tx) EnsureUser(id string) (User, error) {
+func (t *Tx) EnsureUser(id string) (billing.User, error) {
 	if id == "" {
-		return User{}, errors.New("empty user id")
+		return billing.User{}, errors.New("empty user id")
 	}
 	u, ok, err := t.User(id)
 	if err != nil || ok {
 		return u, err
 	}
-	u = User{ID: id, Tier: "free", CreatedAt: t.now}
+	u = billing.User{ID: id, Tier: "free", CreatedAt: t.now}
 	return u, t.PutUser(u)
 }
 
@@ -173,16 +117,16 @@ func (t *Tx) LinkCustomer(customerID, userID string) error {
 }
 
 // EntryByKey returns the entry an idempotency key wrote.
-func (t *Tx) EntryByKey(key string) (Entry, bool, error) {
+func (t *Tx) EntryByKey(key string) (billing.Entry, bool, error) {
 	v := t.tx.Bucket(ledgerKeysBucket).Get([]byte(key))
 	if v == nil {
-		return Entry{}, false, nil
+		return billing.Entry{}, false, nil
 	}
 	var ref keyRef
 	if err := json.Unmarshal(v, &ref); err != nil {
-		return Entry{}, false, err
+		return billing.Entry{}, false, err
 	}
-	var e Entry
+	var e billing.Entry
 	ok, err := getJSON(t.tx.Bucket(ledgerBucket), userKey(ref.User, ref.ID), &e)
 	return e, ok, err
 }
@@ -194,12 +138,12 @@ type keyRef struct {
 
 // Grants returns the user's open grants (credits left) in the order credits are spent: earliest
 // expiry first, grants that never expire last, older before newer.
-func (t *Tx) Grants(userID string) ([]Grant, error) {
-	var gs []Grant
+func (t *Tx) Grants(userID string) ([]billing.Grant, error) {
+	var gs []billing.Grant
 	c := t.tx.Bucket(grantsBucket).Cursor()
 	p := userPrefix(userID)
 	for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
-		var g Grant
+		var g billing.Grant
 		if err := json.Unmarshal(v, &g); err != nil {
 			return nil, err
 		}
@@ -209,7 +153,7 @@ func (t *Tx) Grants(userID string) ([]Grant, error) {
 	return gs, nil
 }
 
-func sortGrants(gs []Grant) {
+func sortGrants(gs []billing.Grant) {
 	sort.SliceStable(gs, func(i, j int) bool {
 		a, b := gs[i], gs[j]
 		if a.Expires() != b.Expires() {
@@ -226,7 +170,7 @@ func hasPrefix(k, p []byte) bool {
 	return len(k) >= len(p) && string(k[:len(p)]) == string(p)
 }
 
-func (t *Tx) putGrant(g Grant) error {
+func (t *Tx) putGrant(g billing.Grant) error {
 	return putJSON(t.tx.Bucket(grantsBucket), userKey(g.UserID, g.EntryID), g)
 }
 
@@ -234,16 +178,16 @@ func (t *Tx) putGrant(g Grant) error {
 // same transaction. A key already used returns its entry and fresh=false.
 // Before any change, grants past their expiry are expired as entries of
 // their own, so a debit never spends expired credits.
-func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
+func (t *Tx) Post(p billing.Posting) (e billing.Entry, fresh bool, err error) {
 	if p.Key == "" {
-		return Entry{}, false, errors.New("ledger posting without idempotency key")
+		return billing.Entry{}, false, errors.New("ledger posting without idempotency key")
 	}
 	if p.Delta == 0 {
-		return Entry{}, false, errors.New("ledger posting of zero credits")
+		return billing.Entry{}, false, errors.New("ledger posting of zero credits")
 	}
-	if !InCreditRange(p.Delta) {
-		return Entry{}, false, fmt.Errorf("%w: %s credits is more than one entry may move (at most %s)", ErrInvalid,
-			FormatCredits(p.Delta), FormatCredits(MaxCredits))
+	if !billing.InCreditRange(p.Delta) {
+		return billing.Entry{}, false, fmt.Errorf("%w: %s credits is more than one entry may move (at most %s)", billing.ErrInvalid,
+			billing.Credits(p.Delta), billing.Credits(billing.MaxCredits))
 	}
 	if prev, ok, err := t.EntryByKey(p.Key); err != nil || ok {
 		return prev, false, err
@@ -252,44 +196,44 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 		p.At = t.now
 	}
 	if _, err := t.ExpireDue(p.UserID); err != nil {
-		return Entry{}, false, err
+		return billing.Entry{}, false, err
 	}
 	u, err := t.EnsureUser(p.UserID)
 	if err != nil {
-		return Entry{}, false, err
+		return billing.Entry{}, false, err
 	}
 	delta := p.Delta
 	if delta < 0 {
 		want := -delta
 		if u.Balance < want && !p.AllowNegative {
 			if !p.Clamp {
-				return Entry{}, false, &ErrInsufficient{UserID: u.ID, Balance: max(u.Balance, 0), Requested: want}
+				return billing.Entry{}, false, &billing.ErrInsufficient{UserID: u.ID, Balance: max(u.Balance, 0), Requested: want}
 			}
 			want = max(u.Balance, 0)
 			if want == 0 {
-				return Entry{}, false, nil
+				return billing.Entry{}, false, nil
 			}
 			delta = -want
 		}
 		gs, err := t.Grants(p.UserID)
 		if err != nil {
-			return Entry{}, false, err
+			return billing.Entry{}, false, err
 		}
 		if u.NextExpiry, err = t.consume(gs, want, p.FromPurchase); err != nil {
-			return Entry{}, false, err
+			return billing.Entry{}, false, err
 		}
 	}
 	// Refused here, the transaction is rolled back with whatever it did.
 	after, err := checkPosting(u.ID, u.Balance, delta)
 	if err != nil {
-		return Entry{}, false, err
+		return billing.Entry{}, false, err
 	}
 	ledger := t.tx.Bucket(ledgerBucket)
 	id, err := ledger.NextSequence()
 	if err != nil {
-		return Entry{}, false, err
+		return billing.Entry{}, false, err
 	}
-	e = Entry{
+	e = billing.Entry{
 		ID: id, UserID: p.UserID, Delta: delta, BalanceAfter: after,
 		Reason: p.Reason, Source: p.Source, Key: p.Key, At: p.At, Kind: p.Kind,
 		Operator: p.Operator,
@@ -301,10 +245,10 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 			remaining = max(0, u.Balance+delta)
 		}
 		if remaining > 0 {
-			g := Grant{EntryID: id, UserID: p.UserID, Amount: delta, Remaining: remaining, ExpiresAt: p.ExpiresAt,
+			g := billing.Grant{EntryID: id, UserID: p.UserID, Amount: delta, Remaining: remaining, ExpiresAt: p.ExpiresAt,
 				Kind: p.Kind, Source: p.Source, PurchaseID: p.PurchaseID, At: p.At}
 			if err := t.putGrant(g); err != nil {
-				return Entry{}, false, err
+				return billing.Entry{}, false, err
 			}
 			if g.Expires() && (u.NextExpiry.IsZero() || g.ExpiresAt.Before(u.NextExpiry)) {
 				u.NextExpiry = g.ExpiresAt
@@ -313,11 +257,11 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 	}
 	t.noteEntry(e)
 	if err := putJSON(ledger, userKey(p.UserID, id), e); err != nil {
-		return Entry{}, false, err
+		return billing.Entry{}, false, err
 	}
 	ref, _ := json.Marshal(keyRef{User: p.UserID, ID: id})
 	if err := t.tx.Bucket(ledgerKeysBucket).Put([]byte(p.Key), ref); err != nil {
-		return Entry{}, false, err
+		return billing.Entry{}, false, err
 	}
 	u.Balance = e.BalanceAfter
 	u.Entries++
@@ -328,10 +272,10 @@ func (t *Tx) Post(p Posting) (e Entry, fresh bool, err error) {
 // purchase first if given, then earliest expiry first. Whatever the grants
 // cannot cover is debt. A grant with nothing left is removed, so only open
 // grants are ever scanned. It returns the earliest expiry still open.
-func (t *Tx) consume(gs []Grant, want int64, purchase string) (time.Time, error) {
+func (t *Tx) consume(gs []billing.Grant, want int64, purchase string) (time.Time, error) {
 	order := gs
 	if purchase != "" {
-		order = make([]Grant, 0, len(gs))
+		order = make([]billing.Grant, 0, len(gs))
 		for _, g := range gs {
 			if g.PurchaseID == purchase {
 				order = append(order, g)
@@ -359,7 +303,7 @@ func (t *Tx) consume(gs []Grant, want int64, purchase string) (time.Time, error)
 }
 
 // saveGrant stores an open grant, or removes it once nothing is left.
-func (t *Tx) saveGrant(g Grant) error {
+func (t *Tx) saveGrant(g billing.Grant) error {
 	if g.Remaining <= 0 {
 		return t.tx.Bucket(grantsBucket).Delete(userKey(g.UserID, g.EntryID))
 	}
@@ -367,7 +311,7 @@ func (t *Tx) saveGrant(g Grant) error {
 }
 
 // nextExpiry is the earliest expiry among grants with credits left.
-func nextExpiry(gs []Grant) time.Time {
+func nextExpiry(gs []billing.Grant) time.Time {
 	var next time.Time
 	for _, g := range gs {
 		if g.Remaining > 0 && g.Expires() && (next.IsZero() || g.ExpiresAt.Before(next)) {
@@ -385,12 +329,12 @@ func (t *Tx) ExpireDue(userID string) (int64, error) {
 	if err != nil || !ok || u.NextExpiry.IsZero() || u.NextExpiry.After(t.now) {
 		return 0, err
 	}
-	return t.expireGrants(u, func(g Grant) bool { return g.Expires() && !g.ExpiresAt.After(t.now) }, "expired at period end")
+	return t.expireGrants(u, func(g billing.Grant) bool { return g.Expires() && !g.ExpiresAt.After(t.now) }, "expired at period end")
 }
 
 // ExpireGrants expires now every grant of the user that match selects, with
 // reason (a cancelled plan's credits).
-func (t *Tx) ExpireGrants(userID string, match func(Grant) bool, reason string) (int64, error) {
+func (t *Tx) ExpireGrants(userID string, match func(billing.Grant) bool, reason string) (int64, error) {
 	u, ok, err := t.User(userID)
 	if err != nil || !ok {
 		return 0, err
@@ -398,7 +342,7 @@ func (t *Tx) ExpireGrants(userID string, match func(Grant) bool, reason string) 
 	return t.expireGrants(u, match, reason)
 }
 
-func (t *Tx) expireGrants(u User, match func(Grant) bool, reason string) (int64, error) {
+func (t *Tx) expireGrants(u billing.User, match func(billing.Grant) bool, reason string) (int64, error) {
 	gs, err := t.Grants(u.ID)
 	if err != nil {
 		return 0, err
@@ -419,14 +363,14 @@ func (t *Tx) expireGrants(u User, match func(Grant) bool, reason string) (int64,
 		}
 		key := fmt.Sprintf("expire:%s:%d", u.ID, g.EntryID)
 		var okB, okT bool
-		u.Balance, okB = AddCredits(u.Balance, -g.Remaining)
-		total, okT = AddCredits(total, g.Remaining)
+		u.Balance, okB = billing.AddCredits(u.Balance, -g.Remaining)
+		total, okT = billing.AddCredits(total, g.Remaining)
 		if !okB || !okT {
 			return 0, fmt.Errorf("user %s: balance or grant %d beyond ±%s credits: the record is damaged; run creditdesk verify",
-				u.ID, g.EntryID, FormatCredits(MaxCredits))
+				u.ID, g.EntryID, billing.Credits(billing.MaxCredits))
 		}
-		e := Entry{ID: id, UserID: u.ID, Delta: -g.Remaining, BalanceAfter: u.Balance, Reason: reason,
-			Source: g.Source, Key: key, At: at, Kind: "expire"}
+		e := billing.Entry{ID: id, UserID: u.ID, Delta: -g.Remaining, BalanceAfter: u.Balance, Reason: reason,
+			Source: g.Source, Key: key, At: at, Kind: billing.KindExpire}
 		gs[i].Remaining = 0
 		if err := t.saveGrant(gs[i]); err != nil {
 			return 0, err
@@ -450,7 +394,7 @@ func (t *Tx) expireGrants(u User, match func(Grant) bool, reason string) (int64,
 
 // Spendable is the user's balance without credits past their expiry that the
 // expiry run has not written off yet. Every balance shown or returned uses it.
-func (t *Tx) Spendable(u User) (int64, error) {
+func (t *Tx) Spendable(u billing.User) (int64, error) {
 	if u.NextExpiry.IsZero() || u.NextExpiry.After(t.now) {
 		return u.Balance, nil
 	}
@@ -469,8 +413,8 @@ func (t *Tx) Spendable(u User) (int64, error) {
 
 // Entries returns up to limit of the user's entries, newest first, with ids
 // below before (0: from the newest).
-func (t *Tx) Entries(userID string, before uint64, limit int) ([]Entry, error) {
-	var out []Entry
+func (t *Tx) Entries(userID string, before uint64, limit int) ([]billing.Entry, error) {
+	var out []billing.Entry
 	c := t.tx.Bucket(ledgerBucket).Cursor()
 	p := userPrefix(userID)
 	var k, v []byte
@@ -485,7 +429,7 @@ func (t *Tx) Entries(userID string, before uint64, limit int) ([]Entry, error) {
 		k, v = c.Prev()
 	}
 	for ; k != nil && hasPrefix(k, p) && len(out) < limit; k, v = c.Prev() {
-		var e Entry
+		var e billing.Entry
 		if err := json.Unmarshal(v, &e); err != nil {
 			return nil, err
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -109,11 +111,11 @@ var migrations = []migration{
 		events := tx.Bucket(eventsBucket)
 		err := tx.Bucket(pendingBucket).ForEach(func(k, _ []byte) error {
 			pending++
-			var rec EventRecord
+			var rec billing.EventRecord
 			if _, err := getJSON(events, k, &rec); err != nil {
 				return err
 			}
-			if rec.State == StateWaiting {
+			if rec.State == billing.StateWaiting {
 				waiting++
 			}
 			return nil
@@ -133,7 +135,7 @@ var migrations = []migration{
 			return err
 		}
 		return tx.Bucket(purchasesBucket).ForEach(func(k, v []byte) error {
-			var p Purchase
+			var p billing.Purchase
 			if err := json.Unmarshal(v, &p); err != nil {
 				return err
 			}
@@ -146,7 +148,7 @@ var migrations = []migration{
 			return err
 		}
 		return tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
-			var u User
+			var u billing.User
 			if err := json.Unmarshal(v, &u); err != nil {
 				return err
 			}

@@ -5,19 +5,21 @@ import (
 	"encoding/json"
 	"strings"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
 // SetEvent stores the processing result of an event already in the inbox and
 // keeps the pending index and failure count in step with its state.
-func (t *Tx) SetEvent(rec EventRecord) error {
+func (t *Tx) SetEvent(rec billing.EventRecord) error {
 	k := itob(rec.Seq)
 	events := t.tx.Bucket(eventsBucket)
-	var prev EventRecord
+	var prev billing.EventRecord
 	if ok, err := getJSON(events, k, &prev); err != nil {
 		return err
 	} else if !ok {
-		return ErrNotFound
+		return billing.ErrNotFound
 	}
 	if err := putJSON(events, k, rec); err != nil {
 		return err
@@ -40,7 +42,7 @@ func (t *Tx) SetEvent(rec EventRecord) error {
 			return err
 		}
 	}
-	for _, st := range []EventState{StateFailed, StateWaiting} {
+	for _, st := range []billing.EventState{billing.StateFailed, billing.StateWaiting} {
 		var delta int64
 		switch {
 		case prev.State != st && rec.State == st:
@@ -58,10 +60,10 @@ func (t *Tx) SetEvent(rec EventRecord) error {
 }
 
 // ScanPurchases calls fn for every purchase until fn returns false.
-func (t *Tx) ScanPurchases(fn func(Purchase) bool) error {
+func (t *Tx) ScanPurchases(fn func(billing.Purchase) bool) error {
 	c := t.tx.Bucket(purchasesBucket).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var p Purchase
+		var p billing.Purchase
 		if err := json.Unmarshal(v, &p); err != nil {
 			return err
 		}
@@ -73,30 +75,30 @@ func (t *Tx) ScanPurchases(fn func(Purchase) bool) error {
 }
 
 // Event returns a stored event record by id.
-func (t *Tx) Event(id string) (Event, bool, error) {
+func (t *Tx) Event(id string) (billing.Event, bool, error) {
 	k := t.tx.Bucket(eventIDsBucket).Get([]byte(id))
 	if k == nil {
-		return Event{}, false, nil
+		return billing.Event{}, false, nil
 	}
-	var ev Event
+	var ev billing.Event
 	if _, err := getJSON(t.tx.Bucket(eventsBucket), k, &ev.EventRecord); err != nil {
-		return Event{}, false, err
+		return billing.Event{}, false, err
 	}
 	ev.Payload = bytes.Clone(t.tx.Bucket(payloadsBucket).Get(k))
 	return ev, true, nil
 }
 
 // Purchase returns a stored purchase.
-func (t *Tx) Purchase(id string) (Purchase, bool, error) {
-	var p Purchase
+func (t *Tx) Purchase(id string) (billing.Purchase, bool, error) {
+	var p billing.Purchase
 	ok, err := getJSON(t.tx.Bucket(purchasesBucket), []byte(id), &p)
 	return p, ok, err
 }
 
 // PutPurchase stores p, giving a new purchase its place in the order.
-func (t *Tx) PutPurchase(p Purchase) error {
+func (t *Tx) PutPurchase(p billing.Purchase) error {
 	b := t.tx.Bucket(purchasesBucket)
-	var prev Purchase
+	var prev billing.Purchase
 	if ok, err := getJSON(b, []byte(p.ID), &prev); err != nil {
 		return err
 	} else if ok {
@@ -132,8 +134,8 @@ func (t *Tx) PutPurchase(p Purchase) error {
 
 // UserPurchases returns up to limit of the user's purchases, newest first,
 // from the per-user index.
-func (t *Tx) UserPurchases(userID string, limit int) ([]Purchase, error) {
-	var out []Purchase
+func (t *Tx) UserPurchases(userID string, limit int) ([]billing.Purchase, error) {
+	var out []billing.Purchase
 	c := t.tx.Bucket(userPurchasesBucket).Cursor()
 	p := userPrefix(userID)
 	k, v := c.Seek(userKey(userID, ^uint64(0)))
@@ -144,7 +146,7 @@ func (t *Tx) UserPurchases(userID string, limit int) ([]Purchase, error) {
 	}
 	pb := t.tx.Bucket(purchasesBucket)
 	for ; k != nil && hasPrefix(k, p) && len(out) < limit; k, v = c.Prev() {
-		var pu Purchase
+		var pu billing.Purchase
 		if ok, err := getJSON(pb, v, &pu); err != nil {
 			return nil, err
 		} else if ok {
@@ -182,8 +184,8 @@ func (t *Tx) ScanKV(prefix string, fn func(key string, raw []byte) bool) {
 // UsersPage returns up to limit users in id order after the id after,
 // keeping those whose id, email, name or customer contains filter
 // (case-insensitive). With no filter it reads only the page.
-func (s *Store) UsersPage(after, filter string, limit int) ([]User, error) {
-	var out []User
+func (s *Store) UsersPage(after, filter string, limit int) ([]billing.User, error) {
+	var out []billing.User
 	filter = strings.ToLower(filter)
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(usersBucket).Cursor()
@@ -200,7 +202,7 @@ func (s *Store) UsersPage(after, filter string, limit int) ([]User, error) {
 			if filter != "" && !bytes.Contains(bytes.ToLower(v), []byte(filter)) {
 				continue
 			}
-			var u User
+			var u billing.User
 			if err := json.Unmarshal(v, &u); err != nil {
 				return err
 			}
@@ -214,7 +216,7 @@ func (s *Store) UsersPage(after, filter string, limit int) ([]User, error) {
 	return out, err
 }
 
-func userMatches(u User, f string) bool {
+func userMatches(u billing.User, f string) bool {
 	for _, s := range []string{u.ID, u.Email, u.Name, u.CustomerID, u.Tier} {
 		if strings.Contains(strings.ToLower(s), f) {
 			return true
@@ -225,8 +227,8 @@ func userMatches(u User, f string) bool {
 
 // PurchasesPage returns up to limit purchases newest first, below sequence
 // before (0: from the newest).
-func (s *Store) PurchasesPage(before uint64, limit int) ([]Purchase, error) {
-	var out []Purchase
+func (s *Store) PurchasesPage(before uint64, limit int) ([]billing.Purchase, error) {
+	var out []billing.Purchase
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(purchaseOrderBucket).Cursor()
 		var k, v []byte
@@ -239,7 +241,7 @@ func (s *Store) PurchasesPage(before uint64, limit int) ([]Purchase, error) {
 		}
 		pb := tx.Bucket(purchasesBucket)
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
-			var p Purchase
+			var p billing.Purchase
 			if ok, err := getJSON(pb, v, &p); err != nil {
 				return err
 			} else if ok {
@@ -252,4 +254,6 @@ func (s *Store) PurchasesPage(before uint64, limit int) ([]Purchase, error) {
 }
 
 // isPending reports whether an event in state st is still to be applied.
-func isPending(st EventState) bool { return st == StateReceived || st == StateWaiting }
+func isPending(st billing.EventState) bool {
+	return st == billing.StateReceived || st == billing.StateWaiting
+}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -24,11 +26,12 @@ func openTemp(t *testing.T) *Store {
 	return s
 }
 
-func post(t *testing.T, s *Store, now time.Time, p Posting) (Entry, bool, error) {
+func post(t *testing.T, s *Store, now time.Time, p billing.Posting) (billing.Entry, bool, error) {
 	t.Helper()
-	var e Entry
+	var e billing.Entry
 	var fresh bool
-	err := s.Update(now, func(tx *Tx) error {
+	err := s.Update(now, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
 		var err error
 		e, fresh, err = tx.Post(p)
 		return err
@@ -39,7 +42,8 @@ func post(t *testing.T, s *Store, now time.Time, p Posting) (Entry, bool, error)
 func balance(t *testing.T, s *Store, now time.Time, user string) int64 {
 	t.Helper()
 	var b int64
-	if err := s.View(now, func(tx *Tx) error {
+	if err := s.View(now, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
 		u, _, err := tx.User(user)
 		if err != nil {
 			return err
@@ -61,9 +65,9 @@ func mustVerify(t *testing.T, s *Store) {
 
 func TestIngestStoresOnceAndCountsDuplicates(t *testing.T) {
 	s := openTemp(t)
-	ev := Event{EventRecord: EventRecord{ID: "evt_1", Type: "checkout.session.completed"}, Payload: []byte(`{"id":"evt_1"}`)}
+	ev := billing.Event{EventRecord: billing.EventRecord{ID: "evt_1", Type: "checkout.session.completed"}, Payload: []byte(`{"id":"evt_1"}`)}
 	rec, dup, err := s.Ingest(ev)
-	if err != nil || dup || rec.Seq != 1 || rec.State != StateReceived {
+	if err != nil || dup || rec.Seq != 1 || rec.State != billing.StateReceived {
 		t.Fatalf("first ingest: rec=%+v dup=%v err=%v", rec, dup, err)
 	}
 	rec2, dup, err := s.Ingest(ev)
@@ -88,7 +92,7 @@ func TestConcurrentIngestGroupsCommitsAndLosesNothing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("evt_%d", i%200) // every id twice
-			if _, _, err := s.Ingest(Event{EventRecord: EventRecord{ID: id, Type: "x"}, Payload: []byte("{}")}); err != nil {
+			if _, _, err := s.Ingest(billing.Event{EventRecord: billing.EventRecord{ID: id, Type: "x"}, Payload: []byte("{}")}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -111,7 +115,7 @@ func TestConcurrentIngestGroupsCommitsAndLosesNothing(t *testing.T) {
 
 func TestPostIsIdempotentByKey(t *testing.T) {
 	s := openTemp(t)
-	p := Posting{UserID: "u1", Delta: 500, Key: "purchase:cs_1", Reason: "pack", Source: "evt_1", Kind: "pack"}
+	p := billing.Posting{UserID: "u1", Delta: 500, Key: "purchase:cs_1", Reason: "pack", Source: "evt_1", Kind: "pack"}
 	e1, fresh, err := post(t, s, t0, p)
 	if err != nil || !fresh {
 		t.Fatal(err)
@@ -128,21 +132,21 @@ func TestPostIsIdempotentByKey(t *testing.T) {
 
 func TestDebitRefusedBelowZeroUnlessAllowed(t *testing.T) {
 	s := openTemp(t)
-	post(t, s, t0, Posting{UserID: "u1", Delta: 100, Key: "k1", Kind: "manual"})
-	_, _, err := post(t, s, t0, Posting{UserID: "u1", Delta: -150, Key: "k2", Kind: "manual"})
-	var ins *ErrInsufficient
+	post(t, s, t0, billing.Posting{UserID: "u1", Delta: 100, Key: "k1", Kind: "manual"})
+	_, _, err := post(t, s, t0, billing.Posting{UserID: "u1", Delta: -150, Key: "k2", Kind: "manual"})
+	var ins *billing.ErrInsufficient
 	if !errors.As(err, &ins) || ins.Balance != 100 || ins.Requested != 150 {
 		t.Fatalf("want insufficient(100,150), got %v", err)
 	}
 	if b := balance(t, s, t0, "u1"); b != 100 {
 		t.Fatalf("refused debit changed balance to %d", b)
 	}
-	e, _, err := post(t, s, t0, Posting{UserID: "u1", Delta: -150, Key: "k3", Kind: "manual", AllowNegative: true})
+	e, _, err := post(t, s, t0, billing.Posting{UserID: "u1", Delta: -150, Key: "k3", Kind: "manual", AllowNegative: true})
 	if err != nil || e.BalanceAfter != -50 {
 		t.Fatalf("forced: %+v %v", e, err)
 	}
 	// A later grant pays the debt first.
-	post(t, s, t0, Posting{UserID: "u1", Delta: 80, Key: "k4", Kind: "pack"})
+	post(t, s, t0, billing.Posting{UserID: "u1", Delta: 80, Key: "k4", Kind: "pack"})
 	if b := balance(t, s, t0, "u1"); b != 30 {
 		t.Fatalf("balance %d, want 30", b)
 	}
@@ -152,11 +156,15 @@ func TestDebitRefusedBelowZeroUnlessAllowed(t *testing.T) {
 func TestSpendsEarliestExpiringFirstAndExpiresAsEntries(t *testing.T) {
 	s := openTemp(t)
 	end := t0.Add(30 * 24 * time.Hour)
-	post(t, s, t0, Posting{UserID: "u", Delta: 1000, Key: "topup", Kind: "pack"})
-	post(t, s, t0, Posting{UserID: "u", Delta: 2500, Key: "plan1", Kind: "plan", ExpiresAt: end})
-	post(t, s, t0, Posting{UserID: "u", Delta: -600, Key: "spend", Kind: "spend"})
-	var gs []Grant
-	s.View(t0, func(tx *Tx) error { gs, _ = tx.Grants("u"); return nil })
+	post(t, s, t0, billing.Posting{UserID: "u", Delta: 1000, Key: "topup", Kind: "pack"})
+	post(t, s, t0, billing.Posting{UserID: "u", Delta: 2500, Key: "plan1", Kind: "plan", ExpiresAt: end})
+	post(t, s, t0, billing.Posting{UserID: "u", Delta: -600, Key: "spend", Kind: "spend"})
+	var gs []billing.Grant
+	s.View(t0, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
+		gs, _ = tx.Grants("u")
+		return nil
+	})
 	if gs[0].Kind != "plan" || gs[0].Remaining != 1900 || gs[1].Remaining != 1000 {
 		t.Fatalf("spend did not take plan credits first: %+v", gs)
 	}
@@ -167,12 +175,20 @@ func TestSpendsEarliestExpiringFirstAndExpiresAsEntries(t *testing.T) {
 		t.Fatalf("spendable after period end %d, want 1000 (top-up carried over)", b)
 	}
 	var n int64
-	s.Update(after, func(tx *Tx) error { n, _ = tx.ExpireDue("u"); return nil })
+	s.Update(after, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
+		n, _ = tx.ExpireDue("u")
+		return nil
+	})
 	if n != 1900 {
 		t.Fatalf("expired %d, want 1900", n)
 	}
-	var es []Entry
-	s.View(after, func(tx *Tx) error { es, _ = tx.Entries("u", 0, 10); return nil })
+	var es []billing.Entry
+	s.View(after, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
+		es, _ = tx.Entries("u", 0, 10)
+		return nil
+	})
 	if es[0].Kind != "expire" || es[0].Delta != -1900 || es[0].BalanceAfter != 1000 {
 		t.Fatalf("newest entry %+v, want expiry of 1900", es[0])
 	}
@@ -182,11 +198,12 @@ func TestSpendsEarliestExpiringFirstAndExpiresAsEntries(t *testing.T) {
 func TestEntriesPageNewestFirst(t *testing.T) {
 	s := openTemp(t)
 	for i := range 5 {
-		post(t, s, t0, Posting{UserID: "a", Delta: 1, Key: fmt.Sprint("a", i)})
-		post(t, s, t0, Posting{UserID: "b", Delta: 1, Key: fmt.Sprint("b", i)})
+		post(t, s, t0, billing.Posting{UserID: "a", Delta: 1, Key: fmt.Sprint("a", i)})
+		post(t, s, t0, billing.Posting{UserID: "b", Delta: 1, Key: fmt.Sprint("b", i)})
 	}
-	var first, second []Entry
-	s.View(t0, func(tx *Tx) error {
+	var first, second []billing.Entry
+	s.View(t0, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
 		first, _ = tx.Entries("a", 0, 3)
 		second, _ = tx.Entries("a", first[len(first)-1].ID, 3)
 		return nil
@@ -206,11 +223,11 @@ func TestEntriesPageNewestFirst(t *testing.T) {
 
 func TestVerifyFindsBrokenBalance(t *testing.T) {
 	s := openTemp(t)
-	post(t, s, t0, Posting{UserID: "u1", Delta: 100, Key: "k1"})
+	post(t, s, t0, billing.Posting{UserID: "u1", Delta: 100, Key: "k1"})
 	mustVerify(t, s)
 	// Corrupt the stored balance behind the ledger's back.
 	s.db.Update(func(tx *bolt.Tx) error {
-		var u User
+		var u billing.User
 		getJSON(tx.Bucket(usersBucket), []byte("u1"), &u)
 		u.Balance = 999
 		return putJSON(tx.Bucket(usersBucket), []byte("u1"), u)
@@ -248,7 +265,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 func TestEventsPageReadsBackwardsFromCursor(t *testing.T) {
 	s := openTemp(t)
 	for i := range 10 {
-		s.Ingest(Event{EventRecord: EventRecord{ID: fmt.Sprint("e", i), Type: "t"}, Payload: []byte("{}")})
+		s.Ingest(billing.Event{EventRecord: billing.EventRecord{ID: fmt.Sprint("e", i), Type: "t"}, Payload: []byte("{}")})
 	}
 	p1, _ := s.EventsPage(0, 4, nil)
 	p2, _ := s.EventsPage(p1[3].Seq, 4, nil)
@@ -261,7 +278,7 @@ func TestMigrationCountsPendingEventsOfAnOlderStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	s, _ := Open(path, Options{})
 	for i := range 3 {
-		s.Ingest(Event{EventRecord: EventRecord{ID: fmt.Sprint("e", i), Type: "t"}, Payload: []byte("{}")})
+		s.Ingest(billing.Event{EventRecord: billing.EventRecord{ID: fmt.Sprint("e", i), Type: "t"}, Payload: []byte("{}")})
 	}
 	// Make it look like a version 2 store, which kept no pending counter.
 	s.db.Update(func(tx *bolt.Tx) error {
@@ -283,26 +300,28 @@ func TestMigrationCountsPendingEventsOfAnOlderStore(t *testing.T) {
 
 func TestUserPurchasesReadFromTheIndexNewestFirst(t *testing.T) {
 	s := openTemp(t)
-	s.Update(t0, func(tx *Tx) error {
+	s.Update(t0, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
 		for i := range 5 {
 			user := "a"
 			if i%2 == 1 {
 				user = "b"
 			}
-			if err := tx.PutPurchase(Purchase{ID: fmt.Sprint("cs_", i), UserID: user, Status: "paid"}); err != nil {
+			if err := tx.PutPurchase(billing.Purchase{ID: fmt.Sprint("cs_", i), UserID: user, Status: "paid"}); err != nil {
 				return err
 			}
 		}
 		// A purchase that moves to another user leaves the old user's list.
-		return tx.PutPurchase(Purchase{ID: "cs_0", UserID: "b", Status: "paid"})
+		return tx.PutPurchase(billing.Purchase{ID: "cs_0", UserID: "b", Status: "paid"})
 	})
-	var a, b []Purchase
-	s.View(t0, func(tx *Tx) error {
+	var a, b []billing.Purchase
+	s.View(t0, func(btx billing.Tx) error {
+		tx := btx.(*Tx)
 		a, _ = tx.UserPurchases("a", 10)
 		b, _ = tx.UserPurchases("b", 10)
 		return nil
 	})
-	ids := func(ps []Purchase) (out []string) {
+	ids := func(ps []billing.Purchase) (out []string) {
 		for _, p := range ps {
 			out = append(out, p.ID)
 		}
@@ -320,17 +339,25 @@ func TestUserPurchasesReadFromTheIndexNewestFirst(t *testing.T) {
 func TestExpiryIndexFindsOnlyDueUsers(t *testing.T) {
 	s := openTemp(t)
 	soon, later := t0.Add(time.Hour), t0.Add(48*time.Hour)
-	post(t, s, t0, Posting{UserID: "soon", Delta: 10, Key: "g1", Kind: "plan", ExpiresAt: soon})
-	post(t, s, t0, Posting{UserID: "later", Delta: 10, Key: "g2", Kind: "plan", ExpiresAt: later})
-	post(t, s, t0, Posting{UserID: "never", Delta: 10, Key: "g3", Kind: "pack"})
+	post(t, s, t0, billing.Posting{UserID: "soon", Delta: 10, Key: "g1", Kind: "plan", ExpiresAt: soon})
+	post(t, s, t0, billing.Posting{UserID: "later", Delta: 10, Key: "g2", Kind: "plan", ExpiresAt: later})
+	post(t, s, t0, billing.Posting{UserID: "never", Delta: 10, Key: "g3", Kind: "pack"})
 	due := func(now time.Time) (ids []string) {
-		s.View(now, func(tx *Tx) error { ids, _ = tx.UsersWithExpiry(); return nil })
+		s.View(now, func(btx billing.Tx) error {
+			tx := btx.(*Tx)
+			ids, _ = tx.UsersWithExpiry()
+			return nil
+		})
 		return ids
 	}
 	if got := fmt.Sprint(due(t0.Add(2 * time.Hour))); got != "[soon]" {
 		t.Fatalf("due after 2h: %s", got)
 	}
-	s.Update(t0.Add(2*time.Hour), func(tx *Tx) error { _, err := tx.ExpireDue("soon"); return err })
+	s.Update(t0.Add(2*time.Hour), func(btx billing.Tx) error {
+		tx := btx.(*Tx)
+		_, err := tx.ExpireDue("soon")
+		return err
+	})
 	if got := due(t0.Add(2 * time.Hour)); len(got) != 0 {
 		t.Fatalf("still due after expiry: %v", got)
 	}

@@ -16,14 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
 
 // ErrLocked is returned by Open when another process holds the database.
 var ErrLocked = errors.New("database is locked by another process")
-
-// ErrNotFound is returned for a user, event or purchase that is not stored.
-var ErrNotFound = errors.New("not found")
 
 // Store is an open creditdesk database.
 type Store struct {
@@ -112,7 +111,7 @@ func Open(path string, opt Options) (*Store, error) {
 		switch {
 		case errors.Is(err, bolt.ErrTimeout):
 			return nil, lockedError(path)
-		case errors.Is(err, ErrDamaged):
+		case errors.Is(err, billing.ErrDamaged):
 			if file != nil {
 				// The mapping bbolt left keeps the file open, and its lock
 				// with it, after Close: unlock first.
@@ -295,8 +294,8 @@ func addCount(tx *bolt.Tx, name string, delta int64) error {
 }
 
 // Counts returns store-wide totals without scanning.
-func (s *Store) Counts() (Counts, error) {
-	var c Counts
+func (s *Store) Counts() (billing.Counts, error) {
+	var c billing.Counts
 	err := s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		c.Events = btoi(meta.Get(counterKey("events")))
@@ -334,3 +333,9 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 	s.obs.Committed(time.Since(start), err)
 	return err
 }
+
+// Store and Tx are billing's store.
+var (
+	_ billing.Store = (*Store)(nil)
+	_ billing.Tx    = (*Tx)(nil)
+)

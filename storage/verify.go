@@ -6,16 +6,10 @@ import (
 	"fmt"
 	"strconv"
 
+	"creditdesk/billing"
+
 	bolt "go.etcd.io/bbolt"
 )
-
-// VerifyReport is what Verify checked.
-type VerifyReport struct {
-	Users   int
-	Entries int
-	Events  int
-	Applied int
-}
 
 // Verify checks every invariant of the store and returns the first one that
 // is broken:
@@ -31,8 +25,8 @@ type VerifyReport struct {
 // bbolt's own consistency check (tx.Check) over the whole file. What they
 // find, and any panic of bbolt's on a bad page, is a *DamagedError. Only the
 // check holds up writers, as a write transaction that is rolled back.
-func (s *Store) Verify() (VerifyReport, error) {
-	var r VerifyReport
+func (s *Store) Verify() (billing.VerifyReport, error) {
+	var r billing.VerifyReport
 	// The pages and records in a read transaction, so webhooks go on being
 	// stored meanwhile; bbolt's check, which needs the writers held, after.
 	err := s.view(func(tx *bolt.Tx) error {
@@ -109,14 +103,14 @@ func shortKey(k []byte) string {
 }
 
 // verifyRecords checks the invariants between records (Verify).
-func verifyRecords(tx *bolt.Tx, r *VerifyReport) error {
+func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 	ledger := tx.Bucket(ledgerBucket)
 	keys := tx.Bucket(ledgerKeysBucket)
 	grants := tx.Bucket(grantsBucket)
 	seenKeys := map[string]uint64{}
 	expiring := 0
 	err := tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
-		var u User
+		var u billing.User
 		if err := json.Unmarshal(v, &u); err != nil {
 			return fmt.Errorf("user %s: %w", shortKey(k), err)
 		}
@@ -126,7 +120,7 @@ func verifyRecords(tx *bolt.Tx, r *VerifyReport) error {
 		c := ledger.Cursor()
 		p := userPrefix(u.ID)
 		for ek, ev := c.Seek(p); ek != nil && hasPrefix(ek, p); ek, ev = c.Next() {
-			var e Entry
+			var e billing.Entry
 			if err := json.Unmarshal(ev, &e); err != nil {
 				return fmt.Errorf("user %s entry: %w", u.ID, err)
 			}
@@ -156,7 +150,7 @@ func verifyRecords(tx *bolt.Tx, r *VerifyReport) error {
 		var held int64
 		gc := grants.Cursor()
 		for gk, gv := gc.Seek(p); gk != nil && hasPrefix(gk, p); gk, gv = gc.Next() {
-			var g Grant
+			var g billing.Grant
 			if err := json.Unmarshal(gv, &g); err != nil {
 				return fmt.Errorf("user %s grant %d: %w", u.ID, btoi(gk[len(p):]), err)
 			}
@@ -193,17 +187,17 @@ func verifyRecords(tx *bolt.Tx, r *VerifyReport) error {
 		return fmt.Errorf("%d events pending, the counter says %d", n, c)
 	}
 	return tx.Bucket(eventsBucket).ForEach(func(k, v []byte) error {
-		var rec EventRecord
+		var rec billing.EventRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("event seq %d: %w", btoi(k), err)
 		}
 		r.Events++
 		isPending := pending.Get(k) != nil
-		wantPending := rec.State == StateReceived || rec.State == StateWaiting
+		wantPending := rec.State == billing.StateReceived || rec.State == billing.StateWaiting
 		if isPending != wantPending {
 			return fmt.Errorf("event %s is %s but pending index says %v", rec.ID, rec.State, isPending)
 		}
-		if rec.State != StateApplied {
+		if rec.State != billing.StateApplied {
 			return nil
 		}
 		r.Applied++

@@ -240,7 +240,7 @@ func (p *attentionPane) View() string {
 	now := p.now()
 	p.list.view(&b, func(i int) (string, *lipgloss.Style) {
 		it := p.rows[i]
-		return p.list.row(formatTime(it.At, now), it.Kind, it.ID, it.User, it.Detail, p.fixLabel(it)), nil
+		return p.list.row(formatTime(it.At, now), string(it.Kind), it.ID, it.User, it.Detail, p.fixLabel(it)), nil
 	})
 	b.WriteByte('\n')
 	if p.promptFor != "" {

@@ -190,7 +190,7 @@ func (p *detailPane) build() {
 		if g.Expires() {
 			exp = formatDate(g.ExpiresAt)
 		}
-		cells := []string{strconv.FormatUint(g.EntryID, 10), g.Kind, formatCredits(g.Amount), formatCredits(g.Remaining), exp, g.Source}
+		cells := []string{strconv.FormatUint(g.EntryID, 10), string(g.Kind), formatCredits(g.Amount), formatCredits(g.Remaining), exp, g.Source}
 		if g.Expires() && !g.ExpiresAt.After(now) {
 			return cells, &p.st.Muted
 		}
@@ -209,7 +209,7 @@ func (p *detailPane) build() {
 		{Title: "TOTAL", Width: 12, Right: true},
 	}, func(i int) ([]string, *lipgloss.Style) {
 		pu := p.d.Purchases[i]
-		return []string{formatTime(pu.CreatedAt, now), pu.ID, pu.Kind, pu.Status,
+		return []string{formatTime(pu.CreatedAt, now), pu.ID, string(pu.Kind), pu.Status,
 			formatCredits(pu.Credits), formatMoney(pu.AmountTotal, pu.Currency)}, nil
 	})
 

@@ -88,7 +88,7 @@ func (p *purchasesPane) View() string {
 	now := p.now()
 	p.pager.view(&b, func(i int) (string, *lipgloss.Style) {
 		pu := p.pager.rows[i]
-		return p.pager.row(formatTime(pu.CreatedAt, now), pu.ID, buyer(pu), pu.Kind, pu.Status,
+		return p.pager.row(formatTime(pu.CreatedAt, now), pu.ID, buyer(pu), string(pu.Kind), pu.Status,
 			formatCredits(pu.Credits), formatMoney(pu.AmountTotal, pu.Currency)), nil
 	})
 	b.WriteByte('\n')

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 // The admin socket lets the command line read and adjust a database that a
@@ -43,7 +42,7 @@ type AdminService interface {
 	Retry(ctx context.Context, eventID string) error
 	// NoteBackup records a backup that verified (its age shows in the
 	// consoles and the metrics).
-	NoteBackup(r storage.BackupReport)
+	NoteBackup(r billing.BackupReport)
 }
 
 // AdminSocketPath is the socket beside a database file.
@@ -130,7 +129,7 @@ func NewAdminHandler(svc AdminService) http.Handler {
 		reply(w, map[string]bool{"queued": true}, svc.Retry(r.Context(), r.PathValue("event")))
 	})
 	mux.HandleFunc("POST /backup/done", func(w http.ResponseWriter, r *http.Request) {
-		var rep storage.BackupReport
+		var rep billing.BackupReport
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&rep); err != nil {
 			reply(w, nil, fmt.Errorf("%w: %v", billing.ErrInvalid, err))
 			return
@@ -396,7 +395,7 @@ func (c *AdminClient) Retry(ctx context.Context, eventID string) error {
 
 // NoteBackup tells the running process about a backup the command line
 // took from it and verified.
-func (c *AdminClient) NoteBackup(r storage.BackupReport) {
+func (c *AdminClient) NoteBackup(r billing.BackupReport) {
 	var out map[string]bool
 	_ = c.Do(context.Background(), http.MethodPost, "/backup/done", r, &out)
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 // amountRequest is the body of a spend or grant.
@@ -63,7 +62,7 @@ func timePtr(t time.Time) *time.Time {
 func (a *API) getUser(w http.ResponseWriter, r *http.Request, _ string) {
 	id := r.PathValue("id")
 	b, err := a.svc.UserBalance(id)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, billing.ErrNotFound) {
 		writeError(w, &apiError{http.StatusNotFound, "user_not_found", "no user with this id: they have not bought anything nor been granted credits yet"})
 		return
 	}

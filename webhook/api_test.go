@@ -160,8 +160,8 @@ func (r *apiRig) spend(user string, amount int64, key string) answer {
 // seed posts a grant of n credits to user expiring at exp (zero: never).
 func (r *apiRig) seed(user string, n int64, exp time.Time, source string) {
 	r.t.Helper()
-	err := r.st.Update(r.now, func(tx *storage.Tx) error {
-		_, _, err := tx.Post(storage.Posting{UserID: user, Delta: n, Key: "seed:" + source, Reason: "seed", Source: source, Kind: "pack", ExpiresAt: exp})
+	err := r.st.Update(r.now, func(tx billing.Tx) error {
+		_, _, err := tx.Post(billing.Posting{UserID: user, Delta: n, Key: "seed:" + source, Reason: "seed", Source: source, Kind: "pack", ExpiresAt: exp})
 		return err
 	})
 	if err != nil {
@@ -238,7 +238,7 @@ func TestAPIGetUser(t *testing.T) {
 	r.seed("u1", 100, periodEnd, "in_plan")
 	r.seed("u1", 50, time.Time{}, "evt_pack")
 	r.seed("u1", 30, r.now.Add(time.Minute), "evt_soon_gone")
-	err := r.st.Update(r.now, func(tx *storage.Tx) error {
+	err := r.st.Update(r.now, func(tx billing.Tx) error {
 		u, _, _ := tx.User("u1")
 		u.Tier, u.SubscriptionID = "pro", "sub_1"
 		if err := tx.PutUser(u); err != nil {

@@ -215,7 +215,7 @@ func TestFixtureCorpusNeverFails(t *testing.T) {
 		t.Fatalf("%d stored of %d", len(evs), len(files))
 	}
 	for _, e := range evs {
-		if e.State != storage.StateApplied && e.State != storage.StateIgnored {
+		if e.State != billing.StateApplied && e.State != billing.StateIgnored {
 			t.Errorf("%s (%s): %s %s", e.Type, e.APIVersion, e.State, e.Reason)
 		}
 	}

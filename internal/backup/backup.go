@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"creditdesk/billing"
 	"creditdesk/storage"
 )
 
@@ -29,7 +30,7 @@ type Schedule struct {
 	Log   *slog.Logger
 	// Done is told about each backup that verified; Failed about each that
 	// did not, or that is overdue.
-	Done   func(storage.BackupReport)
+	Done   func(billing.BackupReport)
 	Failed func(detail string)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -105,7 +106,7 @@ func Newest(dir string) (time.Time, bool) {
 }
 
 // Once takes one backup now and prunes the directory.
-func (s Schedule) Once() (storage.BackupReport, error) {
+func (s Schedule) Once() (billing.BackupReport, error) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}

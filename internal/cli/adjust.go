@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 // runGrant and runRevoke are `creditdesk grant|revoke USER N --reason TEXT`:
@@ -64,7 +63,7 @@ func adjust(env *Env, verb string, args []string) error {
 	}
 	isNew := !slices.ContainsFunc(known, func(u billing.User) bool { return u.ID == pos[0] })
 	e, err := ops.Adjust(env.ctx(), pos[0], n, *reason, force, *key)
-	var insufficient *storage.ErrInsufficient
+	var insufficient *billing.ErrInsufficient
 	if errors.As(err, &insufficient) {
 		return fmt.Errorf("%v; nothing changed (pass --force to go below zero)", err)
 	}

@@ -31,10 +31,10 @@ func seedBigStore(t testing.TB, path string, users, events int) {
 	start := time.Now()
 	now := time.Now().UTC()
 	for base := int(c.Users); base < users; base += 5000 {
-		err := st.Update(now, func(tx *storage.Tx) error {
+		err := st.Update(now, func(tx billing.Tx) error {
 			for i := base; i < min(base+5000, users); i++ {
 				id := fmt.Sprintf("user_%06d", i)
-				if _, _, err := tx.Post(storage.Posting{UserID: id, Delta: int64(100 + i%900), Key: "seed:" + id, Reason: "seed", Source: "seed", Kind: "manual"}); err != nil {
+				if _, _, err := tx.Post(billing.Posting{UserID: id, Delta: int64(100 + i%900), Key: "seed:" + id, Reason: "seed", Source: "seed", Kind: "manual"}); err != nil {
 					return err
 				}
 			}
@@ -55,8 +55,8 @@ func seedBigStore(t testing.TB, path string, users, events int) {
 				if i > int64(events) {
 					return
 				}
-				ev := storage.Event{EventRecord: storage.EventRecord{ID: fmt.Sprintf("evt_seed_%07d", i), Type: "checkout.session.completed",
-					Created: now.Unix(), APIVersion: "2023-10-16", State: storage.StateApplied, User: fmt.Sprintf("user_%06d", i%int64(users)), Amount: 10},
+				ev := billing.Event{EventRecord: billing.EventRecord{ID: fmt.Sprintf("evt_seed_%07d", i), Type: "checkout.session.completed",
+					Created: now.Unix(), APIVersion: "2023-10-16", State: billing.StateApplied, User: fmt.Sprintf("user_%06d", i%int64(users)), Amount: 10},
 					Payload: body}
 				if _, _, err := st.Ingest(ev); err != nil {
 					t.Error(err)

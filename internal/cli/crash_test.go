@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"creditdesk/billing"
 	"creditdesk/internal/simulate"
 	"creditdesk/storage"
 )
@@ -190,7 +191,7 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 			continue
 		}
 		stored++
-		if ev.State != storage.StateApplied {
+		if ev.State != billing.StateApplied {
 			t.Fatalf("%s is %s after restart: %s", id, ev.State, ev.Reason)
 		}
 		want[user] += 10

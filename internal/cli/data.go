@@ -120,8 +120,8 @@ func runEvents(env *Env, args []string) error {
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
-	switch storage.EventState(*state) {
-	case "", storage.StateReceived, storage.StateWaiting, storage.StateApplied, storage.StateIgnored, storage.StateFailed:
+	switch billing.EventState(*state) {
+	case "", billing.StateReceived, billing.StateWaiting, billing.StateApplied, billing.StateIgnored, billing.StateFailed:
 	default:
 		return &exitError{code: 2, msg: fmt.Sprintf("events: no state %q; the states are received, waiting, applied, ignored, failed", *state)}
 	}
@@ -132,7 +132,7 @@ func runEvents(env *Env, args []string) error {
 		return err
 	}
 	if evs == nil {
-		evs = []storage.EventRecord{}
+		evs = []billing.EventRecord{}
 	}
 	if *asJSON {
 		return printJSON(env, evs)

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 // Metrics is creditdesk's registry.
@@ -68,26 +67,26 @@ func (m *Metrics) Committed(d time.Duration, err error) {
 }
 
 // EntryWritten is storage.Observer: one committed ledger entry.
-func (m *Metrics) EntryWritten(e storage.Entry) {
+func (m *Metrics) EntryWritten(e billing.Entry) {
 	if change := Change(e); change != "" {
-		m.credits.WithLabelValues(change, e.Kind).Add(float64(abs(e.Delta)))
+		m.credits.WithLabelValues(change, string(e.Kind)).Add(float64(abs(e.Delta)))
 	}
 }
 
 // Change classifies a ledger entry: granted, spent, revoked, expired,
 // clawed_back, or "" for a move between records (linking an unlinked
 // purchase), which neither adds nor takes credits.
-func Change(e storage.Entry) string {
+func Change(e billing.Entry) string {
 	switch {
 	case strings.HasPrefix(e.Key, "link:"):
 		return ""
 	case e.Delta > 0:
 		return "granted"
-	case e.Kind == "spend":
+	case e.Kind == billing.KindSpend:
 		return "spent"
-	case e.Kind == "expire":
+	case e.Kind == billing.KindExpire:
 		return "expired"
-	case e.Kind == "refund" || e.Kind == "dispute":
+	case e.Kind == billing.KindRefund || e.Kind == billing.KindDispute:
 		return "clawed_back"
 	}
 	return "revoked"

@@ -10,7 +10,6 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 // AuthorizationWindow is how long Stripe holds an uncaptured card payment:
@@ -133,7 +132,7 @@ func (c *Client) Captures(ctx context.Context) ([]Authorization, error) {
 
 func (c *Client) customerUser(svc *billing.Service, customer string) string {
 	var u string
-	_ = svc.Store().View(c.now(), func(tx *storage.Tx) error {
+	_ = svc.Store().View(c.now(), func(tx billing.Tx) error {
 		u = tx.CustomerUser(customer)
 		return nil
 	})

@@ -12,7 +12,6 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 // CachedCoupon is a Stripe coupon as the store keeps it under "coupon:ID".
@@ -105,7 +104,7 @@ func (c *Client) SyncCatalog(ctx context.Context) (CatalogSync, error) {
 	}
 	now := c.now()
 	res := CatalogSync{Products: len(products), Prices: len(prices), Coupons: len(coupons), At: now}
-	err = svc.Store().Update(now, func(tx *storage.Tx) error {
+	err = svc.Store().Update(now, func(tx billing.Tx) error {
 		for _, p := range products {
 			if err := putNewer(tx, "product:"+p.ID, p, p.Updated); err != nil {
 				return err
@@ -132,7 +131,7 @@ func (c *Client) SyncCatalog(ctx context.Context) (CatalogSync, error) {
 
 // putNewer stores v unless the cache holds a value a webhook event wrote
 // later than updated.
-func putNewer(tx *storage.Tx, key string, v any, updated int64) error {
+func putNewer(tx billing.Tx, key string, v any, updated int64) error {
 	var prev struct {
 		Updated int64 `json:"updated"`
 	}
@@ -194,7 +193,7 @@ func (c *Client) CatalogView() (CatalogView, error) {
 func ReadCatalog(svc *billing.Service, cat billing.Catalog) (CatalogView, error) {
 	var v CatalogView
 	products := map[string]billing.CachedProduct{}
-	err := svc.Store().View(time.Now(), func(tx *storage.Tx) error {
+	err := svc.Store().View(time.Now(), func(tx billing.Tx) error {
 		var err error
 		scan := func(prefix string, fn func([]byte) error) {
 			tx.ScanKV(prefix, func(_ string, raw []byte) bool {

@@ -11,7 +11,6 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 // CreateCheckout creates a Checkout session for a user and a catalog type
@@ -217,7 +216,7 @@ func (c *Client) CustomerID(userID string) (string, error) {
 		return "", err
 	}
 	var cus string
-	err = svc.Store().View(c.now(), func(tx *storage.Tx) error {
+	err = svc.Store().View(c.now(), func(tx billing.Tx) error {
 		u, ok, err := tx.User(userID)
 		if ok {
 			cus = u.CustomerID
@@ -236,8 +235,8 @@ func (c *Client) customerFor(ctx context.Context, userID string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	var u storage.User
-	err = svc.Store().View(c.now(), func(tx *storage.Tx) error {
+	var u billing.User
+	err = svc.Store().View(c.now(), func(tx billing.Tx) error {
 		var err error
 		u, _, err = tx.User(userID)
 		return err
@@ -268,7 +267,7 @@ func (c *Client) customerFor(ctx context.Context, userID string) (string, error)
 	if err != nil {
 		return "", wrap("creating Stripe customer for "+userID, err)
 	}
-	err = svc.Store().Update(c.now(), func(tx *storage.Tx) error {
+	err = svc.Store().Update(c.now(), func(tx billing.Tx) error {
 		u, err := tx.EnsureUser(userID)
 		if err != nil {
 			return err
@@ -295,7 +294,7 @@ func (c *Client) cachedPrice(id string) (billing.CachedPrice, bool) {
 	}
 	var pr billing.CachedPrice
 	var ok bool
-	_ = svc.Store().View(c.now(), func(tx *storage.Tx) error {
+	_ = svc.Store().View(c.now(), func(tx billing.Tx) error {
 		var err error
 		ok, err = tx.GetKV("price:"+id, &pr)
 		return err

@@ -119,9 +119,9 @@ func TestCheckoutPackWithManualCaptureCreatesCustomerAndSendsMetadata(t *testing
 		t.Errorf("customer idempotency key = %q", cus.IdempotencyKey)
 	}
 	// The customer stripe-mock made is linked both ways in the store.
-	var u storage.User
+	var u billing.User
 	var linked string
-	_ = e.st.View(testNow, func(tx *storage.Tx) error {
+	_ = e.st.View(testNow, func(tx billing.Tx) error {
 		u, _, _ = tx.User("u1")
 		linked = tx.CustomerUser(u.CustomerID)
 		return nil
@@ -309,7 +309,7 @@ func TestPortalNeedsACustomer(t *testing.T) {
 	if rs := e.mock.Requests(); len(rs) != 0 {
 		t.Errorf("called Stripe for a user with no customer: %v", paths(rs))
 	}
-	_ = e.st.Update(testNow, func(tx *storage.Tx) error {
+	_ = e.st.Update(testNow, func(tx billing.Tx) error {
 		u, _ := tx.EnsureUser("u9")
 		u.CustomerID = "cus_u9"
 		return tx.PutUser(u)
@@ -400,8 +400,8 @@ func TestNewRefusesKeysOfTheWrongKind(t *testing.T) {
 func TestCaptureQueueListsStoreAndAPIAuthorizations(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	_ = e.st.Update(testNow, func(tx *storage.Tx) error {
-		for _, p := range []storage.Purchase{
+	_ = e.st.Update(testNow, func(tx billing.Tx) error {
+		for _, p := range []billing.Purchase{
 			{ID: "cs_auth", UserID: "u1", Mode: "payment", Status: "authorized", PaymentIntent: "pi_store", AmountTotal: 2000, Currency: "usd", Type: "topup", Credits: 1000, CreatedAt: testNow.Add(-6 * 24 * time.Hour)},
 			{ID: "cs_paid", UserID: "u1", Mode: "payment", Status: "paid", PaymentIntent: "pi_paid"},
 		} {
@@ -457,7 +457,7 @@ func TestCaptureQueueListsStoreAndAPIAuthorizations(t *testing.T) {
 	}
 	// Capturing grants nothing by itself: credits come with the event.
 	var bal int64
-	_ = e.st.View(testNow, func(tx *storage.Tx) error {
+	_ = e.st.View(testNow, func(tx billing.Tx) error {
 		u, _, _ := tx.User("u2")
 		bal = u.Balance
 		return nil
@@ -521,7 +521,7 @@ func TestResyncFeedsRawEventsOldestFirstAndDropsDuplicates(t *testing.T) {
 	if !strings.Contains(string(ev3.Payload), `"future_field"`) {
 		t.Errorf("payload lost fields of a newer API version: %s", ev3.Payload)
 	}
-	if _, err := e.st.EventByID("evt_x"); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.st.EventByID("evt_x"); !errors.Is(err, billing.ErrNotFound) {
 		t.Errorf("an event type creditdesk does not handle was stored: %v", err)
 	}
 }

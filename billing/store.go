@@ -1,0 +1,101 @@
+package billing
+
+import (
+	"io"
+	"time"
+)
+
+// Store is what billing needs of a database: transactions over the records
+// of records.go, the event inbox, and the pages the console lists. The
+// storage package implements it on bbolt; internal/cli wires the two. The
+// seam is kept narrow enough that another implementation could be written
+// against it.
+type Store interface {
+	// Update runs fn in one read-write transaction; now is the clock the
+	// ledger uses for expiry. An error from fn rolls everything back.
+	Update(now time.Time, fn func(Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(now time.Time, fn func(Tx) error) error
+	// Shared is Update for concurrent callers that may share one commit;
+	// fn may run twice and must report its results afresh on each run.
+	Shared(now time.Time, fn func(Tx) error) error
+
+	// Ingest stores a verified event durably; an event id already stored
+	// is a duplicate and changes nothing.
+	Ingest(ev Event) (rec EventRecord, duplicate bool, err error)
+	// IngestsInFlight is how many Ingest calls wait for their commit.
+	IngestsInFlight() int64
+	// Pending returns up to limit events still to apply, with sequence
+	// above after, for which due (nil: all) is true, in arrival order.
+	Pending(after uint64, limit int, due func(EventRecord) bool) ([]Event, error)
+	// ProbeWrite commits one small write, to find out whether writes work.
+	ProbeWrite(now time.Time) error
+
+	// Counts returns store-wide totals without scanning.
+	Counts() (Counts, error)
+	// EventsPage returns up to limit events newest first below sequence
+	// before (0: from the newest) for which match (nil: all) is true.
+	EventsPage(before uint64, limit int, match func(EventRecord) bool) ([]EventRecord, error)
+	// UsersPage returns up to limit users in id order after the id after,
+	// whose id, email, name, customer or tier contains filter.
+	UsersPage(after, filter string, limit int) ([]User, error)
+	// PurchasesPage returns up to limit purchases newest first below
+	// sequence before (0: from the newest).
+	PurchasesPage(before uint64, limit int) ([]Purchase, error)
+
+	// Verify checks every invariant of the stored records.
+	Verify() (VerifyReport, error)
+	// WriteTo writes a consistent copy of the database to w.
+	WriteTo(w io.Writer) (int64, error)
+}
+
+// Tx is one transaction of a Store: the records billing reads and writes.
+// Everything one business operation does goes in one Tx.
+type Tx interface {
+	State
+	// Now is the transaction's clock.
+	Now() time.Time
+
+	PutUser(u User) error
+	// EnsureUser returns the user, creating an empty one if needed.
+	EnsureUser(id string) (User, error)
+	LinkCustomer(customerID, userID string) error
+
+	// Post appends one ledger entry and updates the balance and grants; a
+	// key already used returns its entry and fresh=false.
+	Post(p Posting) (e Entry, fresh bool, err error)
+	// Grants returns the user's open grants in the order credits are spent.
+	Grants(userID string) ([]Grant, error)
+	// Entries returns up to limit of the user's entries, newest first, with
+	// ids below before (0: from the newest).
+	Entries(userID string, before uint64, limit int) ([]Entry, error)
+	// Spendable is the balance without credits past their expiry.
+	Spendable(u User) (int64, error)
+	// ExpireDue expires the user's grants past their expiry.
+	ExpireDue(userID string) (int64, error)
+	// ExpireGrants expires now the user's grants that match.
+	ExpireGrants(userID string, match func(Grant) bool, reason string) (int64, error)
+	// UsersWithExpiry returns the users whose next expiry is due.
+	UsersWithExpiry() ([]string, error)
+
+	Event(id string) (Event, bool, error)
+	// SetEvent stores the processing result of an event already stored.
+	SetEvent(rec EventRecord) error
+
+	PutPurchase(p Purchase) error
+	ScanPurchases(fn func(Purchase) bool) error
+	// UserPurchases returns up to limit of the user's purchases, newest first.
+	UserPurchases(userID string, limit int) ([]Purchase, error)
+
+	PutKV(key string, v any) error
+	DeleteKV(key string) error
+	ScanKV(prefix string, fn func(key string, raw []byte) bool)
+
+	APIKey(name string) (APIKey, bool, error)
+	APIKeyNameByHash(hash []byte) (string, bool)
+	CreateAPIKey(k APIKey) error
+	RevokeAPIKey(name string) (APIKey, error)
+	APIKeys() ([]APIKey, error)
+	APIRequest(key string) (APIRequest, bool, error)
+	PutAPIRequest(key string, r APIRequest) error
+}
