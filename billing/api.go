@@ -196,7 +196,7 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 				return err
 			}
 			if ok {
-				if spendable, err = tx.Spendable(u); err != nil {
+				if spendable, err = Spendable(tx, u); err != nil {
 					return err
 				}
 			}
@@ -205,7 +205,7 @@ func (s *Service) apiPost(ctx context.Context, p apiPosting) (APIResult, error) 
 				return nil
 			}
 		}
-		e, fresh, err := tx.Post(Posting{UserID: p.user, Delta: delta, Key: key, Reason: p.reason,
+		e, fresh, err := Post(tx, Posting{UserID: p.user, Delta: delta, Key: key, Reason: p.reason,
 			Source: "api:" + p.keyName, Kind: kind, Operator: "api:" + p.keyName})
 		if err != nil {
 			return err
@@ -247,7 +247,7 @@ func (s *Service) UserBalance(id string) (Balance, error) {
 			return fmt.Errorf("user %s: %w", id, ErrNotFound)
 		}
 		b.User = u
-		if b.Spendable, err = tx.Spendable(u); err != nil {
+		if b.Spendable, err = Spendable(tx, u); err != nil {
 			return err
 		}
 		gs, err := tx.Grants(id)

@@ -16,7 +16,7 @@ import (
 func (h *harness) grantAt(user string, n int64, exp time.Time, key string) {
 	h.t.Helper()
 	err := h.st.Update(h.now, func(tx Tx) error {
-		_, _, err := tx.Post(Posting{UserID: user, Delta: n, Key: key, Reason: "seed", Source: "evt_" + key, Kind: "pack", ExpiresAt: exp})
+		_, _, err := Post(tx, Posting{UserID: user, Delta: n, Key: key, Reason: "seed", Source: "evt_" + key, Kind: "pack", ExpiresAt: exp})
 		return err
 	})
 	if err != nil {
@@ -180,8 +180,8 @@ func TestAPIKeys(t *testing.T) {
 		t.Fatalf("hint %q", ks[1].Hint)
 	}
 	// Only hashes are stored: the keys appear nowhere in the file.
-	path := h.st.Path()
-	h.st.Close()
+	path := h.db.Path()
+	h.db.Close()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

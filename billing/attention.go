@@ -179,7 +179,7 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 				return err
 			}
 		}
-		if _, err := tx.ExpireDue(from); err != nil {
+		if _, err := ExpireDue(tx, from); err != nil {
 			return err
 		}
 		gs, err := tx.Grants(from)
@@ -187,7 +187,7 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 			return err
 		}
 		for _, g := range gs {
-			if _, _, err := tx.Post(Posting{UserID: to, Delta: g.Remaining, Key: fmt.Sprintf("link:%s:%d", from, g.EntryID),
+			if _, _, err := Post(tx, Posting{UserID: to, Delta: g.Remaining, Key: fmt.Sprintf("link:%s:%d", from, g.EntryID),
 				Reason: "moved from unlinked " + from, Source: "manual", Kind: g.Kind, ExpiresAt: g.ExpiresAt,
 				PurchaseID: g.PurchaseID, At: now, Operator: who}); err != nil {
 				return err
@@ -195,12 +195,12 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 			moved += g.Remaining
 		}
 		if moved > 0 {
-			if _, _, err := tx.Post(Posting{UserID: from, Delta: -moved, Key: "link:out:" + from + ":" + to,
+			if _, _, err := Post(tx, Posting{UserID: from, Delta: -moved, Key: "link:out:" + from + ":" + to,
 				Reason: "moved to " + to, Source: "manual", Kind: KindLink, At: now, Operator: who}); err != nil {
 				return err
 			}
 		}
-		dst, err := tx.EnsureUser(to)
+		dst, err := EnsureUser(tx, to)
 		if err != nil {
 			return err
 		}

@@ -22,13 +22,22 @@ func payload(id, typ string, created time.Time, version string, object M) []byte
 	return b
 }
 
+// testStore is a Store the tests also read events from: storage's bbolt
+// store or memStore.
+type testStore interface {
+	Store
+	EventByID(id string) (Event, error)
+}
+
 type harness struct {
 	t   *testing.T
 	svc *Service
-	st  *storage.Store
+	st  testStore
+	db  *storage.Store // st when it is storage's; nil for memStore
 	now time.Time
 }
 
+// newHarness runs a Service over a bbolt store in a temporary directory.
 func newHarness(t *testing.T, cat Catalog) *harness {
 	t.Helper()
 	st, err := storage.Open(filepath.Join(t.TempDir(), "b.db"), storage.Options{})
@@ -36,6 +45,16 @@ func newHarness(t *testing.T, cat Catalog) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	h := newHarnessOn(st, t, cat)
+	h.db = st
+	return h
+}
+
+// newMemHarness runs a Service over a memStore: the same rules and ledger
+// maths, no disk, fast enough for thousands of runs.
+func newMemHarness(t *testing.T, cat Catalog) *harness { return newHarnessOn(newMemStore(), t, cat) }
+
+func newHarnessOn(st testStore, t *testing.T, cat Catalog) *harness {
 	h := &harness{t: t, st: st, now: t0}
 	h.svc = NewService(st, Options{Rules: Rules{Catalog: cat}, Clock: func() time.Time { return h.now }})
 	return h

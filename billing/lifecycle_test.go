@@ -116,9 +116,11 @@ type outcome struct {
 	ledger  string
 }
 
-func play(t *testing.T, lc lifecycle, order []int, user string) outcome {
+// play delivers the events of lc in order to a new Service over the store
+// that newH makes, and returns the user's outcome.
+func play(t *testing.T, newH func(*testing.T, Catalog) *harness, lc lifecycle, order []int, user string) outcome {
 	t.Helper()
-	h := newHarness(t, testCatalog())
+	h := newH(t, testCatalog())
 	// The clock stands at the end of the story; events wait as long as
 	// the story lasts instead of being set aside.
 	h.svc.SetWaitLimit(365 * day)
@@ -156,14 +158,15 @@ func TestSubscriptionLifecycleInOrder(t *testing.T) {
 	for _, sh := range []shape{v2023, basil, future} {
 		t.Run(sh.version, func(t *testing.T) {
 			lc := subscriptionLifecycle(sh)
-			got := play(t, lc, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "u1")
 			// Three plan grants; the first two expire at their period end,
 			// the third at cancellation; the top-up is refunded; the free
 			// allowance is what is left.
 			want := outcome{balance: 100, tier: "free",
 				ledger: "expire-7500 free+100 pack+1000 plan+7500 refund-1000"}
-			if got != want {
-				t.Fatalf("got  %+v\nwant %+v", got, want)
+			for name, newH := range map[string]func(*testing.T, Catalog) *harness{"bbolt": newHarness, "memory": newMemHarness} {
+				if got := play(t, newH, lc, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "u1"); got != want {
+					t.Fatalf("%s: got  %+v\nwant %+v", name, got, want)
+				}
 			}
 		})
 	}
@@ -196,23 +199,46 @@ func TestRenewalShowsPlanCreditsPlusCarriedTopUp(t *testing.T) {
 	h.verify()
 }
 
-func TestSubscriptionLifecycleAnyOrderWithDuplicates(t *testing.T) {
-	lc := subscriptionLifecycle(v2023)
-	want := play(t, lc, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "u1")
-	rng := rand.New(rand.NewPCG(42, 7))
-	runs := 60
-	if testing.Short() {
-		runs = 10
-	}
+// anyOrders plays lc in runs random orders, each with up to three
+// redeliveries anywhere, and fails at the first whose outcome is not want.
+func anyOrders(t *testing.T, newH func(*testing.T, Catalog) *harness, lc lifecycle, user string, want outcome, runs int, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
 	for run := range runs {
 		order := rng.Perm(len(lc.events))
 		for range rng.IntN(4) { // redeliveries anywhere
 			order = slices.Insert(order, rng.IntN(len(order)+1), rng.IntN(len(lc.events)))
 		}
-		if got := play(t, lc, order, "u1"); got != want {
+		if got := play(t, newH, lc, order, user); got != want {
 			t.Fatalf("run %d, order %v:\ngot  %+v\nwant %+v", run, order, got, want)
 		}
 	}
+}
+
+// On bbolt, a few orders: the store does what the memory one does.
+func TestSubscriptionLifecycleAnyOrderWithDuplicates(t *testing.T) {
+	lc := subscriptionLifecycle(v2023)
+	want := play(t, newHarness, lc, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "u1")
+	runs := 60
+	if testing.Short() {
+		runs = 10
+	}
+	anyOrders(t, newHarness, lc, "u1", want, runs, 42)
+}
+
+// In memory, thousands of orders of both lifecycles: the rules and the
+// ledger maths are order-independent and idempotent.
+func TestLifecyclesInMemoryAnyOrderWithDuplicates(t *testing.T) {
+	runs := 2500
+	if testing.Short() {
+		runs = 250
+	}
+	for _, sh := range []shape{v2023, basil} {
+		lc := subscriptionLifecycle(sh)
+		want := play(t, newMemHarness, lc, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "u1")
+		anyOrders(t, newMemHarness, lc, "u1", want, runs, 43)
+	}
+	anyOrders(t, newMemHarness, packLifecycle(), "u2", outcome{balance: 0, tier: "free", ledger: "pack+800 refund-800"}, runs, 44)
 }
 
 func TestPackLifecycleEveryOrder(t *testing.T) {
@@ -223,7 +249,7 @@ func TestPackLifecycleEveryOrder(t *testing.T) {
 	perms = func(prefix, rest []int) {
 		if len(rest) == 0 {
 			order := append(slices.Clone(prefix), prefix[0]) // and a redelivery
-			if got := play(t, lc, order, "u2"); got != want {
+			if got := play(t, newHarness, lc, order, "u2"); got != want {
 				t.Fatalf("order %v: got %+v want %+v", order, got, want)
 			}
 			n++

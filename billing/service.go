@@ -519,7 +519,7 @@ func (s *Service) markFailed(ev Event, now time.Time, cause error) Activity {
 // included), which is what the Live tab shows.
 func (s *Service) write(tx Tx, d Decision) (keys []string, net int64, err error) {
 	for _, p := range d.Users {
-		u, err := tx.EnsureUser(p.ID)
+		u, err := EnsureUser(tx, p.ID)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -563,14 +563,14 @@ func (s *Service) write(tx Tx, d Decision) (keys []string, net int64, err error)
 		}
 	}
 	for _, u := range d.ExpirePlans {
-		n, err := tx.ExpireGrants(u, func(g Grant) bool { return g.Kind == KindPlan }, "plan cancelled: plan credits expire")
+		n, err := ExpireGrants(tx, u, func(g Grant) bool { return g.Kind == KindPlan }, "plan cancelled: plan credits expire")
 		if err != nil {
 			return nil, 0, err
 		}
 		net -= n
 	}
 	for _, p := range d.Postings {
-		e, fresh, err := tx.Post(p)
+		e, fresh, err := Post(tx, p)
 		var insufficient *ErrInsufficient
 		if errors.As(err, &insufficient) {
 			continue
@@ -585,7 +585,7 @@ func (s *Service) write(tx Tx, d Decision) (keys []string, net int64, err error)
 			net += e.Delta
 		}
 		// A grant whose period already ended expires at once.
-		n, err := tx.ExpireDue(p.UserID)
+		n, err := ExpireDue(tx, p.UserID)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -673,7 +673,7 @@ func (s *Service) ExpireDue() {
 		var n int64
 		err := s.store.Update(now, func(tx Tx) error {
 			var err error
-			n, err = tx.ExpireDue(id)
+			n, err = ExpireDue(tx, id)
 			return err
 		})
 		if err != nil {
@@ -720,7 +720,7 @@ func (s *Service) Adjust(ctx context.Context, user string, delta int64, reason s
 	var e Entry
 	err := s.store.Update(s.now(), func(tx Tx) error {
 		var err error
-		e, _, err = tx.Post(Posting{UserID: user, Delta: delta, Key: "manual:" + key, Reason: reason,
+		e, _, err = Post(tx, Posting{UserID: user, Delta: delta, Key: "manual:" + key, Reason: reason,
 			Source: "manual", Kind: KindManual, AllowNegative: force, Operator: who})
 		return err
 	})
@@ -802,7 +802,7 @@ func (s *Service) UsersPage(after, filter string, limit int) ([]User, error) {
 			continue
 		}
 		_ = s.store.View(now, func(tx Tx) error {
-			b, err := tx.Spendable(us[i])
+			b, err := Spendable(tx, us[i])
 			if err == nil {
 				us[i].Balance = b
 			}
@@ -825,7 +825,7 @@ func (s *Service) UserDetail(id string) (UserDetail, error) {
 			return fmt.Errorf("user %s: %w", id, ErrNotFound)
 		}
 		d.User = u
-		if d.Spendable, err = tx.Spendable(u); err != nil {
+		if d.Spendable, err = Spendable(tx, u); err != nil {
 			return err
 		}
 		if d.Grants, err = tx.Grants(id); err != nil {

@@ -56,26 +56,29 @@ type Tx interface {
 	// Now is the transaction's clock.
 	Now() time.Time
 
+	// PutUser stores u: a new user is counted and given CreatedAt; every
+	// write sets UpdatedAt and keeps the expiry index in step with
+	// NextExpiry.
 	PutUser(u User) error
-	// EnsureUser returns the user, creating an empty one if needed.
-	EnsureUser(id string) (User, error)
 	LinkCustomer(customerID, userID string) error
 
-	// Post appends one ledger entry and updates the balance and grants; a
-	// key already used returns its entry and fresh=false.
-	Post(p Posting) (e Entry, fresh bool, err error)
-	// Grants returns the user's open grants in the order credits are spent.
+	// EntryByKey returns the entry an idempotency key wrote.
+	EntryByKey(key string) (Entry, bool, error)
+	// WriteLedger persists what the ledger maths computed (ApplyPosting,
+	// ApplyExpiry): it numbers and appends ch.Entries in order, indexing
+	// their keys; stores each grant of ch.Grants, or removes it when
+	// nothing is left (a New grant takes the id of the last entry); and,
+	// when it appended entries, stores ch.User. It returns the entries as
+	// numbered.
+	WriteLedger(ch LedgerChange) ([]Entry, error)
+	// Grants returns the user's open grants in the order credits are spent
+	// (SortGrants).
 	Grants(userID string) ([]Grant, error)
 	// Entries returns up to limit of the user's entries, newest first, with
 	// ids below before (0: from the newest).
 	Entries(userID string, before uint64, limit int) ([]Entry, error)
-	// Spendable is the balance without credits past their expiry.
-	Spendable(u User) (int64, error)
-	// ExpireDue expires the user's grants past their expiry.
-	ExpireDue(userID string) (int64, error)
-	// ExpireGrants expires now the user's grants that match.
-	ExpireGrants(userID string, match func(Grant) bool, reason string) (int64, error)
-	// UsersWithExpiry returns the users whose next expiry is due.
+	// UsersWithExpiry returns the users whose NextExpiry is at or before
+	// the transaction's clock.
 	UsersWithExpiry() ([]string, error)
 
 	Event(id string) (Event, bool, error)

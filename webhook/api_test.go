@@ -161,7 +161,7 @@ func (r *apiRig) spend(user string, amount int64, key string) answer {
 func (r *apiRig) seed(user string, n int64, exp time.Time, source string) {
 	r.t.Helper()
 	err := r.st.Update(r.now, func(tx billing.Tx) error {
-		_, _, err := tx.Post(billing.Posting{UserID: user, Delta: n, Key: "seed:" + source, Reason: "seed", Source: source, Kind: "pack", ExpiresAt: exp})
+		_, _, err := billing.Post(tx, billing.Posting{UserID: user, Delta: n, Key: "seed:" + source, Reason: "seed", Source: source, Kind: "pack", ExpiresAt: exp})
 		return err
 	})
 	if err != nil {

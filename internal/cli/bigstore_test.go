@@ -34,7 +34,7 @@ func seedBigStore(t testing.TB, path string, users, events int) {
 		err := st.Update(now, func(tx billing.Tx) error {
 			for i := base; i < min(base+5000, users); i++ {
 				id := fmt.Sprintf("user_%06d", i)
-				if _, _, err := tx.Post(billing.Posting{UserID: id, Delta: int64(100 + i%900), Key: "seed:" + id, Reason: "seed", Source: "seed", Kind: "manual"}); err != nil {
+				if _, _, err := billing.Post(tx, billing.Posting{UserID: id, Delta: int64(100 + i%900), Key: "seed:" + id, Reason: "seed", Source: "seed", Kind: "manual"}); err != nil {
 					return err
 				}
 			}

@@ -268,7 +268,7 @@ func (c *Client) customerFor(ctx context.Context, userID string) (string, error)
 		return "", wrap("creating Stripe customer for "+userID, err)
 	}
 	err = svc.Store().Update(c.now(), func(tx billing.Tx) error {
-		u, err := tx.EnsureUser(userID)
+		u, err := billing.EnsureUser(tx, userID)
 		if err != nil {
 			return err
 		}

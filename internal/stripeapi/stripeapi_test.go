@@ -310,7 +310,7 @@ func TestPortalNeedsACustomer(t *testing.T) {
 		t.Errorf("called Stripe for a user with no customer: %v", paths(rs))
 	}
 	_ = e.st.Update(testNow, func(tx billing.Tx) error {
-		u, _ := tx.EnsureUser("u9")
+		u, _ := billing.EnsureUser(tx, "u9")
 		u.CustomerID = "cus_u9"
 		return tx.PutUser(u)
 	})
