@@ -65,7 +65,7 @@ func (s *Service) noteWrite(err error) {
 	if err != nil && !fault {
 		return
 	}
-	now, mono := s.now(), time.Now()
+	now, mono := s.now(), s.clock()
 	s.faults.mu.Lock()
 	was, since := s.faults.err, s.faults.since
 	settle := s.faults.settle

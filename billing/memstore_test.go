@@ -93,7 +93,9 @@ func (m *memStore) Ingest(ev Event) (EventRecord, bool, error) {
 	return ev.EventRecord, false, nil
 }
 
-func (m *memStore) IngestsInFlight() int64 { return 0 }
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (m *memStore) IngestsIdle() <-chan struct{} { return closed }
 
 func (m *memStore) Pending(after uint64, limit int, due func(EventRecord) bool) ([]Event, error) {
 	m.mu.Lock()

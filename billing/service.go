@@ -36,8 +36,14 @@ func (e *TransientError) Unwrap() error { return e.Err }
 // Options configure a Service.
 type Options struct {
 	Rules Rules
-	// Clock returns now; default time.Now.
+	// Clock returns now; default time.Now. Everything billing dates or
+	// waits for reads it.
 	Clock func() time.Time
+	// After returns a channel that receives once d has passed on Clock;
+	// default time.After. A test that moves Clock by hand gives its own,
+	// so that Run's waits (retries, sweeps, the expiry run every minute,
+	// fault backoff) follow its clock.
+	After func(d time.Duration) <-chan time.Time
 	Log   *slog.Logger
 	// Fetcher reads line items; nil when no secret key is configured.
 	Fetcher LineItemFetcher
@@ -59,6 +65,7 @@ type Service struct {
 	store   Store
 	rules   Rules
 	clock   func() time.Time
+	after   func(time.Duration) <-chan time.Time
 	log     *slog.Logger
 	fetcher LineItemFetcher
 	batch   int
@@ -86,6 +93,9 @@ func NewService(store Store, opt Options) *Service {
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
+	if opt.After == nil {
+		opt.After = time.After
+	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
@@ -97,7 +107,7 @@ func NewService(store Store, opt Options) *Service {
 	}
 	opt.Rules.LineItems = opt.Fetcher != nil
 	return &Service{
-		store: store, rules: opt.Rules, clock: opt.Clock, log: opt.Log, fetcher: opt.Fetcher, batch: opt.BatchSize, wait: opt.WaitLimit,
+		store: store, rules: opt.Rules, clock: opt.Clock, after: opt.After, log: opt.Log, fetcher: opt.Fetcher, batch: opt.BatchSize, wait: opt.WaitLimit,
 		wake: make(chan struct{}, 1), rejected: map[string]uint64{}, started: opt.Clock(),
 		faults: storeFaults{settle: opt.FaultSettle},
 	}
@@ -190,8 +200,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.running.Store(true)
 	defer s.running.Store(false)
 	s.ExpireDue()
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
+	expireAt := s.clock().Add(time.Minute) // the next expiry run
 	needSweep, sweeping := true, false
 	var cursor uint64
 	var lastSweep time.Time
@@ -216,7 +225,7 @@ func (s *Service) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				s.drain()
 				return nil
-			case <-time.After(faultBackoff(faulted, s.faults.base)):
+			case <-s.after(faultBackoff(faulted, s.faults.base)):
 			}
 			continue
 		}
@@ -227,8 +236,8 @@ func (s *Service) Run(ctx context.Context) error {
 		if res.applied > 0 || s.retryAll.Swap(false) {
 			needSweep = true
 		}
-		if needSweep && !sweeping && time.Since(lastSweep) >= time.Second {
-			needSweep, sweeping, cursor, lastSweep = false, true, 0, time.Now()
+		if needSweep && !sweeping && s.clock().Sub(lastSweep) >= time.Second {
+			needSweep, sweeping, cursor, lastSweep = false, true, 0, s.clock()
 		}
 		if sweeping {
 			sw, err := s.processOnce(ctx, pickSweep, cursor)
@@ -244,29 +253,25 @@ func (s *Service) Run(ctx context.Context) error {
 		if ctx.Err() == nil && err == nil && (res.processed > 0 || sweeping) {
 			continue
 		}
-		next := res.nextDue
-		if needSweep {
-			if at := lastSweep.Add(time.Second); next.IsZero() || at.Before(next) {
-				next = at
-			}
+		// Sleep until the first of: a waiting event's retry, the next
+		// sweep, the next expiry run; or until an ingest wakes us.
+		wait := expireAt.Sub(s.clock())
+		if !res.nextDue.IsZero() {
+			wait = min(wait, max(res.nextDue.Sub(s.clock()), 10*time.Millisecond))
 		}
-		var due <-chan time.Time
-		var timer *time.Timer
-		if !next.IsZero() {
-			timer = time.NewTimer(max(time.Until(next), 10*time.Millisecond))
-			due = timer.C
+		if needSweep {
+			wait = min(wait, max(lastSweep.Add(time.Second).Sub(s.clock()), 10*time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
 			s.drain()
 			return nil
 		case <-s.wake:
-		case <-due:
-		case <-tick.C:
-			s.ExpireDue()
+		case <-s.after(max(wait, 0)):
 		}
-		if timer != nil {
-			timer.Stop()
+		if !s.clock().Before(expireAt) {
+			s.ExpireDue()
+			expireAt = s.clock().Add(time.Minute)
 		}
 	}
 }
@@ -364,9 +369,17 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 	res.lastSeq = evs[len(evs)-1].Seq
 	res.processed = len(evs)
 	// Acknowledging Stripe comes first: while webhook requests wait for
-	// their commit, hold back a little before taking the write lock.
-	for i := 0; i < 10 && which != pickReceived && s.store.IngestsInFlight() > 0; i++ {
-		time.Sleep(2 * time.Millisecond)
+	// their commit, hold back (up to 20 ms) before taking the write lock.
+	if idle := s.store.IngestsIdle(); which != pickReceived {
+		select {
+		case <-idle:
+		default:
+			select {
+			case <-idle:
+			case <-s.after(20 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
 	}
 	var acts []Activity
 	var fetch []fetchReq

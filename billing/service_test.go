@@ -180,10 +180,12 @@ func TestLiveFeedGetsEveryStep(t *testing.T) {
 }
 
 // More waiting events than one batch all apply once their missing pieces
-// arrive, while the processor runs.
+// arrive, while the processor runs. Sweeps are at most a second apart on
+// the service's clock, which the test moves.
 func TestRunSweepsEveryWaitingEventWhenThePieceArrives(t *testing.T) {
 	h := newHarness(t, testCatalog())
-	h.now = t0.Add(day)
+	clock := newFakeClock(t0.Add(day))
+	h.svc = NewService(h.st, Options{Rules: Rules{Catalog: testCatalog()}, Clock: clock.Now, After: clock.After})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.svc.Run(ctx); close(done) }()
@@ -202,7 +204,7 @@ func TestRunSweepsEveryWaitingEventWhenThePieceArrives(t *testing.T) {
 		h.svc.Ingest(payload("evt_c"+u, "checkout.session.completed", t0, "2023-10-16",
 			session("cs_"+u, u, M{"user_id": u, "type": "plan-pro"}, M{"mode": "subscription", "subscription": "sub_" + u})), "test")
 	}
-	waitFor(t, func() bool { return h.svc.Stats().Waiting == 0 })
+	waitFor(t, func() bool { clock.Advance(time.Second); return h.svc.Stats().Waiting == 0 })
 	for i := range n {
 		if d := h.user(fmt.Sprintf("w%02d", i)); d.Spendable != 2500 {
 			t.Fatalf("w%02d has %d credits", i, d.Spendable)

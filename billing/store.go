@@ -23,8 +23,9 @@ type Store interface {
 	// Ingest stores a verified event durably; an event id already stored
 	// is a duplicate and changes nothing.
 	Ingest(ev Event) (rec EventRecord, duplicate bool, err error)
-	// IngestsInFlight is how many Ingest calls wait for their commit.
-	IngestsInFlight() int64
+	// IngestsIdle returns a channel closed once no Ingest call waits for
+	// its commit (closed already when none does).
+	IngestsIdle() <-chan struct{}
 	// Pending returns up to limit events still to apply, with sequence
 	// above after, for which due (nil: all) is true, in arrival order.
 	Pending(after uint64, limit int, due func(EventRecord) bool) ([]Event, error)

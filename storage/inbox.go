@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"creditdesk/billing"
@@ -17,8 +18,8 @@ import (
 // Concurrent calls share commits (see Shared): the fsync is paid once per
 // group, not once per event.
 func (s *Store) Ingest(ev billing.Event) (rec billing.EventRecord, duplicate bool, err error) {
-	s.inflight.Add(1)
-	defer s.inflight.Add(-1)
+	s.inflight.begin()
+	defer s.inflight.end()
 	err = s.Shared(time.Now(), func(tx billing.Tx) error {
 		var err error
 		rec, duplicate, err = ingestTx(tx.(*Tx).tx, ev)
@@ -27,10 +28,54 @@ func (s *Store) Ingest(ev billing.Event) (rec billing.EventRecord, duplicate boo
 	return rec, duplicate, err
 }
 
-// IngestsInFlight is how many Ingest calls are waiting for their commit. The
-// processor defers to them, so acknowledgements stay fast under load and
-// applying catches up after.
-func (s *Store) IngestsInFlight() int64 { return s.inflight.Load() }
+// IngestsIdle returns a channel that is closed once no Ingest call waits
+// for its commit (at once when none does). The processor defers to them,
+// so acknowledgements stay fast under load and applying catches up after.
+func (s *Store) IngestsIdle() <-chan struct{} { return s.inflight.idle() }
+
+// IngestsInFlight is how many Ingest calls are waiting for their commit.
+func (s *Store) IngestsInFlight() int64 {
+	s.inflight.mu.Lock()
+	defer s.inflight.mu.Unlock()
+	return s.inflight.n
+}
+
+// inflight counts the Ingest calls waiting for their commit, with a channel
+// closed each time the count comes back to zero.
+type inflight struct {
+	mu   sync.Mutex
+	n    int64
+	done chan struct{} // closed while n == 0
+}
+
+func (f *inflight) begin() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		f.done = make(chan struct{})
+	}
+	f.n++
+}
+
+func (f *inflight) end() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 {
+		close(f.done)
+	}
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (f *inflight) idle() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		return closedChan
+	}
+	return f.done
+}
 
 func ingestTx(tx *bolt.Tx, ev billing.Event) (billing.EventRecord, bool, error) {
 	if ev.ID == "" {

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,7 +31,7 @@ type Store struct {
 	fault func() error // Options.CommitFault
 
 	// inflight counts Ingest calls waiting for their commit.
-	inflight atomic.Int64
+	inflight inflight
 	shared   sharedCommit // API writes committed together (apikeys.go)
 	wg       sync.WaitGroup
 	mu       sync.Mutex
