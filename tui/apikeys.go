@@ -107,6 +107,7 @@ func (p *apiKeysPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case apiKeysLoadedMsg:
 		if msg.err != nil {
+			p.list.failed(msg.err)
 			return p, reportErr(fmt.Errorf("loading API keys: %w", msg.err))
 		}
 		p.rows = msg.keys
@@ -235,5 +236,5 @@ func (p *apiKeysPane) ShortHelp() []key.Binding {
 }
 
 func (p *apiKeysPane) FullHelp() [][]key.Binding {
-	return [][]key.Binding{{p.km.Up, p.km.Down}, {p.km.NewKey, p.km.Revoke, p.km.Reload}}
+	return [][]key.Binding{p.list.listHelp(), {p.km.NewKey, p.km.Revoke, p.km.Reload}}
 }

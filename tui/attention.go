@@ -137,6 +137,7 @@ func (p *attentionPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		p.loading = false
 		if msg.err != nil {
+			p.list.failed(msg.err)
 			return p, reportErr(fmt.Errorf("loading attention items: %w", msg.err))
 		}
 		p.rows = msg.rows
@@ -264,5 +265,5 @@ func (p *attentionPane) ShortHelp() []key.Binding {
 }
 
 func (p *attentionPane) FullHelp() [][]key.Binding {
-	return [][]key.Binding{{p.km.Up, p.km.Down, p.km.Open, p.km.Reload}, {p.km.Retry, p.km.Assign, p.km.Link}}
+	return [][]key.Binding{append(p.list.listHelp(), p.km.Open, p.km.Reload), {p.km.Retry, p.km.Assign, p.km.Link}}
 }

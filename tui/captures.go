@@ -70,9 +70,7 @@ func (p *capturesPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case capturesLoadedMsg:
 		p.loading = false
 		if msg.err != nil {
-			if !p.list.loaded {
-				p.list.failed(msg.err)
-			}
+			p.list.failed(msg.err)
 			return p, reportErr(fmt.Errorf("loading the capture queue: %w", msg.err))
 		}
 		p.rows = msg.rows

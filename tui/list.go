@@ -56,9 +56,13 @@ func (l *list) setRows(n int) {
 	l.clamp()
 }
 
-// failed records a failed read; a list that has rows keeps them.
+// failed records a failed read: a list never loaded says so instead of
+// "loading…"; one that was loaded keeps its rows (the status line has the
+// error).
 func (l *list) failed(err error) {
-	l.err = err
+	if !l.loaded {
+		l.err = err
+	}
 }
 
 // insertedAbove keeps the cursor on the row it was on after n rows were
@@ -217,9 +221,7 @@ func (p *pager[C, R]) loaded(gen int, rows []R, err error) bool {
 	}
 	p.loading = false
 	if err != nil {
-		if !p.list.loaded {
-			p.failed(err)
-		}
+		p.failed(err)
 		return true
 	}
 	p.more = len(rows) > p.limit

@@ -78,6 +78,7 @@ func (p *livePane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case eventsLoadedMsg:
 		if msg.err != nil {
+			p.list.failed(msg.err)
 			return p, reportErr(fmt.Errorf("loading events: %w", msg.err))
 		}
 		for _, e := range msg.rows {

@@ -214,6 +214,19 @@ func TestUpdateRouting(t *testing.T) {
 			},
 		},
 		{
+			name: "a failed first read says so in the pane and on the status line",
+			msg:  func(*model) tea.Msg { return eventsLoadedMsg{err: boom} },
+			check: func(t *testing.T, m *model, cmd tea.Cmd) {
+				deliver(m, cmd)
+				if v := m.live().View(); !strings.Contains(v, "boom") || strings.Contains(v, "loading…") {
+					t.Errorf("live pane:\n%s", v)
+				}
+				if m.status != "loading events: boom" {
+					t.Errorf("status %q", m.status)
+				}
+			},
+		},
+		{
 			name: "an error goes to the status line",
 			msg:  func(*model) tea.Msg { return errMsg{boom} },
 			check: func(t *testing.T, m *model, _ tea.Cmd) {
