@@ -33,10 +33,10 @@ type Client struct {
 	connected bool
 	// ended: the process will not come back (a demo, whose temporary
 	// database is gone with it).
-	ended bool
-	stats     billing.Stats
-	status    string
-	choices   []tui.CheckoutChoice
+	ended   bool
+	stats   billing.Stats
+	status  string
+	choices []tui.CheckoutChoice
 }
 
 // Timing of reattaching.
