@@ -238,7 +238,7 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 			}
 		}
 		var subs []Subscription
-		tx.ScanKV("sub:", func(_ string, raw []byte) bool {
+		tx.ScanKV(subscriptionPrefix, func(_ string, raw []byte) bool {
 			var sub Subscription
 			if json.Unmarshal(raw, &sub) == nil && sub.UserID == from {
 				subs = append(subs, sub)

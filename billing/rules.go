@@ -85,7 +85,17 @@ type Flag struct {
 }
 
 // FlagKey is the kv key of an attention flag.
-func FlagKey(kind FlagKind, id string) string { return "attn:" + string(kind) + ":" + id }
+func FlagKey(kind FlagKind, id string) string { return flagPrefix + string(kind) + ":" + id }
+
+// flagPrefix starts the kv key of every attention flag.
+const flagPrefix = "attn:"
+
+// PaymentIntentKey is the kv key that maps a payment intent to the
+// purchase it paid.
+func PaymentIntentKey(pi string) string { return "pi:" + pi }
+
+// ChargeKey is the kv key that maps a charge to the purchase it paid.
+func ChargeKey(ch string) string { return "charge:" + ch }
 
 func ignored(reason string) Decision { return Decision{State: StateIgnored, Reason: reason} }
 
@@ -321,7 +331,7 @@ func (r Rules) checkoutCompleted(ev Event, obj Obj, st State) (Decision, error) 
 	}
 	d.Users = append(d.Users, patch)
 	if p.PaymentIntent != "" {
-		d.KV = append(d.KV, KV{Key: "pi:" + p.PaymentIntent, Value: sid})
+		d.KV = append(d.KV, KV{Key: PaymentIntentKey(p.PaymentIntent), Value: sid})
 	}
 
 	switch {
@@ -431,11 +441,11 @@ func cacheProduct(ev Event, obj Obj) Decision {
 	id := obj.Str("id")
 	d := Decision{State: StateApplied, Reason: "product " + id + " cached"}
 	if ev.Type == "product.deleted" {
-		d.KV = []KV{{Key: "product:" + id, Delete: true}}
+		d.KV = []KV{{Key: ProductKey(id), Delete: true}}
 		return d
 	}
 	credits, _ := obj.Int("metadata", "credits")
-	d.KV = []KV{{Key: "product:" + id, Value: CachedProduct{ID: id, Name: obj.Str("name"), Type: obj.Str("metadata", "type"),
+	d.KV = []KV{{Key: ProductKey(id), Value: CachedProduct{ID: id, Name: obj.Str("name"), Type: obj.Str("metadata", "type"),
 		Credits: credits, Active: obj.Str("active") == "true", Updated: ev.Created}}}
 	return d
 }
@@ -444,32 +454,11 @@ func cachePrice(ev Event, obj Obj) Decision {
 	id := obj.Str("id")
 	d := Decision{State: StateApplied, Reason: "price " + id + " cached"}
 	if ev.Type == "price.deleted" {
-		d.KV = []KV{{Key: "price:" + id, Delete: true}}
+		d.KV = []KV{{Key: PriceKey(id), Delete: true}}
 		return d
 	}
 	unit, _ := obj.Int("unit_amount")
-	d.KV = []KV{{Key: "price:" + id, Value: CachedPrice{ID: id, Product: obj.Str("product"), UnitAmount: unit,
+	d.KV = []KV{{Key: PriceKey(id), Value: CachedPrice{ID: id, Product: obj.Str("product"), UnitAmount: unit,
 		Currency: obj.Str("currency"), Recurring: obj.Child("recurring") != nil, Active: obj.Str("active") == "true", Updated: ev.Created}}}
 	return d
-}
-
-// CachedProduct is a Stripe product as the store keeps it.
-type CachedProduct struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Type    string `json:"type,omitempty"`
-	Credits int64  `json:"credits,omitempty"`
-	Active  bool   `json:"active"`
-	Updated int64  `json:"updated"`
-}
-
-// CachedPrice is a Stripe price as the store keeps it.
-type CachedPrice struct {
-	ID         string `json:"id"`
-	Product    string `json:"product"`
-	UnitAmount int64  `json:"unit_amount"`
-	Currency   string `json:"currency"`
-	Recurring  bool   `json:"recurring"`
-	Active     bool   `json:"active"`
-	Updated    int64  `json:"updated"`
 }

@@ -18,7 +18,7 @@ func manualCapture(session Obj) bool {
 // purchaseOfIntent finds the purchase a payment intent paid for.
 func purchaseOfIntent(st State, pi string) (Purchase, bool, error) {
 	var id string
-	if ok, err := st.GetKV("pi:"+pi, &id); err != nil || !ok {
+	if ok, err := st.GetKV(PaymentIntentKey(pi), &id); err != nil || !ok {
 		return Purchase{}, false, err
 	}
 	return st.Purchase(id)

@@ -7,7 +7,10 @@ import (
 )
 
 // SubscriptionKey is the kv key of a subscription's state.
-func SubscriptionKey(id string) string { return "sub:" + id }
+func SubscriptionKey(id string) string { return subscriptionPrefix + id }
+
+// subscriptionPrefix starts the kv key of every subscription.
+const subscriptionPrefix = "sub:"
 
 // subscriptionOf reads the subscription an invoice belongs to from where
 // each API version puts it.
@@ -138,10 +141,10 @@ func (r Rules) invoicePaid(ev Event, obj Obj, st State, now time.Time) (Decision
 		Status: "paid", Credits: p.MonthlyCredits, AmountTotal: amount(obj, "amount_paid"), Currency: obj.Str("currency"),
 		PaymentIntent: pi, Subscription: sub, EventID: ev.ID}}
 	if pi != "" {
-		d.KV = append(d.KV, KV{Key: "pi:" + pi, Value: in})
+		d.KV = append(d.KV, KV{Key: PaymentIntentKey(pi), Value: in})
 	}
 	if ch := obj.Str("charge"); ch != "" {
-		d.KV = append(d.KV, KV{Key: "charge:" + ch, Value: in})
+		d.KV = append(d.KV, KV{Key: ChargeKey(ch), Value: in})
 	}
 	d.Postings = []Posting{{UserID: user, Delta: p.MonthlyCredits, Key: "invoice:" + in, Reason: d.Reason,
 		Source: ev.ID, Kind: KindPlan, ExpiresAt: expires, PurchaseID: in}}
@@ -263,7 +266,7 @@ func firstTime(ts ...time.Time) time.Time {
 // purchaseOfCharge finds the purchase a charge paid for, through its
 // payment intent or its invoice.
 func purchaseOfCharge(st State, obj Obj) (Purchase, bool, error) {
-	for _, key := range []string{"pi:" + obj.Str("payment_intent"), "charge:" + obj.Str("charge"), "charge:" + obj.Str("id")} {
+	for _, key := range []string{PaymentIntentKey(obj.Str("payment_intent")), ChargeKey(obj.Str("charge")), ChargeKey(obj.Str("id"))} {
 		var id string
 		if ok, err := st.GetKV(key, &id); err != nil {
 			return Purchase{}, false, err

@@ -113,9 +113,6 @@ func NewService(store Store, opt Options) *Service {
 	}
 }
 
-// Store is the service's store.
-func (s *Service) Store() Store { return s.store }
-
 // Rules is the service's rules and catalog.
 func (s *Service) Rules() Rules { return s.rules }
 
@@ -769,7 +766,7 @@ func (s *Service) Stats() Stats {
 	}
 	st.Attention = st.Waiting + uint64(len(s.problemItems()))
 	_ = s.store.View(s.now(), func(tx Tx) error {
-		tx.ScanKV("attn:", func(string, []byte) bool { st.Attention++; return true })
+		tx.ScanKV(flagPrefix, func(string, []byte) bool { st.Attention++; return true })
 		return nil
 	})
 	return st
@@ -877,7 +874,7 @@ func (s *Service) Flags() ([]Flag, error) {
 	var out []Flag
 	err := s.store.View(s.now(), func(tx Tx) error {
 		var err error
-		tx.ScanKV("attn:", func(_ string, raw []byte) bool {
+		tx.ScanKV(flagPrefix, func(_ string, raw []byte) bool {
 			var f Flag
 			if err = json.Unmarshal(raw, &f); err != nil {
 				return false

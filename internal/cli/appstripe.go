@@ -24,9 +24,24 @@ type appStripe struct {
 	svc    *billing.Service
 }
 
-// newAppStripe builds the client once from the configuration; nil when no
-// secret key is set.
-func newAppStripe(env *Env, r billing.Rules, log *slog.Logger) (*appStripe, error) {
+// stripeLineItems is the Stripe client billing's processor reads line
+// items with (billing.Options.Fetcher); nil when no secret key is set. It
+// only calls Stripe, so it is built before the service; a bad key fails
+// here, before anything else starts.
+func stripeLineItems(env *Env, r billing.Rules) (billing.LineItemFetcher, error) {
+	if env.Config.SecretKey == "" {
+		return nil, nil
+	}
+	c, err := stripeapi.New(clientConfig(env, r.Catalog), nil)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// newAppStripe builds the client once from the configuration, over svc's
+// records; nil when no secret key is set.
+func newAppStripe(env *Env, r billing.Rules, svc *billing.Service, log *slog.Logger) (*appStripe, error) {
 	if env.Config.SecretKey == "" {
 		return nil, nil
 	}
@@ -35,19 +50,11 @@ func newAppStripe(env *Env, r billing.Rules, log *slog.Logger) (*appStripe, erro
 	}
 	cfg := clientConfig(env, r.Catalog)
 	cfg.Log = log
-	c, err := stripeapi.New(cfg)
+	c, err := stripeapi.New(cfg, svc)
 	if err != nil {
 		return nil, err
 	}
-	return &appStripe{client: c, log: log}, nil
-}
-
-// fetcher is the line-item reader for billing.Options.Fetcher.
-func (s *appStripe) fetcher() billing.LineItemFetcher {
-	if s == nil {
-		return nil
-	}
-	return s.client
+	return &appStripe{client: c, log: log, svc: svc}, nil
 }
 
 // api is the billing.Stripe for the app's HTTP API.
@@ -58,15 +65,12 @@ func (s *appStripe) api() billing.Stripe {
 	return s.client
 }
 
-// start attaches the service and, in the background, syncs the catalog and
-// resyncs from the newest stored event, logging progress. ctx ending stops
-// it; wait waits for it.
-func (s *appStripe) start(ctx context.Context, svc *billing.Service) {
+// start, in the background, syncs the catalog and resyncs from the newest
+// stored event, logging progress. ctx ending stops it; wait waits for it.
+func (s *appStripe) start(ctx context.Context) {
 	if s == nil {
 		return
 	}
-	s.client.SetService(svc)
-	s.svc = svc
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)

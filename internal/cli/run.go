@@ -81,7 +81,7 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := newAppStripe(env, r, opt.log)
+	lineItems, err := stripeLineItems(env, r)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,14 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 		srvTLS.Close()
 		return nil, err
 	}
-	svc := billing.NewService(st, billing.Options{Rules: r, Log: opt.log, Fetcher: sc.fetcher()})
+	svc := billing.NewService(st, billing.Options{Rules: r, Log: opt.log, Fetcher: lineItems})
+	sc, err := newAppStripe(env, r, svc, opt.log)
+	if err != nil {
+		st.Close()
+		ln.Close()
+		srvTLS.Close()
+		return nil, err
+	}
 	rc := webhook.NewReceiver(svc, secrets)
 	rc.Log = opt.log
 	a := &app{store: st, svc: svc, log: opt.log, secrets: secrets, keyKind: kind, procDone: make(chan struct{}), srvDone: make(chan error, 1)}
@@ -123,7 +130,7 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 		return nil
 	})
 	// The app's API (/api/users/..., /api/stripe/checkout, /api/stripe/portal).
-	api := webhook.NewAPI(svc, sc.api() /* stripe: set by internal/stripeapi */, limits)
+	api := webhook.NewAPI(svc, sc.api(), limits)
 	api.Log = opt.log
 	if opt.metrics != nil {
 		api.Observe = opt.metrics.ObserveAPI
@@ -150,7 +157,7 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 		_ = svc.Run(procCtx)
 	}()
 	a.stripe = sc
-	sc.start(procCtx, svc) // catalog sync and resync in the background
+	sc.start(procCtx) // catalog sync and resync in the background
 	go func() { a.srvDone <- a.server.Serve() }()
 	return a, nil
 }

@@ -82,7 +82,7 @@ func openStripe(env *Env) (*stripeSession, error) {
 	}
 	kind, _ := config.CheckSecretKey(env.Config.SecretKey)
 	cat, note := sellingCatalog(r.Catalog, kind.Live)
-	c, err := stripeapi.New(clientConfig(env, cat))
+	lineItems, err := stripeapi.New(clientConfig(env, cat), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +90,12 @@ func openStripe(env *Env) (*stripeSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := billing.NewService(st, billing.Options{Rules: r, Fetcher: c, Log: discardLogger()})
-	c.SetService(svc)
+	svc := billing.NewService(st, billing.Options{Rules: r, Fetcher: lineItems, Log: discardLogger()})
+	c, err := stripeapi.New(clientConfig(env, cat), svc)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	return &stripeSession{client: c, svc: svc, store: st, note: note}, nil
 }
 
@@ -333,7 +337,7 @@ func runWebhook(env *Env, args []string) error {
 	if _, err := config.CheckSecretKey(env.Config.SecretKey); err != nil {
 		return err
 	}
-	c, err := stripeapi.New(clientConfig(env, billing.Catalog{}))
+	c, err := stripeapi.New(clientConfig(env, billing.Catalog{}), nil)
 	if err != nil {
 		return err
 	}
@@ -365,14 +369,16 @@ func runDoctor(env *Env, args []string) error {
 	}
 	in := stripeapi.DoctorInput{Config: env.Config, Now: time.Now()}
 	if r, err := rules(env, false); err == nil {
-		if c, err := stripeapi.New(clientConfig(env, r.Catalog)); err == nil {
-			in.Client = c
-		}
+		var rec stripeapi.Records // nil: the client only calls Stripe
 		if st, err := openStore(env, true); err != nil {
 			in.StoreErr = err
 		} else {
 			defer st.Close()
 			in.Service = billing.NewService(st, billing.Options{Rules: r})
+			rec = in.Service
+		}
+		if c, err := stripeapi.New(clientConfig(env, r.Catalog), rec); err == nil {
+			in.Client = c
 		}
 	} else {
 		in.StoreErr = err

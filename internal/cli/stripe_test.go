@@ -258,7 +258,7 @@ func TestConsoleOperatorOverStripeMock(t *testing.T) {
 	}
 	t.Run("attached", func(t *testing.T) { checkOperator(t, c.Operator()) })
 	var nilStripe *appStripe
-	if nilStripe.operator(a.svc, cfg) != nil || nilStripe.api() != nil || nilStripe.fetcher() != nil {
+	if nilStripe.operator(a.svc, cfg) != nil || nilStripe.api() != nil {
 		t.Error("no key must give nil interfaces, not typed nils")
 	}
 }

@@ -46,7 +46,7 @@ type Authorization struct {
 // store's purchases authorized (or pending with a payment intent) and the
 // Payment Intents API's requires_capture payments of the last 7 days.
 func (c *Client) Captures(ctx context.Context) ([]Authorization, error) {
-	svc, err := c.service()
+	svc, err := c.records()
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (c *Client) Captures(ctx context.Context) ([]Authorization, error) {
 			a.Type = pi.Metadata["type"]
 		}
 		if a.UserID == "" && pi.Customer != nil {
-			a.UserID = c.customerUser(svc, pi.Customer.ID)
+			a.UserID = svc.CustomerUser(pi.Customer.ID)
 		}
 	}
 	if err := it.Err(); err != nil {
@@ -128,15 +128,6 @@ func (c *Client) Captures(ctx context.Context) ([]Authorization, error) {
 		return out[i].PaymentIntent < out[j].PaymentIntent
 	})
 	return out, nil
-}
-
-func (c *Client) customerUser(svc *billing.Service, customer string) string {
-	var u string
-	_ = svc.Store().View(c.now(), func(tx billing.Tx) error {
-		u = tx.CustomerUser(customer)
-		return nil
-	})
-	return u
 }
 
 // CaptureResult is what Stripe said after a capture or cancel.

@@ -2,7 +2,6 @@ package stripeapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -13,30 +12,6 @@ import (
 
 	"creditdesk/billing"
 )
-
-// CachedCoupon is a Stripe coupon as the store keeps it under "coupon:ID".
-type CachedCoupon struct {
-	ID               string  `json:"id"`
-	Name             string  `json:"name,omitempty"`
-	PercentOff       float64 `json:"percent_off,omitempty"`
-	AmountOff        int64   `json:"amount_off,omitempty"`
-	Currency         string  `json:"currency,omitempty"`
-	Duration         string  `json:"duration"`
-	DurationInMonths int64   `json:"duration_in_months,omitempty"`
-	Valid            bool    `json:"valid"`
-	Updated          int64   `json:"updated"`
-}
-
-// Off says what the coupon takes off: "20% off", "5.00 USD off".
-func (c CachedCoupon) Off() string {
-	if c.PercentOff > 0 {
-		return strconv.FormatFloat(c.PercentOff, 'f', -1, 64) + "% off"
-	}
-	return billing.FormatAmount(c.AmountOff, c.Currency) + " off"
-}
-
-// catalogSyncedKey keeps when the catalog was last listed.
-const catalogSyncedKey = "catalog:synced_at"
 
 // CatalogSync counts what SyncCatalog stored.
 type CatalogSync struct {
@@ -52,11 +27,11 @@ func (s CatalogSync) String() string {
 // account from holding the sync forever.
 const maxListed = 10000
 
-// SyncCatalog lists products, prices and coupons and stores them in the kv
-// cache ("product:ID", "price:ID", "coupon:ID"), where the billing rules
-// keep them fresh from product.*, price.* and coupon.* events.
+// SyncCatalog lists products, prices and coupons and has billing record
+// them (billing.Service.CatalogListed), where the billing rules keep them
+// fresh from product.*, price.* and coupon.* events.
 func (c *Client) SyncCatalog(ctx context.Context) (CatalogSync, error) {
-	svc, err := c.service()
+	rec, err := c.records()
 	if err != nil {
 		return CatalogSync{}, err
 	}
@@ -89,13 +64,13 @@ func (c *Client) SyncCatalog(ctx context.Context) (CatalogSync, error) {
 	if err := rit.Err(); err != nil {
 		return CatalogSync{}, wrap("listing prices", err)
 	}
-	var coupons []CachedCoupon
+	var coupons []billing.CachedCoupon
 	cpp := &stripe.CouponListParams{}
 	cpp.Context, cpp.Limit = ctx, stripe.Int64(100)
 	cit := c.api.Coupons.List(cpp)
 	for n := 0; n < maxListed && cit.Next(); n++ {
 		k := cit.Coupon()
-		coupons = append(coupons, CachedCoupon{ID: k.ID, Name: k.Name, PercentOff: k.PercentOff, AmountOff: k.AmountOff,
+		coupons = append(coupons, billing.CachedCoupon{ID: k.ID, Name: k.Name, PercentOff: k.PercentOff, AmountOff: k.AmountOff,
 			Currency: string(k.Currency), Duration: string(k.Duration), DurationInMonths: k.DurationInMonths, Valid: k.Valid,
 			Updated: k.Created})
 	}
@@ -104,24 +79,7 @@ func (c *Client) SyncCatalog(ctx context.Context) (CatalogSync, error) {
 	}
 	now := c.now()
 	res := CatalogSync{Products: len(products), Prices: len(prices), Coupons: len(coupons), At: now}
-	err = svc.Store().Update(now, func(tx billing.Tx) error {
-		for _, p := range products {
-			if err := putNewer(tx, "product:"+p.ID, p, p.Updated); err != nil {
-				return err
-			}
-		}
-		for _, p := range prices {
-			if err := putNewer(tx, "price:"+p.ID, p, p.Updated); err != nil {
-				return err
-			}
-		}
-		for _, k := range coupons {
-			if err := putNewer(tx, "coupon:"+k.ID, k, k.Updated); err != nil {
-				return err
-			}
-		}
-		return tx.PutKV(catalogSyncedKey, now)
-	})
+	err = rec.CatalogListed(billing.CatalogListing{Products: products, Prices: prices, Coupons: coupons, At: now})
 	if err != nil {
 		return res, fmt.Errorf("storing the catalog: %w", err)
 	}
@@ -129,26 +87,12 @@ func (c *Client) SyncCatalog(ctx context.Context) (CatalogSync, error) {
 	return res, nil
 }
 
-// putNewer stores v unless the cache holds a value a webhook event wrote
-// later than updated.
-func putNewer(tx billing.Tx, key string, v any, updated int64) error {
-	var prev struct {
-		Updated int64 `json:"updated"`
-	}
-	if ok, err := tx.GetKV(key, &prev); err != nil {
-		return err
-	} else if ok && prev.Updated > updated {
-		return nil
-	}
-	return tx.PutKV(key, v)
-}
-
 // CatalogView is the catalog as the Catalog tab and `creditdesk catalog`
 // show it: Stripe's prices with the catalog type each maps to, coupons,
 // and the configured plans and packs with their payment links.
 type CatalogView struct {
 	Prices   []PriceRow
-	Coupons  []CachedCoupon
+	Coupons  []billing.CachedCoupon
 	Types    []TypeRow
 	SyncedAt time.Time
 }
@@ -181,74 +125,43 @@ type TypeRow struct {
 
 // Catalog reads the cached catalog from the store; no API call.
 func (c *Client) CatalogView() (CatalogView, error) {
-	svc, err := c.service()
+	rec, err := c.records()
 	if err != nil {
 		return CatalogView{}, err
 	}
-	return ReadCatalog(svc, c.cfg.Catalog)
+	return ReadCatalog(rec, c.cfg.Catalog)
 }
 
-// ReadCatalog reads the cached catalog from svc's store and maps it onto
-// cat. It needs no key.
-func ReadCatalog(svc *billing.Service, cat billing.Catalog) (CatalogView, error) {
-	var v CatalogView
-	products := map[string]billing.CachedProduct{}
-	err := svc.Store().View(time.Now(), func(tx billing.Tx) error {
-		var err error
-		scan := func(prefix string, fn func([]byte) error) {
-			tx.ScanKV(prefix, func(_ string, raw []byte) bool {
-				err = fn(raw)
-				return err == nil
-			})
-		}
-		scan("product:", func(raw []byte) error {
-			var p billing.CachedProduct
-			if err := json.Unmarshal(raw, &p); err != nil {
-				return err
-			}
-			products[p.ID] = p
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		scan("price:", func(raw []byte) error {
-			var p billing.CachedPrice
-			if err := json.Unmarshal(raw, &p); err != nil {
-				return err
-			}
-			prod := products[p.Product]
-			row := PriceRow{PriceID: p.ID, ProductID: p.Product, Product: prod.Name, Amount: billing.FormatAmount(p.UnitAmount, p.Currency),
-				Recurring: p.Recurring, Active: p.Active}
-			if n, ok := cat.ByPrice(p.ID, p.Product); ok {
-				row.Type = n
-			} else if n, ok := cat.Resolve(prod.Type); ok {
-				row.Type = n
-			} else if prod.Credits > 0 {
-				row.Type = fmt.Sprintf("credits (%d)", prod.Credits)
-			}
-			v.Prices = append(v.Prices, row)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		scan("coupon:", func(raw []byte) error {
-			var k CachedCoupon
-			if err := json.Unmarshal(raw, &k); err != nil {
-				return err
-			}
-			v.Coupons = append(v.Coupons, k)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		_, err = tx.GetKV(catalogSyncedKey, &v.SyncedAt)
-		return err
-	})
+// CatalogReader is where ReadCatalog reads the cached catalog; a
+// *billing.Service is one.
+type CatalogReader interface {
+	CachedCatalog() (billing.CatalogListing, error)
+}
+
+// ReadCatalog reads the cached catalog through rec and maps it onto cat.
+// It needs no key.
+func ReadCatalog(rec CatalogReader, cat billing.Catalog) (CatalogView, error) {
+	l, err := rec.CachedCatalog()
 	if err != nil {
-		return v, err
+		return CatalogView{}, err
+	}
+	v := CatalogView{Coupons: l.Coupons, SyncedAt: l.At}
+	products := map[string]billing.CachedProduct{}
+	for _, p := range l.Products {
+		products[p.ID] = p
+	}
+	for _, p := range l.Prices {
+		prod := products[p.Product]
+		row := PriceRow{PriceID: p.ID, ProductID: p.Product, Product: prod.Name, Amount: billing.FormatAmount(p.UnitAmount, p.Currency),
+			Recurring: p.Recurring, Active: p.Active}
+		if n, ok := cat.ByPrice(p.ID, p.Product); ok {
+			row.Type = n
+		} else if n, ok := cat.Resolve(prod.Type); ok {
+			row.Type = n
+		} else if prod.Credits > 0 {
+			row.Type = fmt.Sprintf("credits (%d)", prod.Credits)
+		}
+		v.Prices = append(v.Prices, row)
 	}
 	sort.SliceStable(v.Prices, func(i, j int) bool {
 		a, b := v.Prices[i], v.Prices[j]

@@ -211,36 +211,24 @@ func (c *Client) cancelURL(u string) string {
 
 // CustomerID returns the user's Stripe customer as the store knows it, or "".
 func (c *Client) CustomerID(userID string) (string, error) {
-	svc, err := c.service()
+	rec, err := c.records()
 	if err != nil {
 		return "", err
 	}
-	var cus string
-	err = svc.Store().View(c.now(), func(tx billing.Tx) error {
-		u, ok, err := tx.User(userID)
-		if ok {
-			cus = u.CustomerID
-		}
-		return err
-	})
-	return cus, err
+	u, _, err := rec.User(userID)
+	return u.CustomerID, err
 }
 
 // customerFor returns the user's Stripe customer, creating one (metadata
-// user_id, the user's email and name) and storing the link when the user
-// has none. The create's idempotency key is derived from the user id, so
-// two checkouts racing for a new user make one customer.
+// user_id, the user's email and name) when the user has none, and has
+// billing record it. The create's idempotency key is derived from the user
+// id, so two checkouts racing for a new user make one customer.
 func (c *Client) customerFor(ctx context.Context, userID string) (string, error) {
-	svc, err := c.service()
+	rec, err := c.records()
 	if err != nil {
 		return "", err
 	}
-	var u billing.User
-	err = svc.Store().View(c.now(), func(tx billing.Tx) error {
-		var err error
-		u, _, err = tx.User(userID)
-		return err
-	})
+	u, _, err := rec.User(userID)
 	if err != nil {
 		return "", err
 	}
@@ -267,39 +255,19 @@ func (c *Client) customerFor(ctx context.Context, userID string) (string, error)
 	if err != nil {
 		return "", wrap("creating Stripe customer for "+userID, err)
 	}
-	err = svc.Store().Update(c.now(), func(tx billing.Tx) error {
-		u, err := billing.EnsureUser(tx, userID)
-		if err != nil {
-			return err
-		}
-		if u.CustomerID == "" {
-			u.CustomerID = cus.ID
-			if err := tx.PutUser(u); err != nil {
-				return err
-			}
-		}
-		return tx.LinkCustomer(cus.ID, userID)
-	})
-	if err != nil {
-		return "", fmt.Errorf("storing customer %s for %s: %w", cus.ID, userID, err)
+	if err := rec.CustomerCreated(userID, cus.ID); err != nil {
+		return "", err
 	}
 	c.log.Info("stripe customer created", "customer", cus.ID, "user", userID)
 	return cus.ID, nil
 }
 
 func (c *Client) cachedPrice(id string) (billing.CachedPrice, bool) {
-	svc := c.svc.Load()
-	if svc == nil {
+	if c.rec == nil {
 		return billing.CachedPrice{}, false
 	}
-	var pr billing.CachedPrice
-	var ok bool
-	_ = svc.Store().View(c.now(), func(tx billing.Tx) error {
-		var err error
-		ok, err = tx.GetKV("price:"+id, &pr)
-		return err
-	})
-	return pr, ok
+	pr, ok, err := c.rec.CachedPrice(id)
+	return pr, ok && err == nil
 }
 
 // CreatePortal creates a billing portal session for the user's customer.

@@ -18,7 +18,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -56,9 +55,9 @@ type Config struct {
 }
 
 // Client is the Stripe API as creditdesk uses it. It implements
-// billing.Stripe and billing.LineItemFetcher. Build it with New; give it the
-// billing service with SetService before any call that reads or writes the
-// store (checkout, portal, captures, resync, catalog).
+// billing.Stripe and billing.LineItemFetcher. It never writes the store: it
+// reads through Records and hands what Stripe said (a customer created,
+// the catalog listed, events resynced) to Records' commands.
 type Client struct {
 	api     *client.API
 	backend stripe.Backend
@@ -67,18 +66,38 @@ type Client struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	svc     atomic.Pointer[billing.Service]
+	rec     Records
 }
+
+// Records is what the client reads and records through billing; a
+// *billing.Service is one.
+type Records interface {
+	User(id string) (billing.User, bool, error)
+	CustomerUser(customerID string) string
+	CachedPrice(id string) (billing.CachedPrice, bool, error)
+	CachedCatalog() (billing.CatalogListing, error)
+	PurchasesPage(before uint64, limit int) ([]billing.Purchase, error)
+	EventsPage(before uint64, limit int) ([]billing.EventRecord, error)
+	// CustomerCreated records a customer the client created for a user.
+	CustomerCreated(userID, customerID string) error
+	// CatalogListed records what a listing of the catalog found.
+	CatalogListed(l billing.CatalogListing) error
+	// Ingest stores an event the client read from the Events API.
+	Ingest(payload []byte, source string) (billing.EventRecord, bool, error)
+}
+
+var _ Records = (*billing.Service)(nil)
 
 var (
 	_ billing.Stripe          = (*Client)(nil)
 	_ billing.LineItemFetcher = (*Client)(nil)
 )
 
-// New builds the client once from the key and the API base. An empty key is
-// billing.ErrNoStripe; a key of the wrong kind (pk_, whsec_) is refused with
-// the fix.
-func New(cfg Config) (*Client, error) {
+// New builds the client once from the key and the API base, over rec (nil
+// for a client that only calls Stripe: line items for billing's processor,
+// webhook setup). An empty key is billing.ErrNoStripe; a key of the wrong
+// kind (pk_, whsec_) is refused with the fix.
+func New(cfg Config, rec Records) (*Client, error) {
 	if cfg.SecretKey == "" {
 		return nil, billing.ErrNoStripe
 	}
@@ -115,7 +134,7 @@ func New(cfg Config) (*Client, error) {
 	backends := &stripe.Backends{API: backend, Connect: backend, Uploads: backend}
 	c := &Client{
 		api: client.New(cfg.SecretKey, backends), backend: backend, key: cfg.SecretKey, kind: kind, cfg: cfg,
-		log: cfg.Log, now: cfg.Now,
+		log: cfg.Log, now: cfg.Now, rec: rec,
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -126,10 +145,6 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// SetService gives the client the billing service whose store keeps
-// customer links, caches and the event inbox.
-func (c *Client) SetService(svc *billing.Service) { c.svc.Store(svc) }
-
 // Live reports whether the key is a live-mode key: actions move real money.
 func (c *Client) Live() bool { return c.kind.Live }
 
@@ -139,12 +154,11 @@ func (c *Client) KeyKind() config.KeyKind { return c.kind }
 // Catalog is the catalog the client sells from.
 func (c *Client) Catalog() billing.Catalog { return c.cfg.Catalog }
 
-func (c *Client) service() (*billing.Service, error) {
-	svc := c.svc.Load()
-	if svc == nil {
-		return nil, errors.New("stripeapi: no store attached (SetService was not called)")
+func (c *Client) records() (Records, error) {
+	if c.rec == nil {
+		return nil, errors.New("stripeapi: this client has no records (built with New(cfg, nil))")
 	}
-	return svc, nil
+	return c.rec, nil
 }
 
 // Error is a Stripe API error as one line.

@@ -81,7 +81,7 @@ var handled = func() map[string]bool {
 // webhook (source "resync"): an event already stored is dropped by its id,
 // one missed while creditdesk was down is stored and applied.
 func (c *Client) Resync(ctx context.Context, opt ResyncOptions) (ResyncProgress, error) {
-	svc, err := c.service()
+	svc, err := c.records()
 	if err != nil {
 		return ResyncProgress{}, err
 	}
@@ -174,7 +174,7 @@ const resyncOverlap = 10 * time.Minute
 // no stored event it does nothing and returns ErrNothingStored: importing
 // history is a deliberate `creditdesk resync`.
 func (c *Client) AutoResync(ctx context.Context, progress func(ResyncProgress)) (ResyncProgress, error) {
-	svc, err := c.service()
+	svc, err := c.records()
 	if err != nil {
 		return ResyncProgress{}, err
 	}

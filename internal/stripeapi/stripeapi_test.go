@@ -55,13 +55,17 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	cat := testCatalog()
-	c, err := New(Config{SecretKey: "sk_test_123", APIBase: mock.URL, Catalog: cat, ReturnBase: "https://app.example.com",
-		Now: func() time.Time { return testNow }})
+	cfg := Config{SecretKey: "sk_test_123", APIBase: mock.URL, Catalog: cat, ReturnBase: "https://app.example.com",
+		Now: func() time.Time { return testNow }}
+	lineItems, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: cat}, Fetcher: c, Clock: func() time.Time { return testNow }})
-	c.SetService(svc)
+	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: cat}, Fetcher: lineItems, Clock: func() time.Time { return testNow }})
+	c, err := New(cfg, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &env{t: t, mock: mock, c: c, svc: svc, st: st}
 }
 
@@ -376,7 +380,7 @@ func TestSessionLineItemsExpandsPricesAndProducts(t *testing.T) {
 }
 
 func TestNetworkFailureIsTransient(t *testing.T) {
-	c, err := New(Config{SecretKey: "sk_test_123", APIBase: "http://127.0.0.1:1", MaxNetworkRetries: -1})
+	c, err := New(Config{SecretKey: "sk_test_123", APIBase: "http://127.0.0.1:1", MaxNetworkRetries: -1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,10 +392,10 @@ func TestNetworkFailureIsTransient(t *testing.T) {
 }
 
 func TestNewRefusesKeysOfTheWrongKind(t *testing.T) {
-	if _, err := New(Config{}); !errors.Is(err, billing.ErrNoStripe) {
+	if _, err := New(Config{}, nil); !errors.Is(err, billing.ErrNoStripe) {
 		t.Errorf("no key: %v", err)
 	}
-	_, err := New(Config{SecretKey: "pk_test_abcdefgh1234"})
+	_, err := New(Config{SecretKey: "pk_test_abcdefgh1234"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "publishable key") || strings.Contains(err.Error(), "abcdefgh1234") {
 		t.Errorf("pk_ key: %v", err)
 	}
@@ -690,7 +694,7 @@ func TestDoctorReportsEachProblemWithItsFix(t *testing.T) {
 	// A live key with test events is a problem; so is a pk_ key.
 	liveCfg := cfg
 	liveCfg.SecretKey = "sk_live_abcdefgh9999"
-	live, _ := New(Config{SecretKey: liveCfg.SecretKey, APIBase: e.mock.URL})
+	live, _ := New(Config{SecretKey: liveCfg.SecretKey, APIBase: e.mock.URL}, e.svc)
 	fs = Doctor(ctx, DoctorInput{Config: liveCfg, Client: live, Service: e.svc, Now: testNow, HTTPS: tlsOK})
 	if text := findings(fs); !strings.Contains(text, "the key is live but the last 1 events received are test-mode") || strings.Contains(text, "abcdefgh9999") {
 		t.Errorf("live key, test events:\n%s", text)
