@@ -73,7 +73,7 @@ type apiKeysPane struct {
 func newAPIKeysPane(ctx context.Context, c *common, b Backend) *apiKeysPane {
 	p := &apiKeysPane{
 		common: c, ctx: ctx, b: b, name: newInput(c.st, "name: ", "backend, worker, staging…", 64),
-		list: newList(c, "no keys yet: press c to create one",
+		list: newList(c, "API keys", "no keys yet: press c to create one",
 			column{Title: "NAME", Flex: 1, Min: 8},
 			column{Title: "KEY", Width: 10},
 			column{Title: "CREATED", Width: 10},
@@ -106,12 +106,7 @@ func (p *apiKeysPane) resize() {
 func (p *apiKeysPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case apiKeysLoadedMsg:
-		if msg.err != nil {
-			p.list.failed(msg.err)
-			return p, reportErr(fmt.Errorf("loading API keys: %w", msg.err))
-		}
-		p.rows = msg.keys
-		p.list.setRows(len(p.rows))
+		return p, take(&p.list, &p.rows, msg.keys, msg.err)
 	case apiKeyCreatedMsg:
 		if msg.err != nil {
 			return p, reportErr(fmt.Errorf("creating API key %s: %w", msg.name, msg.err))

@@ -57,7 +57,7 @@ const attentionTimeout = 10 * time.Second
 func newAttentionPane(ctx context.Context, c *common, b Backend) *attentionPane {
 	p := &attentionPane{
 		common: c, ctx: ctx, b: b, prompt: newInput(c.st, "> ", "", 120),
-		list: newList(c, "nothing needs you: every event is applied and every purchase resolved",
+		list: newList(c, "attention items", "nothing needs you: every event is applied and every purchase resolved",
 			column{Title: "SINCE", Width: 10},
 			column{Title: "KIND", Width: 10},
 			column{Title: "ID", Width: 16},
@@ -136,12 +136,7 @@ func (p *attentionPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return p, nil
 		}
 		p.loading = false
-		if msg.err != nil {
-			p.list.failed(msg.err)
-			return p, reportErr(fmt.Errorf("loading attention items: %w", msg.err))
-		}
-		p.rows = msg.rows
-		p.list.setRows(len(p.rows))
+		return p, take(&p.list, &p.rows, msg.rows, msg.err)
 	case attentionDoneMsg:
 		if msg.err != nil {
 			return p, tea.Batch(reportErr(msg.err), p.load())

@@ -36,7 +36,7 @@ type capturesPane struct {
 
 func newCapturesPane(ctx context.Context, c *common, op Operator) *capturesPane {
 	return &capturesPane{common: c, ctx: ctx, op: op,
-		list: newList(c, "no payments waiting for capture (checkouts made with manual capture appear here)",
+		list: newList(c, "the capture queue", "no payments waiting for capture (checkouts made with manual capture appear here)",
 			column{Title: "PAYMENT INTENT", Flex: 1, Min: 12},
 			column{Title: "USER", Width: 14},
 			column{Title: "TYPE", Width: 10},
@@ -69,12 +69,7 @@ func (p *capturesPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case capturesLoadedMsg:
 		p.loading = false
-		if msg.err != nil {
-			p.list.failed(msg.err)
-			return p, reportErr(fmt.Errorf("loading the capture queue: %w", msg.err))
-		}
-		p.rows = msg.rows
-		p.list.setRows(len(p.rows))
+		return p, take(&p.list, &p.rows, msg.rows, msg.err)
 	case captureDoneMsg:
 		if !p.answer(msg.key, msg.err) || msg.err != nil {
 			return p, nil

@@ -30,6 +30,31 @@ func (u untilReady) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return u, cmd
 }
 
+// requireGolden runs the console on b in a real program (teatest) at w by
+// h, with a renderer on the ASCII profile passed through Options.Renderer,
+// the tests' clock and no timers; sends msgs; and compares the screen with
+// the test's golden file once the header's counters are read and ready
+// says the pane is in the recorded state.
+func requireGolden(t *testing.T, b Backend, opt Options, w, h int, ready func(*model) bool, msgs ...tea.Msg) {
+	t.Helper()
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.Ascii)
+	opt.Renderer = r
+	opt.WebhookURL = "https://desk.example.com/webhook"
+	m := newTestModel(b, opt)
+	// No timer fires: the screen is as of fixedNow.
+	m.after = func(time.Duration, func(time.Time) tea.Msg) tea.Cmd { return nil }
+	done := func(m *model) bool {
+		return m.width == w && m.height == h && !m.statsLoading && ready(m)
+	}
+	tm := teatest.NewTestModel(t, untilReady{m, done}, teatest.WithInitialTermSize(w, h))
+	for _, msg := range msgs {
+		tm.Send(msg)
+	}
+	final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(untilReady)
+	teatest.RequireEqualOutput(t, []byte(final.View()))
+}
+
 // goldenBackend is the fake with a little of everything, all of it fixed:
 // ids, amounts and times (relative to fixedNow).
 func goldenBackend() *attnBackend {
@@ -132,25 +157,7 @@ func TestGoldenPanes(t *testing.T) {
 		w, h := size[0], size[1]
 		for _, gc := range goldenCases {
 			t.Run(fmt.Sprintf("%s_%dx%d", gc.name, w, h), func(t *testing.T) {
-				r := lipgloss.NewRenderer(io.Discard)
-				r.SetColorProfile(termenv.Ascii)
-				m := newTestModel(goldenBackend(), Options{
-					WebhookURL: "https://desk.example.com/webhook",
-					Renderer:   r,
-					Operator:   newFakeOperator(),
-					Clipboard:  io.Discard,
-				})
-				// No timer fires: the screen is as of fixedNow.
-				m.after = func(time.Duration, func(time.Time) tea.Msg) tea.Cmd { return nil }
-				ready := func(m *model) bool {
-					return m.width == w && m.height == h && !m.statsLoading && gc.ready(m)
-				}
-				tm := teatest.NewTestModel(t, untilReady{m, ready}, teatest.WithInitialTermSize(w, h))
-				for _, msg := range gc.msgs {
-					tm.Send(msg)
-				}
-				final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(untilReady)
-				teatest.RequireEqualOutput(t, []byte(final.View()))
+				requireGolden(t, goldenBackend(), Options{Operator: newFakeOperator(), Clipboard: io.Discard}, w, h, gc.ready, gc.msgs...)
 			})
 		}
 	}
@@ -181,16 +188,7 @@ func TestGoldenAttached(t *testing.T) {
 		w, h := size[0], size[1]
 		for _, st := range states {
 			t.Run(fmt.Sprintf("%s_%dx%d", st.name, w, h), func(t *testing.T) {
-				r := lipgloss.NewRenderer(io.Discard)
-				r.SetColorProfile(termenv.Ascii)
-				m := newTestModel(st.b, Options{WebhookURL: "https://desk.example.com/webhook", Renderer: r, Who: st.who})
-				m.after = func(time.Duration, func(time.Time) tea.Msg) tea.Cmd { return nil }
-				ready := func(m *model) bool {
-					return m.width == w && m.height == h && !m.statsLoading && m.live().list.loaded
-				}
-				tm := teatest.NewTestModel(t, untilReady{m, ready}, teatest.WithInitialTermSize(w, h))
-				final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(untilReady)
-				teatest.RequireEqualOutput(t, []byte(final.View()))
+				requireGolden(t, st.b, Options{Who: st.who}, w, h, func(m *model) bool { return m.live().list.loaded })
 			})
 		}
 	}

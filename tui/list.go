@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,7 @@ type list struct {
 	cursor int
 	offset int // first row on screen
 
+	what   string // what the list lists, for its errors: "purchases"
 	loaded bool
 	err    error // the first read failed; shown until a read works
 	// empty is what a loaded list without rows says, in emptyStyle (nil:
@@ -32,8 +34,8 @@ type list struct {
 	emptyStyle *lipgloss.Style
 }
 
-func newList(c *common, empty string, cols ...column) list {
-	return list{common: c, cols: cols, empty: empty}
+func newList(c *common, what, empty string, cols ...column) list {
+	return list{common: c, cols: cols, what: what, empty: empty}
 }
 
 // setSize lays the columns out for a pane w cells wide with lines lines for
@@ -56,13 +58,28 @@ func (l *list) setRows(n int) {
 	l.clamp()
 }
 
-// failed records a failed read: a list never loaded says so instead of
-// "loading…"; one that was loaded keeps its rows (the status line has the
-// error).
-func (l *list) failed(err error) {
+// readFailed takes the error of a read (nil: none) and reports it to the
+// status line. A list never loaded says so instead of "loading…"; one that
+// was loaded keeps its rows.
+func (l *list) readFailed(err error) tea.Cmd {
+	if err == nil {
+		return nil
+	}
 	if !l.loaded {
 		l.err = err
 	}
+	return reportErr(fmt.Errorf("loading %s: %w", l.what, err))
+}
+
+// take puts the rows read in *rows and tells l how many there are, or
+// reports err (see readFailed) and keeps the rows shown.
+func take[R any](l *list, rows *[]R, read []R, err error) tea.Cmd {
+	if err != nil {
+		return l.readFailed(err)
+	}
+	*rows = read
+	l.setRows(len(read))
+	return nil
 }
 
 // insertedAbove keeps the cursor on the row it was on after n rows were
@@ -214,20 +231,20 @@ func (p *pager[C, R]) load() tea.Cmd {
 	return p.read(p.gen, p.at, p.limit+1)
 }
 
-// loaded takes a page read; it reports false for an answer to an older ask.
-func (p *pager[C, R]) loaded(gen int, rows []R, err error) bool {
+// loaded takes a page read (an answer to an older ask is dropped) and
+// reports a failed one.
+func (p *pager[C, R]) loaded(gen int, rows []R, err error) tea.Cmd {
 	if gen != p.gen {
-		return false
+		return nil
 	}
 	p.loading = false
 	if err != nil {
-		p.failed(err)
-		return true
+		return p.readFailed(err)
 	}
 	p.more = len(rows) > p.limit
 	p.rows = rows[:min(len(rows), p.limit)]
 	p.setRows(len(p.rows))
-	return true
+	return nil
 }
 
 // restart goes back to the first page, as after the filter changed; a read

@@ -55,7 +55,7 @@ func newLivePane(c *common, b Backend) *livePane {
 	return &livePane{
 		common: c, b: b,
 		rows: newRing[liveRow](liveCapacity),
-		list: newList(c, "no events yet; they appear here as Stripe sends them", liveColumns(false)...),
+		list: newList(c, "events", "no events yet; they appear here as Stripe sends them", liveColumns(false)...),
 	}
 }
 
@@ -78,8 +78,7 @@ func (p *livePane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case eventsLoadedMsg:
 		if msg.err != nil {
-			p.list.failed(msg.err)
-			return p, reportErr(fmt.Errorf("loading events: %w", msg.err))
+			return p, p.list.readFailed(msg.err)
 		}
 		for _, e := range msg.rows {
 			if p.find(e.Seq) >= 0 {

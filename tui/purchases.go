@@ -22,7 +22,7 @@ type purchasesPane struct {
 func newPurchasesPane(c *common, b Backend) *purchasesPane {
 	p := &purchasesPane{common: c, b: b}
 	p.pager = pager[uint64, billing.Purchase]{
-		list: newList(c, "no purchases yet",
+		list: newList(c, "purchases", "no purchases yet",
 			column{Title: "TIME", Width: 10},
 			column{Title: "PURCHASE", Flex: 1, Min: 8},
 			column{Title: "USER", Width: 12},
@@ -57,9 +57,7 @@ func (p *purchasesPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
 	switch msg := msg.(type) {
 	case purchasesLoadedMsg:
-		if p.pager.loaded(msg.gen, msg.rows, msg.err) && msg.err != nil {
-			return p, reportErr(fmt.Errorf("loading purchases: %w", msg.err))
-		}
+		cmd = p.pager.loaded(msg.gen, msg.rows, msg.err)
 	case activityMsg:
 		p.pager.stale = true
 	case tickMsg:

@@ -34,7 +34,7 @@ func newUsersPane(c *common, b Backend) *usersPane {
 	p := &usersPane{common: c, b: b, filter: newInput(c.st, "/", "id, email or customer", 120)}
 	p.filter.PromptStyle = c.st.Title
 	p.pager = pager[string, billing.User]{
-		list: newList(c, "no users yet",
+		list: newList(c, "users", "no users yet",
 			column{Title: "USER", Flex: 1, Min: 8},
 			column{Title: "EMAIL", Flex: 1, Min: 6},
 			column{Title: "TIER", Width: 10},
@@ -80,9 +80,7 @@ func (p *usersPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	var cmds []tea.Cmd
 	switch msg := msg.(type) {
 	case usersLoadedMsg:
-		if p.pager.loaded(msg.gen, msg.rows, msg.err) && msg.err != nil {
-			cmds = append(cmds, reportErr(fmt.Errorf("loading users: %w", msg.err)))
-		}
+		cmds = append(cmds, p.pager.loaded(msg.gen, msg.rows, msg.err))
 	case filterPauseMsg:
 		if msg.seq == p.filterSeq && msg.seq != 0 {
 			p.pager.restart()
