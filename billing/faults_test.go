@@ -1,8 +1,8 @@
 package billing_test
 
 import (
-	"bytes"
 	"context"
+	"creditdesk/internal/testkit"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,23 +42,8 @@ func (d *fullDisk) attempts() []time.Time {
 	return append([]time.Time(nil), d.tries...)
 }
 
-// syncBuffer is a log sink the processor goroutine and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer the test and goroutines share.
+type syncBuffer = testkit.SyncBuffer
 
 func eventually(t *testing.T, what string, ok func() bool) {
 	t.Helper()

@@ -1,8 +1,8 @@
 package tui
 
 import (
-	"bytes"
 	"context"
+	"creditdesk/internal/testkit"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -154,23 +154,8 @@ func (f *fakeOperator) calls() ([]billing.CheckoutRequest, []captureCall) {
 	return append([]billing.CheckoutRequest(nil), f.checkouts...), append([]captureCall(nil), f.captures...)
 }
 
-// syncBuffer is a clipboard the test can read while commands write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer the test and goroutines share.
+type syncBuffer = testkit.SyncBuffer
 
 const (
 	checkoutTab = "6"

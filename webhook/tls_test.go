@@ -1,37 +1,21 @@
 package webhook
 
 import (
-	"bytes"
+	"creditdesk/internal/testkit"
 	"crypto/tls"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"creditdesk/internal/tlstest"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer the test and goroutines share.
+type syncBuffer = testkit.SyncBuffer
 
 // startTLSServer serves the webhook server over HTTPS with the files on a
 // loopback port.

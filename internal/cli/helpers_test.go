@@ -2,7 +2,7 @@ package cli
 
 import (
 	"bytes"
-	"sync"
+	"creditdesk/internal/testkit"
 	"testing"
 
 	"creditdesk/internal/config"
@@ -29,21 +29,5 @@ func testApp(t *testing.T, cfg config.Config, opt appOptions) *app {
 	return a
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger or a child process and a
-// test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer the test and goroutines share.
+type syncBuffer = testkit.SyncBuffer

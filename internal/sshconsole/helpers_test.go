@@ -3,6 +3,7 @@ package sshconsole
 import (
 	"bytes"
 	"context"
+	"creditdesk/internal/testkit"
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
@@ -86,22 +87,7 @@ type sharedBackend struct {
 func (b sharedBackend) Stats() billing.Stats { return b.stats.Stats() }
 
 // testLog is a logger whose output the test can read.
-type testLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *testLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *testLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type testLog struct{ testkit.SyncBuffer }
 
 func (l *testLog) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
