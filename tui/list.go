@@ -204,6 +204,10 @@ type pager[C comparable, R any] struct {
 
 	// next is the cursor of the page after the one that ends with last.
 	next func(last R) C
+	// id names a row; when set, a reload keeps the cursor on the same
+	// row (the same user) wherever it moved, not on the same line, so a
+	// grant is never aimed at whoever slid into the selected line.
+	id func(R) string
 	// read asks for limit rows from cursor at, answered with gen.
 	read func(gen int, at C, limit int) tea.Cmd
 }
@@ -241,9 +245,22 @@ func (p *pager[C, R]) loaded(gen int, rows []R, err error) tea.Cmd {
 	if err != nil {
 		return p.readFailed(err)
 	}
+	var keep string
+	if i, ok := p.selected(); ok && p.id != nil && i < len(p.rows) {
+		keep = p.id(p.rows[i])
+	}
 	p.more = len(rows) > p.limit
 	p.rows = rows[:min(len(rows), p.limit)]
 	p.setRows(len(p.rows))
+	if keep != "" {
+		for i, r := range p.rows {
+			if p.id(r) == keep {
+				p.cursor = i
+				p.clamp()
+				break
+			}
+		}
+	}
 	return nil
 }
 

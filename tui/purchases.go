@@ -32,6 +32,7 @@ func newPurchasesPane(c *common, b Backend) *purchasesPane {
 			column{Title: "TOTAL", Width: 12, Right: true},
 		),
 		next: func(last billing.Purchase) uint64 { return last.Seq },
+		id:   func(p billing.Purchase) string { return p.ID },
 		read: func(gen int, before uint64, limit int) tea.Cmd { return loadPurchasesCmd(b, gen, before, limit) },
 	}
 	return p

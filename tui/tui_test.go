@@ -1059,3 +1059,25 @@ func TestHeaderSaysWhenWritesFail(t *testing.T) {
 		t.Fatalf("header:\n%s", v)
 	}
 }
+
+// TestUsersCursorStaysOnItsUser: users arriving above the selected one
+// (the list is in id order) must not slide someone else under the cursor:
+// g and r act on the user the founder chose.
+func TestUsersCursorStaysOnItsUser(t *testing.T) {
+	f := newFake()
+	f.addUser(billing.User{ID: "u_b", Tier: "free"})
+	f.addUser(billing.User{ID: "u_d", Tier: "free"})
+	d := newDriver(t, f, Options{}, 100, 30)
+	d.press("3")
+	d.expect("u_d")
+	d.press("down")
+	f.addUser(billing.User{ID: "u_a", Tier: "free"})
+	f.addUser(billing.User{ID: "u_c", Tier: "free"})
+	f.feed <- billing.Activity{At: fixedNow, Kind: billing.ActivityEvent, Seq: 9, Type: "checkout.session.completed", User: "u_a", State: billing.StateApplied}
+	d.settle()
+	d.advance(statsEvery)
+	v := d.expect("u_c")
+	if row := lineWith(v, "›"); !strings.Contains(row, "u_d") {
+		t.Fatalf("the cursor left u_d for %q:\n%s", row, v)
+	}
+}

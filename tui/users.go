@@ -42,6 +42,7 @@ func newUsersPane(c *common, b Backend) *usersPane {
 			column{Title: "CUSTOMER", Width: 18},
 		),
 		next: func(last billing.User) string { return last.ID },
+		id:   func(u billing.User) string { return u.ID },
 		read: func(gen int, after string, limit int) tea.Cmd {
 			return loadUsersCmd(b, gen, after, p.filter.Value(), limit)
 		},
