@@ -169,12 +169,11 @@ func activityRow(a billing.Activity) liveRow {
 	case billing.ActivityDuplicate:
 		r.typ = "duplicate " + a.Type
 		r.state = "duplicate"
+	// TYPE says what happened in a few words; DETAIL (or, narrower, the
+	// rest of TYPE) says why and who, so the hint of a rejection or the
+	// reason of a grant is never cut to the TYPE column's width.
 	case billing.ActivityRejected:
-		r.typ, r.detail = "rejected", ""
-		if a.Reason != "" {
-			r.typ += ": " + a.Reason
-		}
-		r.state = "rejected"
+		r.typ, r.state = "webhook rejected", "rejected"
 	case billing.ActivityManual:
 		switch {
 		case r.typ == "" && a.Amount < 0:
@@ -182,12 +181,8 @@ func activityRow(a billing.Activity) liveRow {
 		case r.typ == "":
 			r.typ = "manual grant"
 		}
-		r.detail = ""
-		if a.Reason != "" {
-			r.typ += ": " + a.Reason
-		}
 		if a.Operator != "" {
-			r.detail = "by " + a.Operator
+			r.detail = joinDetail(a.Reason, "by "+a.Operator)
 		}
 		if r.state == "" {
 			r.state = "applied"
@@ -196,10 +191,6 @@ func activityRow(a billing.Activity) liveRow {
 		if r.typ == "" {
 			r.typ = string(a.Kind)
 		}
-		r.detail = ""
-		if a.Reason != "" {
-			r.typ += ": " + a.Reason
-		}
 		if r.state == "" {
 			r.state = "applied"
 		}
@@ -207,6 +198,17 @@ func activityRow(a billing.Activity) liveRow {
 		r.typ, r.detail, r.state = a.Type, a.Reason, "info"
 	}
 	return r
+}
+
+// joinDetail is the non-empty parts, " · " between them.
+func joinDetail(parts ...string) string {
+	var out []string
+	for _, s := range parts {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, " · ")
 }
 
 func (p *livePane) View() string {
@@ -222,12 +224,8 @@ func (p *livePane) View() string {
 			amount = formatDelta(r.amount)
 		}
 		typ := r.typ
-		if (r.kind == billing.ActivitySystem || r.kind == billing.ActivityManual && r.detail != "") && !p.wide() {
-			sep := ": "
-			if r.kind == billing.ActivityManual {
-				sep = " · "
-			}
-			typ += sep + r.detail // no DETAIL column at this width
+		if r.kind != billing.ActivityEvent && r.kind != billing.ActivityDuplicate && r.detail != "" && !p.wide() {
+			typ += ": " + r.detail // no DETAIL column at this width
 		}
 		return p.list.row(formatTime(r.at, now), typ, r.user, amount, r.state, r.detail), p.stateStyle(r.state)
 	})
