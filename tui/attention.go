@@ -189,8 +189,25 @@ func (p *attentionPane) listKey(msg tea.KeyMsg) tea.Cmd {
 		return p.openPrompt("link", it, "user id")
 	case key.Matches(msg, p.km.Open) && it.User != "":
 		return msgCmd(openUserMsg{it.User})
+	case key.Matches(msg, p.km.Retry), key.Matches(msg, p.km.Assign), key.Matches(msg, p.km.Link):
+		// A fix this row does not take: say where its fix is instead of
+		// doing nothing.
+		return msgCmd(infoMsg(fmt.Sprintf("%s %s: the fix is %s", it.Kind, it.ID, p.fixWhere(it))))
 	}
 	return nil
+}
+
+// fixWhere says where the fix of an item is, for a key it does not take.
+func (p *attentionPane) fixWhere(it billing.AttentionItem) string {
+	switch {
+	case it.Action != "":
+		return p.fixLabel(it)
+	case it.Kind == billing.AttnBackup:
+		return "in the backup directory (serve's log says why)"
+	case it.Kind == billing.AttnStore:
+		return "on the disk: free space, or restore the last backup"
+	}
+	return "in the Stripe Dashboard"
 }
 
 func (p *attentionPane) openPrompt(kind string, it billing.AttentionItem, placeholder string) tea.Cmd {

@@ -126,3 +126,18 @@ func TestAttentionFixes(t *testing.T) {
 		t.Fatalf("linked %v", b.linked)
 	}
 }
+
+// TestAttentionKeyARowDoesNotTakeSaysWhereItsFixIs: r on a dispute does
+// nothing in the console; it says the fix is in Stripe instead of nothing.
+func TestAttentionKeyARowDoesNotTakeSaysWhereItsFixIs(t *testing.T) {
+	b := newAttnBackend()
+	d := newDriver(t, b, Options{}, 100, 30)
+	d.press("4")
+	v := d.expect("dp_1")
+	for !strings.Contains(lineWith(v, "›"), "dp_1") {
+		d.press("down")
+		v = d.view()
+	}
+	d.press("r")
+	d.expect("the fix is in the Stripe Dashboard")
+}
