@@ -260,8 +260,7 @@ func (s *Service) UserBalance(id string) (Balance, error) {
 			}
 		}
 		if u.SubscriptionID != "" {
-			var sub Subscription
-			if ok, err := tx.GetKV(SubscriptionKey(u.SubscriptionID), &sub); err != nil {
+			if sub, ok, err := tx.Subscription(u.SubscriptionID); err != nil {
 				return err
 			} else if ok {
 				b.Plan = &sub

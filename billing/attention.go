@@ -2,8 +2,8 @@ package billing
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -35,9 +35,6 @@ type AttentionItem struct {
 	Action string
 }
 
-// AssignKey is the kv key of an operator's type assignment for a purchase.
-func AssignKey(purchaseID string) string { return "assign:" + purchaseID }
-
 func actionFor(kind FlagKind) string {
 	switch kind {
 	case AttnWaiting, AttnFailed, AttnGaveUp:
@@ -55,13 +52,13 @@ func actionFor(kind FlagKind) string {
 func flagFailure(tx Tx, rec EventRecord) error {
 	switch rec.State {
 	case StateFailed:
-		return tx.PutKV(FlagKey(AttnFailed, rec.ID), Flag{Kind: AttnFailed, ID: rec.ID, User: rec.User,
+		return tx.PutFlag(Flag{Kind: AttnFailed, ID: rec.ID, User: rec.User,
 			Detail: rec.Type + ": " + rec.Reason, At: tx.Now()})
 	case StateApplied:
-		if err := tx.DeleteKV(FlagKey(AttnFailed, rec.ID)); err != nil {
+		if err := tx.DeleteFlag(AttnFailed, rec.ID); err != nil {
 			return err
 		}
-		return tx.DeleteKV(FlagKey(AttnGaveUp, rec.ID))
+		return tx.DeleteFlag(AttnGaveUp, rec.ID)
 	}
 	return nil
 }
@@ -138,7 +135,7 @@ func (s *Service) AssignType(ctx context.Context, purchaseID, typ string) error 
 		if p.Status != "unresolved" {
 			return fmt.Errorf("%w: purchase %s is %s, not unresolved", ErrInvalid, purchaseID, p.Status)
 		}
-		if err := tx.PutKV(AssignKey(purchaseID), name); err != nil {
+		if err := tx.PutAssignment(purchaseID, name); err != nil {
 			return err
 		}
 		ev, ok, err := tx.Event(p.EventID)
@@ -222,13 +219,8 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 		if err := tx.PutUser(src); err != nil {
 			return err
 		}
-		var ps []Purchase
-		if err := tx.ScanPurchases(func(p Purchase) bool {
-			if p.UserID == from {
-				ps = append(ps, p)
-			}
-			return true
-		}); err != nil {
+		ps, err := tx.UserPurchases(from, math.MaxInt)
+		if err != nil {
 			return err
 		}
 		for _, p := range ps {
@@ -237,21 +229,17 @@ func (s *Service) LinkUser(ctx context.Context, from, to string) error {
 				return err
 			}
 		}
-		var subs []Subscription
-		tx.ScanKV(subscriptionPrefix, func(_ string, raw []byte) bool {
-			var sub Subscription
-			if json.Unmarshal(raw, &sub) == nil && sub.UserID == from {
-				subs = append(subs, sub)
-			}
-			return true
-		})
+		subs, err := tx.UserSubscriptions(from)
+		if err != nil {
+			return err
+		}
 		for _, sub := range subs {
 			sub.UserID = to
-			if err := tx.PutKV(SubscriptionKey(sub.ID), sub); err != nil {
+			if err := tx.PutSubscription(sub); err != nil {
 				return err
 			}
 		}
-		return tx.DeleteKV(FlagKey(AttnUnlinked, from))
+		return tx.DeleteFlag(AttnUnlinked, from)
 	})
 	if err != nil {
 		return err

@@ -118,6 +118,11 @@ func (m *memStore) Counts() (Counts, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := Counts{Events: uint64(len(m.st.events)), Users: uint64(len(m.st.users)), Purchases: uint64(len(m.st.purchases))}
+	for k := range m.st.kv {
+		if strings.HasPrefix(k, "flag:") {
+			c.Flags++
+		}
+	}
 	for _, ev := range m.st.events {
 		switch {
 		case ev.State == StateFailed:
@@ -270,14 +275,6 @@ func (t *memTx) Purchase(id string) (Purchase, bool, error) {
 	return p, ok, nil
 }
 
-func (t *memTx) GetKV(key string, v any) (bool, error) {
-	raw, ok := t.st.kv[key]
-	if !ok {
-		return false, nil
-	}
-	return true, json.Unmarshal(raw, v)
-}
-
 func (t *memTx) PutUser(u User) error {
 	if err := t.write(); err != nil {
 		return err
@@ -426,7 +423,18 @@ func (t *memTx) UserPurchases(userID string, limit int) ([]Purchase, error) {
 	return out, nil
 }
 
-func (t *memTx) PutKV(key string, v any) error {
+// The records the store keeps by id, each kind under a prefix of the
+// memory map (what storage keeps in a bucket per kind).
+
+func (t *memTx) get(key string, v any) (bool, error) {
+	raw, ok := t.st.kv[key]
+	if !ok {
+		return false, nil
+	}
+	return true, json.Unmarshal(raw, v)
+}
+
+func (t *memTx) put(key string, v any) error {
 	if err := t.write(); err != nil {
 		return err
 	}
@@ -435,7 +443,7 @@ func (t *memTx) PutKV(key string, v any) error {
 	return err
 }
 
-func (t *memTx) DeleteKV(key string) error {
+func (t *memTx) del(key string) error {
 	if err := t.write(); err != nil {
 		return err
 	}
@@ -443,12 +451,113 @@ func (t *memTx) DeleteKV(key string) error {
 	return nil
 }
 
-func (t *memTx) ScanKV(prefix string, fn func(key string, raw []byte) bool) {
+func scan[T any](t *memTx, prefix string) ([]T, error) {
+	var out []T
 	for _, k := range sortedKeys(t.st.kv) {
-		if strings.HasPrefix(k, prefix) && !fn(k, t.st.kv[k]) {
-			return
+		if strings.HasPrefix(k, prefix) {
+			var v T
+			if err := json.Unmarshal(t.st.kv[k], &v); err != nil {
+				return nil, err
+			}
+			out = append(out, v)
 		}
 	}
+	return out, nil
+}
+
+func (t *memTx) Subscription(id string) (s Subscription, ok bool, err error) {
+	ok, err = t.get("sub:"+id, &s)
+	return s, ok, err
+}
+
+func (t *memTx) PutSubscription(s Subscription) error { return t.put("sub:"+s.ID, s) }
+
+func (t *memTx) UserSubscriptions(userID string) ([]Subscription, error) {
+	all, err := scan[Subscription](t, "sub:")
+	var out []Subscription
+	for _, s := range all {
+		if s.UserID == userID {
+			out = append(out, s)
+		}
+	}
+	return out, err
+}
+
+func (t *memTx) Flag(kind FlagKind, id string) (f Flag, ok bool, err error) {
+	ok, err = t.get("flag:"+string(kind)+"\x00"+id, &f)
+	return f, ok, err
+}
+
+func (t *memTx) PutFlag(f Flag) error { return t.put("flag:"+string(f.Kind)+"\x00"+f.ID, f) }
+
+func (t *memTx) DeleteFlag(kind FlagKind, id string) error {
+	return t.del("flag:" + string(kind) + "\x00" + id)
+}
+
+func (t *memTx) Flags() ([]Flag, error) { return scan[Flag](t, "flag:") }
+
+func (t *memTx) Assignment(purchaseID string) (a string, ok bool, err error) {
+	ok, err = t.get("assign:"+purchaseID, &a)
+	return a, ok, err
+}
+
+func (t *memTx) PutAssignment(purchaseID, purchaseType string) error {
+	return t.put("assign:"+purchaseID, purchaseType)
+}
+
+func (t *memTx) PaymentIntentPurchase(pi string) (id string, err error) {
+	_, err = t.get("pi:"+pi, &id)
+	return id, err
+}
+
+func (t *memTx) ChargePurchase(charge string) (id string, err error) {
+	_, err = t.get("charge:"+charge, &id)
+	return id, err
+}
+
+func (t *memTx) PutPaymentIntent(pi, purchaseID string) error { return t.put("pi:"+pi, purchaseID) }
+
+func (t *memTx) PutCharge(charge, purchaseID string) error {
+	return t.put("charge:"+charge, purchaseID)
+}
+
+func (t *memTx) LineItems(sessionID string) (li LineItems, ok bool, err error) {
+	ok, err = t.get("lineitems:"+sessionID, &li)
+	return li, ok, err
+}
+
+func (t *memTx) PutLineItems(sessionID string, items LineItems) error {
+	return t.put("lineitems:"+sessionID, items)
+}
+
+func (t *memTx) Product(id string) (p CachedProduct, ok bool, err error) {
+	ok, err = t.get("product:"+id, &p)
+	return p, ok, err
+}
+
+func (t *memTx) PutProduct(p CachedProduct) error    { return t.put("product:"+p.ID, p) }
+func (t *memTx) DeleteProduct(id string) error       { return t.del("product:" + id) }
+func (t *memTx) Products() ([]CachedProduct, error)  { return scan[CachedProduct](t, "product:") }
+func (t *memTx) PutPrice(p CachedPrice) error        { return t.put("price:"+p.ID, p) }
+func (t *memTx) DeletePrice(id string) error         { return t.del("price:" + id) }
+func (t *memTx) Prices() ([]CachedPrice, error)      { return scan[CachedPrice](t, "price:") }
+func (t *memTx) PutCoupon(c CachedCoupon) error      { return t.put("coupon:"+c.ID, c) }
+func (t *memTx) Coupons() ([]CachedCoupon, error)    { return scan[CachedCoupon](t, "coupon:") }
+func (t *memTx) SetCatalogSynced(at time.Time) error { return t.put("catalog_synced_at", at) }
+
+func (t *memTx) Price(id string) (p CachedPrice, ok bool, err error) {
+	ok, err = t.get("price:"+id, &p)
+	return p, ok, err
+}
+
+func (t *memTx) Coupon(id string) (c CachedCoupon, ok bool, err error) {
+	ok, err = t.get("coupon:"+id, &c)
+	return c, ok, err
+}
+
+func (t *memTx) CatalogSynced() (at time.Time, err error) {
+	_, err = t.get("catalog_synced_at", &at)
+	return at, err
 }
 
 func (t *memTx) APIKey(name string) (APIKey, bool, error) {

@@ -181,6 +181,8 @@ type Counts struct {
 	Failed    uint64
 	Waiting   uint64
 	Purchases uint64
+	// Flags is how many attention flags are open.
+	Flags uint64
 }
 
 // APIKey is a bearer key the founder's app uses to call creditdesk's API.

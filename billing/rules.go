@@ -12,7 +12,16 @@ type State interface {
 	CustomerUser(customerID string) string
 	User(id string) (User, bool, error)
 	Purchase(id string) (Purchase, bool, error)
-	GetKV(key string, v any) (bool, error)
+	Subscription(id string) (Subscription, bool, error)
+	// LineItems returns a checkout session's cached line items.
+	LineItems(sessionID string) (LineItems, bool, error)
+	// Assignment returns the purchase type an operator assigned to an
+	// unresolved purchase.
+	Assignment(purchaseID string) (string, bool, error)
+	// PaymentIntentPurchase and ChargePurchase return the purchase a
+	// payment intent or a charge paid for, or "".
+	PaymentIntentPurchase(pi string) (string, error)
+	ChargePurchase(charge string) (string, error)
 }
 
 // Rules are the billing rules with their configuration.
@@ -45,13 +54,21 @@ type Decision struct {
 	Links     []Link
 	Purchases []Purchase
 	Subs      []Subscription
-	KV        []KV
+	// PaymentIntents and Charges index a purchase by what paid for it.
+	PaymentIntents []PaymentRef
+	Charges        []PaymentRef
+	// Products and Prices keep the Stripe catalog cache fresh; a deleted
+	// one is removed.
+	Products        []CachedProduct
+	Prices          []CachedPrice
+	DeletedProducts []string
+	DeletedPrices   []string
 	// ExpirePlans lists users whose unexpired plan credits expire now,
 	// before Postings are written.
 	ExpirePlans []string
 	Postings    []Posting
 	Flags       []Flag
-	Unflags     []string
+	Unflags     []FlagID
 }
 
 // UserPatch sets the non-empty fields on a user, creating it if new.
@@ -68,12 +85,9 @@ type UserPatch struct {
 // Link ties a Stripe customer to a user.
 type Link struct{ Customer, User string }
 
-// KV is a small JSON value the rules keep (payment intent → purchase).
-type KV struct {
-	Key    string
-	Value  any
-	Delete bool
-}
+// PaymentRef ties a payment intent or a charge (ID) to the purchase it
+// paid for.
+type PaymentRef struct{ ID, Purchase string }
 
 // Flag is an item in the Attention tab.
 type Flag struct {
@@ -84,18 +98,11 @@ type Flag struct {
 	At     time.Time `json:"at"`
 }
 
-// FlagKey is the kv key of an attention flag.
-func FlagKey(kind FlagKind, id string) string { return flagPrefix + string(kind) + ":" + id }
-
-// flagPrefix starts the kv key of every attention flag.
-const flagPrefix = "attn:"
-
-// PaymentIntentKey is the kv key that maps a payment intent to the
-// purchase it paid.
-func PaymentIntentKey(pi string) string { return "pi:" + pi }
-
-// ChargeKey is the kv key that maps a charge to the purchase it paid.
-func ChargeKey(ch string) string { return "charge:" + ch }
+// FlagID names one attention flag.
+type FlagID struct {
+	Kind FlagKind
+	ID   string
+}
 
 func ignored(reason string) Decision { return Decision{State: StateIgnored, Reason: reason} }
 
@@ -241,7 +248,7 @@ func (r Rules) catalogType(n string) resolved {
 }
 
 // LineItems is what the Stripe API says a checkout session sold, cached
-// in the store under LineItemsKey.
+// in the store (Tx.PutLineItems).
 type LineItems struct {
 	Items []LineItem `json:"items"`
 }
@@ -254,9 +261,6 @@ type LineItem struct {
 	ProductCredits int64  `json:"product_credits,omitempty"`
 	Quantity       int64  `json:"quantity"`
 }
-
-// LineItemsKey is the kv key of a session's cached line items.
-func LineItemsKey(sessionID string) string { return "lineitems:" + sessionID }
 
 func (r Rules) checkoutCompleted(ev Event, obj Obj, st State) (Decision, error) {
 	sid := obj.Str("id")
@@ -282,14 +286,13 @@ func (r Rules) checkoutCompleted(ev Event, obj Obj, st State) (Decision, error) 
 	}
 
 	var items *LineItems
-	var cached LineItems
-	if ok, err := st.GetKV(LineItemsKey(sid), &cached); err != nil {
+	if cached, ok, err := st.LineItems(sid); err != nil {
 		return Decision{}, err
 	} else if ok {
 		items = &cached
 	}
-	var assigned string
-	if _, err := st.GetKV(AssignKey(sid), &assigned); err != nil {
+	assigned, _, err := st.Assignment(sid)
+	if err != nil {
 		return Decision{}, err
 	}
 	rt, ok := r.purchaseType(obj, items)
@@ -331,7 +334,7 @@ func (r Rules) checkoutCompleted(ev Event, obj Obj, st State) (Decision, error) 
 	}
 	d.Users = append(d.Users, patch)
 	if p.PaymentIntent != "" {
-		d.KV = append(d.KV, KV{Key: PaymentIntentKey(p.PaymentIntent), Value: sid})
+		d.PaymentIntents = append(d.PaymentIntents, PaymentRef{ID: p.PaymentIntent, Purchase: sid})
 	}
 
 	switch {
@@ -362,7 +365,7 @@ func (r Rules) checkoutCompleted(ev Event, obj Obj, st State) (Decision, error) 
 	}
 	p.Status = "paid"
 	d.Purchases = append(d.Purchases, p)
-	d.Unflags = append(d.Unflags, FlagKey(AttnUnresolved, sid))
+	d.Unflags = append(d.Unflags, FlagID{AttnUnresolved, sid})
 	if mode == "subscription" || rt.Kind == PurchasePlan {
 		// The period's credits come from its paid invoice, never from here.
 		sub := p.Subscription
@@ -441,12 +444,12 @@ func cacheProduct(ev Event, obj Obj) Decision {
 	id := obj.Str("id")
 	d := Decision{State: StateApplied, Reason: "product " + id + " cached"}
 	if ev.Type == "product.deleted" {
-		d.KV = []KV{{Key: ProductKey(id), Delete: true}}
+		d.DeletedProducts = []string{id}
 		return d
 	}
 	credits, _ := obj.Int("metadata", "credits")
-	d.KV = []KV{{Key: ProductKey(id), Value: CachedProduct{ID: id, Name: obj.Str("name"), Type: obj.Str("metadata", "type"),
-		Credits: credits, Active: obj.Str("active") == "true", Updated: ev.Created}}}
+	d.Products = []CachedProduct{{ID: id, Name: obj.Str("name"), Type: obj.Str("metadata", "type"),
+		Credits: credits, Active: obj.Str("active") == "true", Updated: ev.Created}}
 	return d
 }
 
@@ -454,11 +457,11 @@ func cachePrice(ev Event, obj Obj) Decision {
 	id := obj.Str("id")
 	d := Decision{State: StateApplied, Reason: "price " + id + " cached"}
 	if ev.Type == "price.deleted" {
-		d.KV = []KV{{Key: PriceKey(id), Delete: true}}
+		d.DeletedPrices = []string{id}
 		return d
 	}
 	unit, _ := obj.Int("unit_amount")
-	d.KV = []KV{{Key: PriceKey(id), Value: CachedPrice{ID: id, Product: obj.Str("product"), UnitAmount: unit,
-		Currency: obj.Str("currency"), Recurring: obj.Child("recurring") != nil, Active: obj.Str("active") == "true", Updated: ev.Created}}}
+	d.Prices = []CachedPrice{{ID: id, Product: obj.Str("product"), UnitAmount: unit,
+		Currency: obj.Str("currency"), Recurring: obj.Child("recurring") != nil, Active: obj.Str("active") == "true", Updated: ev.Created}}
 	return d
 }

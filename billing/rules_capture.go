@@ -17,8 +17,8 @@ func manualCapture(session Obj) bool {
 
 // purchaseOfIntent finds the purchase a payment intent paid for.
 func purchaseOfIntent(st State, pi string) (Purchase, bool, error) {
-	var id string
-	if ok, err := st.GetKV(PaymentIntentKey(pi), &id); err != nil || !ok {
+	id, err := st.PaymentIntentPurchase(pi)
+	if err != nil || id == "" {
 		return Purchase{}, false, err
 	}
 	return st.Purchase(id)

@@ -6,12 +6,6 @@ import (
 	"time"
 )
 
-// SubscriptionKey is the kv key of a subscription's state.
-func SubscriptionKey(id string) string { return subscriptionPrefix + id }
-
-// subscriptionPrefix starts the kv key of every subscription.
-const subscriptionPrefix = "sub:"
-
 // subscriptionOf reads the subscription an invoice belongs to from where
 // each API version puts it.
 func invoiceSubscription(obj Obj) string {
@@ -38,11 +32,7 @@ func invoiceMeta(obj Obj, key string) string {
 	return obj.First([]string{"subscription_details", "metadata", key}, []string{"parent", "subscription_details", "metadata", key})
 }
 
-func loadSub(st State, id string) (Subscription, bool, error) {
-	var s Subscription
-	ok, err := st.GetKV(SubscriptionKey(id), &s)
-	return s, ok, err
-}
+func loadSub(st State, id string) (Subscription, bool, error) { return st.Subscription(id) }
 
 // subscriptionLine is the invoice line that bills the subscription: its
 // price says the plan, its period when the credits expire.
@@ -141,14 +131,14 @@ func (r Rules) invoicePaid(ev Event, obj Obj, st State, now time.Time) (Decision
 		Status: "paid", Credits: p.MonthlyCredits, AmountTotal: amount(obj, "amount_paid"), Currency: obj.Str("currency"),
 		PaymentIntent: pi, Subscription: sub, EventID: ev.ID}}
 	if pi != "" {
-		d.KV = append(d.KV, KV{Key: PaymentIntentKey(pi), Value: in})
+		d.PaymentIntents = append(d.PaymentIntents, PaymentRef{ID: pi, Purchase: in})
 	}
 	if ch := obj.Str("charge"); ch != "" {
-		d.KV = append(d.KV, KV{Key: ChargeKey(ch), Value: in})
+		d.Charges = append(d.Charges, PaymentRef{ID: ch, Purchase: in})
 	}
 	d.Postings = []Posting{{UserID: user, Delta: p.MonthlyCredits, Key: "invoice:" + in, Reason: d.Reason,
 		Source: ev.ID, Kind: KindPlan, ExpiresAt: expires, PurchaseID: in}}
-	d.Unflags = []string{FlagKey(AttnPastDue, sub)}
+	d.Unflags = []FlagID{{AttnPastDue, sub}}
 	return d, nil
 }
 
@@ -241,13 +231,13 @@ func (r Rules) subscriptionChanged(ev Event, obj Obj, st State, now time.Time) (
 			d.Postings = []Posting{{UserID: user, Delta: r.Catalog.FreeCredits, Key: "free:" + id,
 				Reason: "free-tier allowance after cancellation", Source: ev.ID, Kind: KindFree}}
 		}
-		d.Unflags = []string{FlagKey(AttnPastDue, id)}
+		d.Unflags = []FlagID{{AttnPastDue, id}}
 	case rec.Deleted:
 		d.Reason = "subscription already cancelled"
 	case rec.Status == "past_due" || rec.Status == "unpaid":
 		d.Flags = []Flag{{Kind: AttnPastDue, ID: id, User: user, Detail: "subscription " + rec.Status}}
 	case rec.Status == "active" || rec.Status == "trialing":
-		d.Unflags = []string{FlagKey(AttnPastDue, id)}
+		d.Unflags = []FlagID{{AttnPastDue, id}}
 	}
 	rec.UpdatedAt = time.Unix(ev.Created, 0).UTC()
 	d.Subs = []Subscription{rec}
@@ -266,11 +256,14 @@ func firstTime(ts ...time.Time) time.Time {
 // purchaseOfCharge finds the purchase a charge paid for, through its
 // payment intent or its invoice.
 func purchaseOfCharge(st State, obj Obj) (Purchase, bool, error) {
-	for _, key := range []string{PaymentIntentKey(obj.Str("payment_intent")), ChargeKey(obj.Str("charge")), ChargeKey(obj.Str("id"))} {
-		var id string
-		if ok, err := st.GetKV(key, &id); err != nil {
+	for _, find := range []func() (string, error){
+		func() (string, error) { return st.PaymentIntentPurchase(obj.Str("payment_intent")) },
+		func() (string, error) { return st.ChargePurchase(obj.Str("charge")) },
+		func() (string, error) { return st.ChargePurchase(obj.Str("id")) },
+	} {
+		if id, err := find(); err != nil {
 			return Purchase{}, false, err
-		} else if ok {
+		} else if id != "" {
 			return st.Purchase(id)
 		}
 	}
@@ -351,7 +344,7 @@ func (r Rules) disputeClosed(ev Event, obj Obj, st State) (Decision, error) {
 	id := obj.Str("id")
 	status := obj.Str("status")
 	if status != "lost" {
-		d := Decision{State: StateApplied, Reason: "dispute closed: " + status, Unflags: []string{FlagKey(AttnDisputed, id)}}
+		d := Decision{State: StateApplied, Reason: "dispute closed: " + status, Unflags: []FlagID{{AttnDisputed, id}}}
 		return d, nil
 	}
 	p, ok, err := purchaseOfCharge(st, obj)
@@ -362,6 +355,6 @@ func (r Rules) disputeClosed(ev Event, obj Obj, st State) (Decision, error) {
 		return waiting("waiting for the purchase disputed charge " + obj.Str("charge") + " paid for"), nil
 	}
 	d := r.clawback(ev, p, 1, "dispute:"+id, "dispute lost")
-	d.Unflags = append(d.Unflags, FlagKey(AttnDisputed, id))
+	d.Unflags = append(d.Unflags, FlagID{AttnDisputed, id})
 	return d, nil
 }

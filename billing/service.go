@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -557,20 +556,12 @@ func (s *Service) write(tx Tx, d Decision) (keys []string, net int64, err error)
 	}
 	for _, sub := range d.Subs {
 		sub.UpdatedAt = tx.Now()
-		if err := tx.PutKV(SubscriptionKey(sub.ID), sub); err != nil {
+		if err := tx.PutSubscription(sub); err != nil {
 			return nil, 0, err
 		}
 	}
-	for _, kv := range d.KV {
-		var err error
-		if kv.Delete {
-			err = tx.DeleteKV(kv.Key)
-		} else {
-			err = tx.PutKV(kv.Key, kv.Value)
-		}
-		if err != nil {
-			return nil, 0, err
-		}
+	if err := writeCache(tx, d); err != nil {
+		return nil, 0, err
 	}
 	for _, u := range d.ExpirePlans {
 		n, err := ExpireGrants(tx, u, func(g Grant) bool { return g.Kind == KindPlan }, "plan cancelled: plan credits expire")
@@ -602,18 +593,17 @@ func (s *Service) write(tx Tx, d Decision) (keys []string, net int64, err error)
 		net -= n
 	}
 	for _, f := range d.Flags {
-		var prev Flag
-		if ok, _ := tx.GetKV(FlagKey(f.Kind, f.ID), &prev); ok {
+		if prev, ok, _ := tx.Flag(f.Kind, f.ID); ok {
 			f.At = prev.At
 		} else {
 			f.At = tx.Now()
 		}
-		if err := tx.PutKV(FlagKey(f.Kind, f.ID), f); err != nil {
+		if err := tx.PutFlag(f); err != nil {
 			return nil, 0, err
 		}
 	}
-	for _, k := range d.Unflags {
-		if err := tx.DeleteKV(k); err != nil {
+	for _, f := range d.Unflags {
+		if err := tx.DeleteFlag(f.Kind, f.ID); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -640,7 +630,7 @@ func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) (fetched 
 		err2 := s.store.Update(now, func(tx Tx) error {
 			if err == nil {
 				fetched++
-				return tx.PutKV(LineItemsKey(r.session), items)
+				return tx.PutLineItems(r.session, items)
 			}
 			var te *TransientError
 			if !errors.As(err, &te) {
@@ -648,7 +638,7 @@ func (s *Service) fetchLineItems(ctx context.Context, reqs []fetchReq) (fetched 
 				// what the event carries.
 				s.log.Warn("line items", "session", r.session, "err", err)
 				fetched++
-				return tx.PutKV(LineItemsKey(r.session), LineItems{})
+				return tx.PutLineItems(r.session, LineItems{})
 			}
 			ev, ok, err := tx.Event(r.event)
 			if err != nil || !ok {
@@ -751,8 +741,10 @@ func (s *Service) Stats() Stats {
 		st.Rejected[k] = v
 	}
 	s.rejMu.Unlock()
+	var flags uint64 // kept by the store as flags are written: no scan
 	if c, err := s.store.Counts(); err == nil {
 		st.Events, st.Users, st.Pending, st.Purchases, st.Failed, st.Waiting = c.Events, c.Users, c.Pending, c.Purchases, c.Failed, c.Waiting
+		flags = c.Flags
 	}
 	if n := s.lastEvent.Load(); n > 0 {
 		st.LastEvent = time.Unix(0, n)
@@ -764,11 +756,7 @@ func (s *Service) Stats() Stats {
 	if err := s.StoreFault(); err != nil {
 		st.StoreFault = err.Error()
 	}
-	st.Attention = st.Waiting + uint64(len(s.problemItems()))
-	_ = s.store.View(s.now(), func(tx Tx) error {
-		tx.ScanKV(flagPrefix, func(string, []byte) bool { st.Attention++; return true })
-		return nil
-	})
+	st.Attention = st.Waiting + flags + uint64(len(s.problemItems()))
 	return st
 }
 
@@ -848,8 +836,7 @@ func (s *Service) UserDetail(id string) (UserDetail, error) {
 			return err
 		}
 		if u.SubscriptionID != "" {
-			var sub Subscription
-			if ok, _ := tx.GetKV(SubscriptionKey(u.SubscriptionID), &sub); ok {
+			if sub, ok, _ := tx.Subscription(u.SubscriptionID); ok {
 				d.Plan = &sub
 			}
 		}
@@ -874,16 +861,45 @@ func (s *Service) Flags() ([]Flag, error) {
 	var out []Flag
 	err := s.store.View(s.now(), func(tx Tx) error {
 		var err error
-		tx.ScanKV(flagPrefix, func(_ string, raw []byte) bool {
-			var f Flag
-			if err = json.Unmarshal(raw, &f); err != nil {
-				return false
-			}
-			out = append(out, f)
-			return true
-		})
+		out, err = tx.Flags()
 		return err
 	})
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out, err
+}
+
+// writeCache keeps what a decision says of payments and of the Stripe
+// catalog.
+func writeCache(tx Tx, d Decision) error {
+	for _, r := range d.PaymentIntents {
+		if err := tx.PutPaymentIntent(r.ID, r.Purchase); err != nil {
+			return err
+		}
+	}
+	for _, r := range d.Charges {
+		if err := tx.PutCharge(r.ID, r.Purchase); err != nil {
+			return err
+		}
+	}
+	for _, p := range d.Products {
+		if err := tx.PutProduct(p); err != nil {
+			return err
+		}
+	}
+	for _, p := range d.Prices {
+		if err := tx.PutPrice(p); err != nil {
+			return err
+		}
+	}
+	for _, id := range d.DeletedProducts {
+		if err := tx.DeleteProduct(id); err != nil {
+			return err
+		}
+	}
+	for _, id := range d.DeletedPrices {
+		if err := tx.DeletePrice(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

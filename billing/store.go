@@ -91,9 +91,41 @@ type Tx interface {
 	// UserPurchases returns up to limit of the user's purchases, newest first.
 	UserPurchases(userID string, limit int) ([]Purchase, error)
 
-	PutKV(key string, v any) error
-	DeleteKV(key string) error
-	ScanKV(prefix string, fn func(key string, raw []byte) bool)
+	// PutSubscription stores a subscription's state.
+	PutSubscription(s Subscription) error
+	// UserSubscriptions returns the subscriptions of one user.
+	UserSubscriptions(userID string) ([]Subscription, error)
+
+	// Flag, PutFlag, DeleteFlag and Flags keep the attention flags; the
+	// store counts them (Counts.Flags) as it writes them.
+	Flag(kind FlagKind, id string) (Flag, bool, error)
+	PutFlag(f Flag) error
+	DeleteFlag(kind FlagKind, id string) error
+	Flags() ([]Flag, error)
+
+	// PutAssignment keeps the purchase type an operator assigned.
+	PutAssignment(purchaseID, purchaseType string) error
+	// PutPaymentIntent and PutCharge index a purchase by what paid it.
+	PutPaymentIntent(pi, purchaseID string) error
+	PutCharge(charge, purchaseID string) error
+	// PutLineItems caches a checkout session's line items.
+	PutLineItems(sessionID string, items LineItems) error
+
+	// The Stripe catalog cache.
+	Product(id string) (CachedProduct, bool, error)
+	PutProduct(p CachedProduct) error
+	DeleteProduct(id string) error
+	Products() ([]CachedProduct, error)
+	Price(id string) (CachedPrice, bool, error)
+	PutPrice(p CachedPrice) error
+	DeletePrice(id string) error
+	Prices() ([]CachedPrice, error)
+	Coupon(id string) (CachedCoupon, bool, error)
+	PutCoupon(c CachedCoupon) error
+	Coupons() ([]CachedCoupon, error)
+	// CatalogSynced is when the catalog was last listed (zero: never).
+	CatalogSynced() (time.Time, error)
+	SetCatalogSynced(at time.Time) error
 
 	APIKey(name string) (APIKey, bool, error)
 	APIKeyNameByHash(hash []byte) (string, bool)

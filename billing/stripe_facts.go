@@ -1,7 +1,6 @@
 package billing
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -10,20 +9,6 @@ import (
 // What the Stripe API told creditdesk, written by billing's commands: the
 // Stripe client (internal/stripeapi) returns facts — a customer was
 // created, the catalog lists these prices — and never writes the store.
-
-// Stripe catalog cache keys: one place for each prefix.
-
-// ProductKey is the store key of a cached Stripe product.
-func ProductKey(id string) string { return "product:" + id }
-
-// PriceKey is the store key of a cached Stripe price.
-func PriceKey(id string) string { return "price:" + id }
-
-// CouponKey is the store key of a cached Stripe coupon.
-func CouponKey(id string) string { return "coupon:" + id }
-
-// catalogSyncedKey keeps when the catalog was last listed.
-const catalogSyncedKey = "catalog:synced_at"
 
 // CachedProduct is a Stripe product as the store keeps it.
 type CachedProduct struct {
@@ -83,77 +68,54 @@ type CatalogListing struct {
 func (s *Service) CatalogListed(l CatalogListing) error {
 	err := s.store.Update(s.now(), func(tx Tx) error {
 		for _, p := range l.Products {
-			if err := putNewer(tx, ProductKey(p.ID), p, p.Updated); err != nil {
+			if prev, ok, err := tx.Product(p.ID); err != nil {
 				return err
+			} else if !ok || prev.Updated <= p.Updated {
+				if err := tx.PutProduct(p); err != nil {
+					return err
+				}
 			}
 		}
 		for _, p := range l.Prices {
-			if err := putNewer(tx, PriceKey(p.ID), p, p.Updated); err != nil {
+			if prev, ok, err := tx.Price(p.ID); err != nil {
 				return err
+			} else if !ok || prev.Updated <= p.Updated {
+				if err := tx.PutPrice(p); err != nil {
+					return err
+				}
 			}
 		}
 		for _, k := range l.Coupons {
-			if err := putNewer(tx, CouponKey(k.ID), k, k.Updated); err != nil {
+			if prev, ok, err := tx.Coupon(k.ID); err != nil {
 				return err
+			} else if !ok || prev.Updated <= k.Updated {
+				if err := tx.PutCoupon(k); err != nil {
+					return err
+				}
 			}
 		}
-		return tx.PutKV(catalogSyncedKey, l.At)
+		return tx.SetCatalogSynced(l.At)
 	})
 	s.noteWrite(err)
 	return err
 }
 
-// putNewer stores v unless the cache holds a value a webhook event wrote
-// later than updated.
-func putNewer(tx Tx, key string, v any, updated int64) error {
-	var prev struct {
-		Updated int64 `json:"updated"`
-	}
-	if ok, err := tx.GetKV(key, &prev); err != nil {
-		return err
-	} else if ok && prev.Updated > updated {
-		return nil
-	}
-	return tx.PutKV(key, v)
-}
-
-// CachedCatalog is the Stripe catalog as the store keeps it, products and
-// prices in id order.
+// CachedCatalog is the Stripe catalog as the store keeps it, each list in
+// id order.
 func (s *Service) CachedCatalog() (CatalogListing, error) {
 	var l CatalogListing
 	err := s.store.View(s.now(), func(tx Tx) error {
 		var err error
-		scan := func(prefix string, fn func([]byte) error) {
-			tx.ScanKV(prefix, func(_ string, raw []byte) bool {
-				err = fn(raw)
-				return err == nil
-			})
-		}
-		scan(ProductKey(""), func(raw []byte) error {
-			var p CachedProduct
-			l.Products = append(l.Products, p)
-			return json.Unmarshal(raw, &l.Products[len(l.Products)-1])
-		})
-		if err != nil {
+		if l.Products, err = tx.Products(); err != nil {
 			return err
 		}
-		scan(PriceKey(""), func(raw []byte) error {
-			var p CachedPrice
-			l.Prices = append(l.Prices, p)
-			return json.Unmarshal(raw, &l.Prices[len(l.Prices)-1])
-		})
-		if err != nil {
+		if l.Prices, err = tx.Prices(); err != nil {
 			return err
 		}
-		scan(CouponKey(""), func(raw []byte) error {
-			var k CachedCoupon
-			l.Coupons = append(l.Coupons, k)
-			return json.Unmarshal(raw, &l.Coupons[len(l.Coupons)-1])
-		})
-		if err != nil {
+		if l.Coupons, err = tx.Coupons(); err != nil {
 			return err
 		}
-		_, err = tx.GetKV(catalogSyncedKey, &l.At)
+		l.At, err = tx.CatalogSynced()
 		return err
 	})
 	return l, err
@@ -165,7 +127,7 @@ func (s *Service) CachedPrice(id string) (CachedPrice, bool, error) {
 	var ok bool
 	err := s.store.View(s.now(), func(tx Tx) error {
 		var err error
-		ok, err = tx.GetKV(PriceKey(id), &p)
+		p, ok, err = tx.Price(id)
 		return err
 	})
 	return p, ok, err

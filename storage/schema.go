@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"creditdesk/billing"
 
@@ -41,8 +42,10 @@ var (
 	purchasesBucket = []byte("purchases")
 	// purchaseOrderBucket maps a purchase sequence (8 bytes) to its id, newest last.
 	purchaseOrderBucket = []byte("purchase_order")
-	// kvBucket holds small named values owned by other packages (subscriptions,
-	// catalog cache) as JSON.
+	// kvBucket held small named values by key prefix (subscriptions, flags,
+	// caches) as JSON until schema version 6 moved each kind to a bucket of
+	// its own (subscriptions.go, flags.go, payments.go, assignments.go,
+	// lineitems.go, catalog.go). Only migrations read it.
 	kvBucket = []byte("kv")
 
 	// Added in schema version 2.
@@ -158,6 +161,110 @@ var migrations = []migration{
 			return idx.Put(expiryKey(u.NextExpiry, u.ID), nil)
 		})
 	}},
+	{version: 6, name: "typed buckets instead of kv; attention flags counted", apply: migrateKV},
+}
+
+// kvKinds are the record kinds the kv bucket held, by key prefix, and where
+// migration 6 puts each: the bucket, and the key and value there.
+var kvKinds = []struct {
+	prefix string
+	move   func(tx *bolt.Tx, id string, v []byte) error
+}{
+	{"sub:", func(tx *bolt.Tx, id string, v []byte) error {
+		var s billing.Subscription
+		if err := json.Unmarshal(v, &s); err != nil {
+			return err
+		}
+		if err := tx.Bucket(userSubscriptionsBucket).Put(userSubscriptionKey(s.UserID, id), nil); err != nil {
+			return err
+		}
+		return tx.Bucket(subscriptionsBucket).Put([]byte(id), v)
+	}},
+	{"attn:", func(tx *bolt.Tx, id string, v []byte) error {
+		kind, fid, ok := strings.Cut(id, ":")
+		if !ok {
+			return fmt.Errorf("flag key %q has no kind", id)
+		}
+		return tx.Bucket(flagsBucket).Put(flagKey(billing.FlagKind(kind), fid), v)
+	}},
+	{"assign:", moveString(assignmentsBucket)},
+	{"pi:", moveString(paymentIntentsBucket)},
+	{"charge:", moveString(chargesBucket)},
+	{"lineitems:", moveRaw(lineItemsBucket)},
+	{"product:", moveRaw(productsBucket)},
+	{"price:", moveRaw(pricesBucket)},
+	{"coupon:", moveRaw(couponsBucket)},
+	{"catalog:synced_at", func(tx *bolt.Tx, id string, v []byte) error {
+		if id != "" {
+			return fmt.Errorf("unknown catalog key %q", id)
+		}
+		return tx.Bucket(metaBucket).Put(catalogSyncedKey, v)
+	}},
+}
+
+// moveRaw keeps the JSON value as it was, under the id.
+func moveRaw(bucket []byte) func(*bolt.Tx, string, []byte) error {
+	return func(tx *bolt.Tx, id string, v []byte) error { return tx.Bucket(bucket).Put([]byte(id), v) }
+}
+
+// moveString keeps a JSON string as its raw bytes, under the id.
+func moveString(bucket []byte) func(*bolt.Tx, string, []byte) error {
+	return func(tx *bolt.Tx, id string, v []byte) error {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return err
+		}
+		return tx.Bucket(bucket).Put([]byte(id), []byte(s))
+	}
+}
+
+// typedBuckets are the buckets of schema version 6.
+var typedBuckets = [][]byte{
+	subscriptionsBucket, userSubscriptionsBucket, flagsBucket, assignmentsBucket, paymentIntentsBucket,
+	chargesBucket, lineItemsBucket, productsBucket, pricesBucket, couponsBucket,
+}
+
+// migrateKV moves every record of the kv bucket to its typed bucket and
+// counts the attention flags; the kv bucket goes. A key of no known kind
+// stops the migration (nothing is changed) rather than being lost.
+func migrateKV(tx *bolt.Tx) error {
+	for _, b := range typedBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	// The flags counter counts what the flags bucket holds, once moved.
+	countFlags := func() error {
+		var n uint64 // a cursor sees this transaction's writes; Stats does not
+		c := tx.Bucket(flagsBucket).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		return tx.Bucket(metaBucket).Put(counterKey("flags"), itob(n))
+	}
+	kv := tx.Bucket(kvBucket)
+	if kv == nil {
+		return countFlags()
+	}
+	err := kv.ForEach(func(k, v []byte) error {
+		key := string(k)
+		for _, kind := range kvKinds {
+			if id, ok := strings.CutPrefix(key, kind.prefix); ok {
+				if err := kind.move(tx, id, v); err != nil {
+					return fmt.Errorf("kv %q: %w", key, err)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("kv %q is no record kind this creditdesk knows", key)
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(kvBucket); err != nil {
+		return err
+	}
+	return countFlags()
 }
 
 // SchemaVersion is the schema this binary writes.

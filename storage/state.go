@@ -156,31 +156,6 @@ func (t *Tx) UserPurchases(userID string, limit int) ([]billing.Purchase, error)
 	return out, nil
 }
 
-// GetKV reads a JSON value stored under a namespaced key.
-func (t *Tx) GetKV(key string, v any) (bool, error) {
-	return getJSON(t.tx.Bucket(kvBucket), []byte(key), v)
-}
-
-// PutKV stores v as JSON under key.
-func (t *Tx) PutKV(key string, v any) error {
-	return putJSON(t.tx.Bucket(kvBucket), []byte(key), v)
-}
-
-// DeleteKV removes key.
-func (t *Tx) DeleteKV(key string) error { return t.tx.Bucket(kvBucket).Delete([]byte(key)) }
-
-// ScanKV calls fn for every key with prefix, in key order, until fn returns
-// false.
-func (t *Tx) ScanKV(prefix string, fn func(key string, raw []byte) bool) {
-	c := t.tx.Bucket(kvBucket).Cursor()
-	p := []byte(prefix)
-	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		if !fn(string(k), v) {
-			return
-		}
-	}
-}
-
 // UsersPage returns up to limit users in id order after the id after,
 // keeping those whose id, email, name or customer contains filter
 // (case-insensitive). With no filter it reads only the page.

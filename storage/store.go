@@ -303,6 +303,7 @@ func (s *Store) Counts() (billing.Counts, error) {
 		c.Waiting = btoi(meta.Get(counterKey("waiting")))
 		c.Purchases = btoi(meta.Get(counterKey("purchases")))
 		c.Pending = btoi(meta.Get(counterKey("pending")))
+		c.Flags = btoi(meta.Get(counterKey("flags")))
 		return nil
 	})
 	return c, err

@@ -182,6 +182,9 @@ func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 	if n, m := tx.Bucket(userPurchasesBucket).Stats().KeyN, tx.Bucket(purchasesBucket).Stats().KeyN; n != m {
 		return fmt.Errorf("%d purchases, %d in the per-user index", m, n)
 	}
+	if err := verifyTyped(tx); err != nil {
+		return err
+	}
 	pending := tx.Bucket(pendingBucket)
 	if n, c := pending.Stats().KeyN, btoi(tx.Bucket(metaBucket).Get(counterKey("pending"))); uint64(n) != c {
 		return fmt.Errorf("%d events pending, the counter says %d", n, c)
@@ -208,4 +211,106 @@ func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 		}
 		return nil
 	})
+}
+
+// verifyTyped checks the buckets of schema version 6: every record decodes
+// and sits under the key its fields say; the per-user subscription index
+// and the flag counter agree with what is stored; a payment intent or a
+// charge points at a stored purchase; the kv bucket is gone.
+func verifyTyped(tx *bolt.Tx) error {
+	if tx.Bucket(kvBucket) != nil {
+		return fmt.Errorf("the kv bucket is still there: schema version 6 moved its records")
+	}
+	subs, idx := tx.Bucket(subscriptionsBucket), tx.Bucket(userSubscriptionsBucket)
+	err := subs.ForEach(func(k, v []byte) error {
+		var s billing.Subscription
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("subscription %s: %w", shortKey(k), err)
+		}
+		if s.ID != string(k) {
+			return fmt.Errorf("subscription %s is stored under %s", s.ID, shortKey(k))
+		}
+		if idx.Get(userSubscriptionKey(s.UserID, s.ID)) == nil {
+			return fmt.Errorf("subscription %s of user %s is not in the per-user index", s.ID, s.UserID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n, m := idx.Stats().KeyN, subs.Stats().KeyN; n != m {
+		return fmt.Errorf("%d subscriptions, %d in the per-user index", m, n)
+	}
+	flags := 0
+	err = tx.Bucket(flagsBucket).ForEach(func(k, v []byte) error {
+		var f billing.Flag
+		if err := json.Unmarshal(v, &f); err != nil {
+			return fmt.Errorf("attention flag %s: %w", shortKey(k), err)
+		}
+		if string(flagKey(f.Kind, f.ID)) != string(k) {
+			return fmt.Errorf("attention flag %s %s is stored under %s", f.Kind, f.ID, shortKey(k))
+		}
+		flags++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if c := btoi(tx.Bucket(metaBucket).Get(counterKey("flags"))); c != uint64(flags) {
+		return fmt.Errorf("%d attention flags, the counter says %d", flags, c)
+	}
+	purchases := tx.Bucket(purchasesBucket)
+	for _, b := range []struct {
+		name   string
+		bucket []byte
+	}{{"payment intent", paymentIntentsBucket}, {"charge", chargesBucket}} {
+		err := tx.Bucket(b.bucket).ForEach(func(k, v []byte) error {
+			if purchases.Get(v) == nil {
+				return fmt.Errorf("%s %s points at purchase %s, which is not stored", b.name, shortKey(k), shortKey(v))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, b := range []struct {
+		name   string
+		bucket []byte
+		check  func([]byte) (string, error)
+	}{
+		{"line items", lineItemsBucket, decodeID[billing.LineItems](nil)},
+		{"product", productsBucket, decodeID(func(p billing.CachedProduct) string { return p.ID })},
+		{"price", pricesBucket, decodeID(func(p billing.CachedPrice) string { return p.ID })},
+		{"coupon", couponsBucket, decodeID(func(c billing.CachedCoupon) string { return c.ID })},
+	} {
+		err := tx.Bucket(b.bucket).ForEach(func(k, v []byte) error {
+			id, err := b.check(v)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", b.name, shortKey(k), err)
+			}
+			if id != "" && id != string(k) {
+				return fmt.Errorf("%s %s is stored under %s", b.name, id, shortKey(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeID decodes a T and says its id (id nil: the record has none).
+func decodeID[T any](id func(T) string) func([]byte) (string, error) {
+	return func(v []byte) (string, error) {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return "", err
+		}
+		if id == nil {
+			return "", nil
+		}
+		return id(x), nil
+	}
 }

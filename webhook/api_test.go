@@ -244,7 +244,7 @@ func TestAPIGetUser(t *testing.T) {
 		if err := tx.PutUser(u); err != nil {
 			return err
 		}
-		return tx.PutKV(billing.SubscriptionKey("sub_1"), billing.Subscription{ID: "sub_1", Status: "active", Plan: "pro", PeriodEnd: periodEnd})
+		return tx.PutSubscription(billing.Subscription{ID: "sub_1", Status: "active", Plan: "pro", PeriodEnd: periodEnd})
 	})
 	if err != nil {
 		t.Fatal(err)
