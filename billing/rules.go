@@ -268,7 +268,13 @@ func (r Rules) checkoutCompleted(ev Event, obj Obj, st State) (Decision, error) 
 		return Decision{}, fmt.Errorf("checkout session without id")
 	}
 	mode := obj.Str("mode")
+	if mode == "setup" {
+		// A card saved for later: nothing was bought, nobody to link.
+		return ignored("setup session: a payment method saved, nothing bought"), nil
+	}
 	status := obj.Str("payment_status")
+	// no_payment_required in payment or subscription mode is a purchase
+	// whose total a promotion code brought to zero: it grants credits.
 	paid := status == "paid" || status == "no_payment_required" || ev.Type == "checkout.session.async_payment_succeeded"
 	customer := obj.Str("customer")
 	user := r.userOf(obj, st)
@@ -405,6 +411,9 @@ func amount(obj Obj, field string) int64 {
 
 func (r Rules) checkoutClosed(ev Event, obj Obj, st State, status, reason string) (Decision, error) {
 	sid := obj.Str("id")
+	if obj.Str("mode") == "setup" {
+		return ignored("setup session: a payment method saved, nothing bought"), nil
+	}
 	prev, seen, err := st.Purchase(sid)
 	if err != nil {
 		return Decision{}, err
