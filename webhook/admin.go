@@ -28,6 +28,10 @@ import (
 type AdminService interface {
 	UsersPage(after, filter string, limit int) ([]billing.User, error)
 	EventsInState(state string, limit int) ([]billing.EventRecord, error)
+	// EventsPage and PurchasesPage read newest first, below before (0: the
+	// newest), a page at a time (exports).
+	EventsPage(before uint64, limit int) ([]billing.EventRecord, error)
+	PurchasesPage(before uint64, limit int) ([]billing.Purchase, error)
 	Ledger(user string, limit int) ([]billing.Entry, error)
 	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
 	Verify() (billing.VerifyReport, error)
@@ -93,6 +97,18 @@ func NewAdminHandler(svc AdminService) http.Handler {
 	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		v, err := svc.UsersPage(q.Get("after"), q.Get("filter"), limit(r))
+		reply(w, v, err)
+	})
+	before := func(r *http.Request) uint64 {
+		n, _ := strconv.ParseUint(r.URL.Query().Get("before"), 10, 64)
+		return n
+	}
+	mux.HandleFunc("GET /events/page", func(w http.ResponseWriter, r *http.Request) {
+		v, err := svc.EventsPage(before(r), limit(r))
+		reply(w, v, err)
+	})
+	mux.HandleFunc("GET /purchases/page", func(w http.ResponseWriter, r *http.Request) {
+		v, err := svc.PurchasesPage(before(r), limit(r))
 		reply(w, v, err)
 	})
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
@@ -341,6 +357,18 @@ func (c *AdminClient) UsersPage(after, filter string, limit int) ([]billing.User
 	var out []billing.User
 	q := fmt.Sprintf("/users?after=%s&filter=%s&limit=%d", urlq(after), urlq(filter), limit)
 	return out, c.do(http.MethodGet, q, nil, &out)
+}
+
+// EventsPage is billing.Service.EventsPage, remotely.
+func (c *AdminClient) EventsPage(before uint64, limit int) ([]billing.EventRecord, error) {
+	var out []billing.EventRecord
+	return out, c.do(http.MethodGet, fmt.Sprintf("/events/page?before=%d&limit=%d", before, limit), nil, &out)
+}
+
+// PurchasesPage is billing.Service.PurchasesPage, remotely.
+func (c *AdminClient) PurchasesPage(before uint64, limit int) ([]billing.Purchase, error) {
+	var out []billing.Purchase
+	return out, c.do(http.MethodGet, fmt.Sprintf("/purchases/page?before=%d&limit=%d", before, limit), nil, &out)
 }
 
 // EventsInState is billing.Service.EventsInState, remotely.
