@@ -48,8 +48,9 @@ type Options struct {
 	Fetcher LineItemFetcher
 	// BatchSize bounds how many events one processor transaction applies.
 	BatchSize int
-	// WaitLimit is how long after its creation an event may wait for a
-	// missing piece (default 72h, Stripe's retry window). Past it the
+	// WaitLimit is how long after its arrival (received_at, for webhooks
+	// and resynced events alike) an event may wait for a missing piece
+	// (default 72h, Stripe's retry window). Past it the
 	// piece will not come by webhook: the event is set aside as ignored and
 	// flagged in Attention, where it can be retried.
 	WaitLimit time.Duration
@@ -464,6 +465,16 @@ func backoff(attempts int) time.Duration {
 	return min(d, 10*time.Minute)
 }
 
+// waitingSince is when an event's waiting window starts: when creditdesk
+// received it, not when Stripe created it, so an event resynced or
+// redelivered days late still waits its full window for what it needs.
+func waitingSince(rec EventRecord) time.Time {
+	if rec.ReceivedAt.IsZero() {
+		return time.Unix(rec.Created, 0)
+	}
+	return rec.ReceivedAt
+}
+
 // applyOne decides one event and writes the decision in tx. An error from
 // the rules marks the event failed; an error from the store aborts tx.
 func (s *Service) applyOne(tx Tx, ev Event, now time.Time) (Activity, string, error) {
@@ -471,10 +482,10 @@ func (s *Service) applyOne(tx Tx, ev Event, now time.Time) (Activity, string, er
 	rec.Attempts++
 	d, derr := s.rules.Decide(ev, tx, now)
 	if derr == nil && d.State == StateWaiting && d.NeedLineItems == "" && !d.Retry &&
-		now.After(time.Unix(ev.Created, 0).Add(s.wait)) {
+		now.After(waitingSince(rec).Add(s.wait)) {
 		d.Flags = append(d.Flags, Flag{Kind: AttnGaveUp, ID: ev.ID, User: d.User,
 			Detail: fmt.Sprintf("%s set aside after waiting: %s", ev.Type, d.Reason)})
-		d.State, d.Reason = StateIgnored, "set aside (nothing arrived within "+strings.TrimSuffix(s.wait.String(), "0m0s")+" of its creation): "+d.Reason
+		d.State, d.Reason = StateIgnored, "set aside (nothing arrived within "+strings.TrimSuffix(s.wait.String(), "0m0s")+" of its arrival): "+d.Reason
 	}
 	if derr != nil {
 		rec.State, rec.Reason = StateFailed, derr.Error()

@@ -1,6 +1,7 @@
 package stripeapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,13 +134,27 @@ func (c *Client) Resync(ctx context.Context, opt ResyncOptions) (ResyncProgress,
 		}
 		after = last.ID
 	}
+	// Newest first reversed is oldest first; a stable sort by creation
+	// keeps that order for events of the same second and fixes pages that
+	// overlapped while new events arrived.
+	heads := make([]eventHead, 0, len(events))
+	raws := make([]json.RawMessage, 0, len(events))
 	for _, raw := range slices.Backward(events) {
-		if err := ctx.Err(); err != nil {
-			return prog, err
-		}
 		var h eventHead
 		if err := json.Unmarshal(raw, &h); err != nil {
 			return prog, fmt.Errorf("listing events: %w", err)
+		}
+		heads, raws = append(heads, h), append(raws, raw)
+	}
+	order := make([]int, len(heads))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(heads[a].Created, heads[b].Created) })
+	for _, i := range order {
+		raw, h := raws[i], heads[i]
+		if err := ctx.Err(); err != nil {
+			return prog, err
 		}
 		if !handled[h.Type] {
 			prog.Skipped++
