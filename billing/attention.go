@@ -25,14 +25,14 @@ const (
 
 // AttentionItem is one thing the operator should look at.
 type AttentionItem struct {
-	Kind   FlagKind
-	ID     string // event, purchase, customer, subscription or dispute id
-	User   string
-	Detail string
-	At     time.Time
+	Kind   FlagKind  `json:"kind"`
+	ID     string    `json:"id"` // event, purchase, customer, subscription or dispute id
+	User   string    `json:"user"`
+	Detail string    `json:"detail"`
+	At     time.Time `json:"at"`
 	// Action names the fix the console offers: "retry", "assign", "link",
 	// or "" when the fix is in the Stripe Dashboard.
-	Action string
+	Action string `json:"action"`
 }
 
 func actionFor(kind FlagKind) string {
