@@ -175,6 +175,18 @@ func ApplyPosting(u User, open []Grant, p Posting, now time.Time) (LedgerChange,
 	gs := openAfter(open, ch.Grants)
 	u = ch.User
 	delta := p.Delta
+	if delta < 0 && p.OnlyFromPurchase {
+		var held int64
+		for _, g := range gs {
+			if g.PurchaseID == p.FromPurchase && g.Remaining > 0 {
+				held += g.Remaining
+			}
+		}
+		if held == 0 {
+			return ch, nil
+		}
+		delta = -min(-delta, held)
+	}
 	if delta < 0 {
 		want := -delta
 		if u.Balance < want && !p.AllowNegative {
@@ -205,7 +217,7 @@ func ApplyPosting(u User, open []Grant, p Posting, now time.Time) (LedgerChange,
 		}
 		if remaining > 0 {
 			g := Grant{UserID: p.UserID, Amount: delta, Remaining: remaining, ExpiresAt: p.ExpiresAt,
-				Kind: p.Kind, Source: p.Source, PurchaseID: p.PurchaseID, At: p.At}
+				Kind: p.Kind, Source: p.Source, PurchaseID: p.PurchaseID, Subscription: p.Subscription, At: p.At}
 			ch.Grants = append(ch.Grants, GrantChange{Grant: g, New: true})
 			if g.Expires() && (u.NextExpiry.IsZero() || g.ExpiresAt.Before(u.NextExpiry)) {
 				u.NextExpiry = g.ExpiresAt

@@ -133,7 +133,11 @@ type Grant struct {
 	Kind       GrantKind `json:"kind"`
 	Source     string    `json:"source"`
 	PurchaseID string    `json:"purchase_id,omitempty"`
-	At         time.Time `json:"at"`
+	// Subscription is the subscription whose invoice paid for a plan
+	// grant: cancelling, pausing or lapsing that subscription affects its
+	// grants only.
+	Subscription string    `json:"subscription,omitempty"`
+	At           time.Time `json:"at"`
 }
 
 // Expires reports whether the grant has an expiry.
@@ -286,6 +290,12 @@ type Posting struct {
 	// ExpiresAt, for a grant, is when what is left of it expires (zero: never).
 	ExpiresAt  time.Time
 	PurchaseID string
+	// Subscription, for a plan grant, is the subscription it belongs to.
+	Subscription string
+	// OnlyFromPurchase, for a debit, takes only what the grants of
+	// FromPurchase still hold (at most Delta), nothing else: no entry when
+	// they hold nothing.
+	OnlyFromPurchase bool
 	// AllowNegative lets a debit take the balance below zero (forced revoke,
 	// configured debt). Without it a debit larger than the balance fails with
 	// *ErrInsufficient and changes nothing.

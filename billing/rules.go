@@ -13,6 +13,8 @@ type State interface {
 	User(id string) (User, bool, error)
 	Purchase(id string) (Purchase, bool, error)
 	Subscription(id string) (Subscription, bool, error)
+	// UserSubscriptions returns the subscriptions of one user.
+	UserSubscriptions(userID string) ([]Subscription, error)
 	// LineItems returns a checkout session's cached line items.
 	LineItems(sessionID string) (LineItems, bool, error)
 	// Assignment returns the purchase type an operator assigned to an
@@ -63,13 +65,17 @@ type Decision struct {
 	Prices          []CachedPrice
 	DeletedProducts []string
 	DeletedPrices   []string
-	// ExpirePlans lists users whose unexpired plan credits expire now,
-	// before Postings are written.
-	ExpirePlans []string
+	// ExpirePlans lists subscriptions whose unexpired plan credits expire
+	// now, before Postings are written: only that subscription's grants.
+	ExpirePlans []PlanEnd
 	Postings    []Posting
 	Flags       []Flag
 	Unflags     []FlagID
 }
+
+// PlanEnd is a subscription that ended: its user's plan grants paid by it
+// expire.
+type PlanEnd struct{ User, Subscription, Plan string }
 
 // UserPatch sets the non-empty fields on a user, creating it if new.
 type UserPatch struct {
@@ -383,16 +389,23 @@ func (r Rules) checkoutCompleted(ev Event, obj Obj, st State) (Decision, error) 
 		if !known {
 			rec = Subscription{ID: sub}
 		}
-		if !rec.Deleted {
-			// A cancellation that arrived first keeps the tier at free.
-			d.Users[0].Tier, d.Users[0].SubscriptionID = rt.Type, sub
+		if sub == "" {
+			d.Users[0].Tier = rt.Type
+			return d, nil
 		}
-		if sub != "" {
-			rec.CustomerID, rec.UserID = customer, user
-			if rec.Plan == "" {
-				rec.Plan = rt.Type
-			}
-			d.Subs = append(d.Subs, rec)
+		rec.CustomerID, rec.UserID = customer, user
+		if rec.Plan == "" {
+			rec.Plan = rt.Type
+		}
+		d.Subs = append(d.Subs, rec)
+		// The tier is the best plan in force; a cancellation that arrived
+		// first keeps this one out of it.
+		subs, err := r.tierPatch(st, &d.Users[0], rec)
+		if err != nil {
+			return Decision{}, err
+		}
+		if !rec.Deleted {
+			d.Postings = append(d.Postings, r.takeBackFree(user, ev.ID, subs)...)
 		}
 		return d, nil
 	}

@@ -120,8 +120,9 @@ func (r Rules) invoicePaid(ev Event, obj Obj, st State, now time.Time) (Decision
 		expires = rec.DeletedAt
 	}
 	patch := UserPatch{ID: user, CustomerID: customer}
-	if !rec.Deleted {
-		patch.Tier, patch.SubscriptionID = plan, sub
+	subs, err := r.tierPatch(st, &patch, rec)
+	if err != nil {
+		return Decision{}, err
 	}
 	d.Users = []UserPatch{patch}
 	d.Links = []Link{{Customer: customer, User: user}}
@@ -137,7 +138,10 @@ func (r Rules) invoicePaid(ev Event, obj Obj, st State, now time.Time) (Decision
 		d.Charges = append(d.Charges, PaymentRef{ID: ch, Purchase: in})
 	}
 	d.Postings = []Posting{{UserID: user, Delta: p.MonthlyCredits, Key: "invoice:" + in, Reason: d.Reason,
-		Source: ev.ID, Kind: KindPlan, ExpiresAt: expires, PurchaseID: in}}
+		Source: ev.ID, Kind: KindPlan, ExpiresAt: expires, PurchaseID: in, Subscription: sub}}
+	if !rec.Deleted {
+		d.Postings = append(d.Postings, r.takeBackFree(user, ev.ID, subs)...)
+	}
 	d.Unflags = []FlagID{{AttnPastDue, sub}}
 	return d, nil
 }
@@ -215,21 +219,24 @@ func (r Rules) subscriptionChanged(ev Event, obj Obj, st State, now time.Time) (
 	case deleted && !rec.Deleted:
 		rec.Deleted, rec.Status = true, "canceled"
 		rec.DeletedAt = firstTime(obj.Time("ended_at"), obj.Time("canceled_at"), time.Unix(ev.Created, 0).UTC())
-		d.Reason = strings.Join(strings.Fields("subscription "+rec.Plan+" cancelled:"), " ") +
-			fmt.Sprintf(" tier free, plan credits expire, +%s free credits", Credits(r.Catalog.FreeCredits))
-		u, _, err := st.User(user)
-		if err != nil {
+		patch := UserPatch{ID: user, CustomerID: customer}
+		if _, err := r.tierPatch(st, &patch, rec); err != nil {
 			return Decision{}, err
 		}
-		patch := UserPatch{ID: user, CustomerID: customer}
-		if u.SubscriptionID == "" || u.SubscriptionID == id {
-			patch.Tier = "free"
-		}
 		d.Users = []UserPatch{patch}
-		d.ExpirePlans = []string{user}
-		if r.Catalog.FreeCredits > 0 {
-			d.Postings = []Posting{{UserID: user, Delta: r.Catalog.FreeCredits, Key: "free:" + id,
-				Reason: "free-tier allowance after cancellation", Source: ev.ID, Kind: KindFree}}
+		// Only this subscription's plan credits expire; another plan in
+		// force keeps its own, and the free allowance comes when the last
+		// one ends.
+		d.ExpirePlans = []PlanEnd{{User: user, Subscription: id, Plan: rec.Plan}}
+		name := strings.Join(strings.Fields("subscription "+rec.Plan), " ")
+		if patch.Tier != "free" {
+			d.Reason = fmt.Sprintf("%s cancelled: its plan credits expire; tier %s (%s) continues", name, patch.Tier, patch.SubscriptionID)
+		} else {
+			d.Reason = fmt.Sprintf("%s cancelled: tier free, its plan credits expire, +%s free credits", name, Credits(r.Catalog.FreeCredits))
+			if r.Catalog.FreeCredits > 0 {
+				d.Postings = []Posting{{UserID: user, Delta: r.Catalog.FreeCredits, Key: freeKey(id),
+					Reason: "free-tier allowance after cancellation", Source: ev.ID, Kind: KindFree, PurchaseID: freeKey(id)}}
+			}
 		}
 		d.Unflags = []FlagID{{AttnPastDue, id}}
 	case rec.Deleted:
@@ -241,6 +248,19 @@ func (r Rules) subscriptionChanged(ev Event, obj Obj, st State, now time.Time) (
 	}
 	rec.UpdatedAt = time.Unix(ev.Created, 0).UTC()
 	d.Subs = []Subscription{rec}
+	if user != "" && !deleted && !rec.Deleted {
+		// A status or price change (a pause, the portal) moves the tier
+		// to the best plan still in force.
+		patch := UserPatch{ID: user, CustomerID: customer}
+		subs, err := r.tierPatch(st, &patch, rec)
+		if err != nil {
+			return Decision{}, err
+		}
+		d.Users = []UserPatch{patch}
+		if inForce(rec) && rec.Plan != "" {
+			d.Postings = append(d.Postings, r.takeBackFree(user, ev.ID, subs)...)
+		}
+	}
 	return d, nil
 }
 

@@ -574,8 +574,32 @@ func (s *Service) write(tx Tx, d Decision) (keys []string, net int64, err error)
 	if err := writeCache(tx, d); err != nil {
 		return nil, 0, err
 	}
-	for _, u := range d.ExpirePlans {
-		n, err := ExpireGrants(tx, u, func(g Grant) bool { return g.Kind == KindPlan }, "plan cancelled: plan credits expire")
+	for _, pe := range d.ExpirePlans {
+		subOf := map[string]string{} // a grant from before grants named their subscription: its purchase's
+		var ferr error
+		match := func(g Grant) bool {
+			if g.Kind != KindPlan {
+				return false
+			}
+			if g.Subscription != "" {
+				return g.Subscription == pe.Subscription
+			}
+			s, ok := subOf[g.PurchaseID]
+			if !ok {
+				p, _, err := tx.Purchase(g.PurchaseID)
+				if err != nil {
+					ferr = err
+				}
+				s = p.Subscription
+				subOf[g.PurchaseID] = s
+			}
+			return s == pe.Subscription
+		}
+		reason := strings.Join(strings.Fields("plan "+pe.Plan+" cancelled: its credits expire"), " ")
+		n, err := ExpireGrants(tx, pe.User, match, reason)
+		if err == nil {
+			err = ferr
+		}
 		if err != nil {
 			return nil, 0, err
 		}

@@ -93,8 +93,6 @@ type Tx interface {
 
 	// PutSubscription stores a subscription's state.
 	PutSubscription(s Subscription) error
-	// UserSubscriptions returns the subscriptions of one user.
-	UserSubscriptions(userID string) ([]Subscription, error)
 
 	// Flag, PutFlag, DeleteFlag and Flags keep the attention flags; the
 	// store counts them (Counts.Flags) as it writes them.
