@@ -187,6 +187,23 @@ func ApplyPosting(u User, open []Grant, p Posting, now time.Time) (LedgerChange,
 		}
 		delta = -min(-delta, held)
 	}
+	if delta < 0 && p.PaidOnly {
+		var paid, free int64
+		for _, g := range gs {
+			if g.Kind == KindFree {
+				free += g.Remaining
+			} else {
+				paid += g.Remaining
+			}
+		}
+		if !p.AllowNegative || free > 0 {
+			if paid == 0 {
+				return ch, nil
+			}
+			delta = -min(-delta, paid)
+			p.AllowNegative = false
+		}
+	}
 	if delta < 0 {
 		want := -delta
 		if u.Balance < want && !p.AllowNegative {
@@ -200,7 +217,19 @@ func ApplyPosting(u User, open []Grant, p Posting, now time.Time) (LedgerChange,
 			delta = -want
 		}
 		var taken []GrantChange
-		taken, u.NextExpiry = consume(gs, want, p.FromPurchase)
+		from := gs
+		if p.PaidOnly {
+			from = nil
+			for _, g := range gs {
+				if g.Kind != KindFree {
+					from = append(from, g)
+				}
+			}
+		}
+		taken, u.NextExpiry = consume(from, want, p.FromPurchase)
+		if p.PaidOnly {
+			u.NextExpiry = nextExpiry(openAfter(gs, taken))
+		}
 		ch.Grants = append(ch.Grants, taken...)
 	}
 	after, err := checkPosting(u.ID, u.Balance, delta)

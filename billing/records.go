@@ -169,6 +169,12 @@ type Purchase struct {
 	// RefundedCredits is how many of Credits refunds and lost disputes
 	// have clawed back so far.
 	RefundedCredits int64 `json:"refunded_credits,omitempty"`
+	// ClawedOwn and ClawedSpent split what the clawbacks took: from this
+	// purchase's own credits, and from other paid credits (or debt) for
+	// the part of them the user had spent. RefundedCredits less both is
+	// what had expired and was not taken.
+	ClawedOwn   int64 `json:"clawed_own,omitempty"`
+	ClawedSpent int64 `json:"clawed_spent,omitempty"`
 	// CaptureBy is when an authorized, not yet captured payment lapses.
 	CaptureBy time.Time `json:"capture_by,omitzero"`
 	EventID   string    `json:"event_id"`
@@ -296,6 +302,10 @@ type Posting struct {
 	// FromPurchase still hold (at most Delta), nothing else: no entry when
 	// they hold nothing.
 	OnlyFromPurchase bool
+	// PaidOnly, for a debit, never takes the free allowance: it takes paid
+	// grants (earliest expiry first), then, with AllowNegative and no free
+	// credits left, debt; otherwise at most what paid grants hold.
+	PaidOnly bool
 	// AllowNegative lets a debit take the balance below zero (forced revoke,
 	// configured debt). Without it a debit larger than the balance fails with
 	// *ErrInsufficient and changes nothing.

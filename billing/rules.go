@@ -13,6 +13,10 @@ type State interface {
 	User(id string) (User, bool, error)
 	Purchase(id string) (Purchase, bool, error)
 	Subscription(id string) (Subscription, bool, error)
+	// Grants returns the user's open grants in spending order;
+	// EntryByKey the ledger entry an idempotency key wrote.
+	Grants(userID string) ([]Grant, error)
+	EntryByKey(key string) (Entry, bool, error)
 	// UserSubscriptions returns the subscriptions of one user.
 	UserSubscriptions(userID string) ([]Subscription, error)
 	// LineItems returns a checkout session's cached line items.
@@ -137,11 +141,11 @@ func (r Rules) Decide(ev Event, st State, now time.Time) (Decision, error) {
 		"customer.subscription.deleted", "customer.subscription.paused", "customer.subscription.resumed":
 		return r.subscriptionChanged(ev, obj, st, now)
 	case "charge.refunded":
-		return r.chargeRefunded(ev, obj, st)
+		return r.chargeRefunded(ev, obj, st, now)
 	case "charge.dispute.created":
 		return r.disputeCreated(ev, obj, st)
 	case "charge.dispute.closed":
-		return r.disputeClosed(ev, obj, st)
+		return r.disputeClosed(ev, obj, st, now)
 	case "customer.created", "customer.updated":
 		return r.customerChanged(obj, st)
 	case "customer.deleted":

@@ -293,10 +293,14 @@ func purchaseOfCharge(st State, obj Obj) (Purchase, bool, error) {
 	return Purchase{}, false, nil
 }
 
-// clawback takes back the share of a purchase's credits that was refunded,
-// from that purchase's grants first, never below zero unless debt is
-// allowed. key makes it once per refund state.
-func (r Rules) clawback(ev Event, p Purchase, share float64, key, why string) Decision {
+// clawback takes back the share of a purchase's credits that was
+// refunded (or lost in a dispute), and only what that purchase still
+// accounts for: first its own remaining credits; then, for the part the
+// user had already spent, other paid credits (or debt, with allow_debt);
+// never the part that expired, never the free allowance. The reason says
+// what was taken and why the rest was not. key makes it once per refund
+// state.
+func (r Rules) clawback(ev Event, st State, p Purchase, share float64, key, why string, now time.Time) (Decision, error) {
 	target := int64(float64(p.Credits)*share + 0.5)
 	if target > p.Credits {
 		target = p.Credits
@@ -305,22 +309,83 @@ func (r Rules) clawback(ev Event, p Purchase, share float64, key, why string) De
 	d := Decision{State: StateApplied, User: p.UserID}
 	if take <= 0 || p.Kind == PurchasePlan && p.Status != "paid" && p.Status != "refunded" && p.Status != "part_refunded" {
 		d.Reason = why + ": nothing more to claw back"
-		return d
+		return d, nil
 	}
+	granted, expired, left, err := purchaseCredits(st, p, now)
+	if err != nil {
+		return Decision{}, err
+	}
+	spent := max(0, granted-expired-left-p.ClawedOwn-p.ClawedSpent)
+	fromOwn := min(take, left)
+	fromOther := min(take-fromOwn, spent)
+	notTaken := take - fromOwn - fromOther
+
 	p.RefundedCredits = target
+	p.ClawedOwn += fromOwn
+	p.ClawedSpent += fromOther
 	if target >= p.Credits {
 		p.Status = "refunded"
 	} else {
 		p.Status = "part_refunded"
 	}
-	d.Reason = fmt.Sprintf("%s: -%s credits of %s", why, Credits(take), p.ID)
 	d.Purchases = []Purchase{p}
-	d.Postings = []Posting{{UserID: p.UserID, Delta: -take, Key: key, Reason: d.Reason, Source: ev.ID,
-		Kind: KindRefund, FromPurchase: p.ID, Clamp: !r.Catalog.AllowDebt, AllowNegative: r.Catalog.AllowDebt}}
-	return d
+	taken := fromOwn + fromOther
+	switch {
+	case notTaken == 0:
+		d.Reason = fmt.Sprintf("%s: -%s credits of %s", why, Credits(take), p.ID)
+	case taken == 0:
+		d.Reason = fmt.Sprintf("%s: 0 of %s credits of %s taken back: they had expired", why, Credits(take), p.ID)
+	default:
+		d.Reason = fmt.Sprintf("%s: %s of %s credits of %s taken back: the rest had expired", why, Credits(taken), Credits(take), p.ID)
+	}
+	if fromOwn > 0 {
+		d.Postings = append(d.Postings, Posting{UserID: p.UserID, Delta: -fromOwn, Key: key, Reason: d.Reason, Source: ev.ID,
+			Kind: KindRefund, FromPurchase: p.ID, OnlyFromPurchase: true, Clamp: true})
+	}
+	if fromOther > 0 {
+		d.Postings = append(d.Postings, Posting{UserID: p.UserID, Delta: -fromOther, Key: key + ":spent",
+			Reason: d.Reason + fmt.Sprintf(" (%s already spent: from other paid credits)", Credits(fromOther)), Source: ev.ID,
+			Kind: KindRefund, PaidOnly: true, Clamp: !r.Catalog.AllowDebt, AllowNegative: r.Catalog.AllowDebt})
+	}
+	return d, nil
 }
 
-func (r Rules) chargeRefunded(ev Event, obj Obj, st State) (Decision, error) {
+// purchaseCredits is what a purchase's grant was given, what of it has
+// expired (written off, or past its expiry now and about to be) and what
+// it still holds.
+func purchaseCredits(st State, p Purchase, now time.Time) (granted, expired, left int64, err error) {
+	key := "purchase:" + p.ID
+	if p.Kind == PurchasePlan {
+		key = "invoice:" + p.ID
+	}
+	e, ok, err := st.EntryByKey(key)
+	if err != nil || !ok {
+		return 0, 0, 0, err
+	}
+	granted = e.Delta
+	if x, ok, err := st.EntryByKey(fmt.Sprintf("expire:%s:%d", e.UserID, e.ID)); err != nil {
+		return 0, 0, 0, err
+	} else if ok {
+		expired = -x.Delta
+	}
+	gs, err := st.Grants(e.UserID)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, g := range gs {
+		if g.EntryID != e.ID || g.Remaining <= 0 {
+			continue
+		}
+		if g.Expires() && !g.ExpiresAt.After(now) {
+			expired += g.Remaining
+		} else {
+			left += g.Remaining
+		}
+	}
+	return granted, expired, left, nil
+}
+
+func (r Rules) chargeRefunded(ev Event, obj Obj, st State, now time.Time) (Decision, error) {
 	p, ok, err := purchaseOfCharge(st, obj)
 	if err != nil {
 		return Decision{}, err
@@ -341,7 +406,7 @@ func (r Rules) chargeRefunded(ev Event, obj Obj, st State) (Decision, error) {
 		refunded, total = 1, 1
 	}
 	share := float64(refunded) / float64(total)
-	return r.clawback(ev, p, share, fmt.Sprintf("refund:%s:%d/%d", obj.Str("id"), refunded, total), "refunded"), nil
+	return r.clawback(ev, st, p, share, fmt.Sprintf("refund:%s:%d/%d", obj.Str("id"), refunded, total), "refunded", now)
 }
 
 func (r Rules) disputeCreated(ev Event, obj Obj, st State) (Decision, error) {
@@ -360,7 +425,7 @@ func (r Rules) disputeCreated(ev Event, obj Obj, st State) (Decision, error) {
 	return d, nil
 }
 
-func (r Rules) disputeClosed(ev Event, obj Obj, st State) (Decision, error) {
+func (r Rules) disputeClosed(ev Event, obj Obj, st State, now time.Time) (Decision, error) {
 	id := obj.Str("id")
 	status := obj.Str("status")
 	if status != "lost" {
@@ -374,7 +439,10 @@ func (r Rules) disputeClosed(ev Event, obj Obj, st State) (Decision, error) {
 	if !ok || p.Status == "authorized" || p.Status == "pending" {
 		return waiting("waiting for the purchase disputed charge " + obj.Str("charge") + " paid for"), nil
 	}
-	d := r.clawback(ev, p, 1, "dispute:"+id, "dispute lost")
+	d, err := r.clawback(ev, st, p, 1, "dispute:"+id, "dispute lost", now)
+	if err != nil {
+		return Decision{}, err
+	}
 	d.Unflags = append(d.Unflags, FlagID{AttnDisputed, id})
 	return d, nil
 }

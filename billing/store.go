@@ -63,8 +63,6 @@ type Tx interface {
 	PutUser(u User) error
 	LinkCustomer(customerID, userID string) error
 
-	// EntryByKey returns the entry an idempotency key wrote.
-	EntryByKey(key string) (Entry, bool, error)
 	// WriteLedger persists what the ledger maths computed (ApplyPosting,
 	// ApplyExpiry): it numbers and appends ch.Entries in order, indexing
 	// their keys; stores each grant of ch.Grants, or removes it when
@@ -72,9 +70,6 @@ type Tx interface {
 	// when it appended entries, stores ch.User. It returns the entries as
 	// numbered.
 	WriteLedger(ch LedgerChange) ([]Entry, error)
-	// Grants returns the user's open grants in the order credits are spent
-	// (SortGrants).
-	Grants(userID string) ([]Grant, error)
 	// Entries returns up to limit of the user's entries, newest first, with
 	// ids below before (0: from the newest).
 	Entries(userID string, before uint64, limit int) ([]Entry, error)
