@@ -121,3 +121,17 @@ func TestBestPlanIsTheMostMonthlyCredits(t *testing.T) {
 		t.Fatal("enterprise (10,000 a month) is better than pro (2,500), which is better than a plan not in the catalog")
 	}
 }
+
+// A subscription's "incomplete" created event delivered after its paid
+// invoice does not take the plan out of force.
+func TestLateIncompleteKeepsThePaidPlan(t *testing.T) {
+	h := newHarness(t, multiCatalog())
+	v := v2023.version
+	h.send(payload("evt_co", "checkout.session.completed", t0, v, session("cs_a", "u1", M{"user_id": "u1", "type": "plan-pro"},
+		M{"mode": "subscription", "subscription": "sub_a", "payment_intent": nil})))
+	h.send(payload("evt_i", "invoice.paid", t0.Add(2*time.Second), v, v2023.invoice("in_a", "sub_a", "u1", "price_pro_monthly", t0, t0.Add(30*day), "subscription_create")))
+	h.send(payload("evt_sc", "customer.subscription.created", t0.Add(time.Second), v, v2023.sub("sub_a", "u1", "price_pro_monthly", "incomplete", t0.Add(30*day))))
+	if d := h.user("u1"); d.User.Tier != "pro" || d.Spendable != 2500 {
+		t.Fatalf("tier %s, %d credits; want pro, 2,500", d.User.Tier, d.Spendable)
+	}
+}

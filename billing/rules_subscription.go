@@ -198,7 +198,12 @@ func (r Rules) subscriptionChanged(ev Event, obj Obj, st State, now time.Time) (
 	newer := ev.Created >= rec.EventCreated
 	if newer && !rec.Deleted {
 		rec.EventCreated = ev.Created
-		rec.Status = obj.Str("status")
+		// "incomplete" waits for the first payment: once a paid invoice
+		// made the subscription active, a late "incomplete" does not
+		// take the plan out of force.
+		if st := obj.Str("status"); st != "incomplete" || rec.Status != "active" {
+			rec.Status = st
+		}
 		rec.CancelAtPeriodEnd, _ = obj.Bool("cancel_at_period_end")
 		if len(items) > 0 {
 			price := linePrice(items[0])
