@@ -49,16 +49,33 @@ func TestJSONOutputKeysAreSnakeCaseAndStable(t *testing.T) {
 	if code, _, stderr := run(t, nil, "apikey", "revoke", "old", "--db", db); code != 0 {
 		t.Fatalf("apikey revoke: %s", stderr)
 	}
-	commands := [][]string{{"users"}, {"events"}, {"ledger", "u1"}, {"attention"}, {"apikey", "list"}}
+	commands := [][]string{{"users"}, {"events"}, {"ledger", "u1"}, {"attention"}, {"apikey", "list"},
+		{"export", "ledger"}, {"export", "purchases"}, {"export", "events"}}
 	got := map[string][]string{}
 	for _, c := range commands {
 		args := append(append([]string{}, c...), "--json", "--db", db)
+		jsonl := c[0] == "export" // JSON lines, one object a line
+		if jsonl {
+			args = append(append([]string{}, c...), "--format", "jsonl", "--since", "100000d", "--db", db)
+		}
 		code, out, stderr := run(t, nil, args...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d %s", args, code, stderr)
 		}
 		var rows []map[string]any
-		if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) == 0 {
+		var err error
+		if jsonl {
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				var r map[string]any
+				if err = json.Unmarshal([]byte(line), &r); err != nil {
+					break
+				}
+				rows = append(rows, r)
+			}
+		} else {
+			err = json.Unmarshal([]byte(out), &rows)
+		}
+		if err != nil || len(rows) == 0 {
 			t.Fatalf("%v: %v %q (want a non-empty list)", args, err, out)
 		}
 		keys := map[string]bool{}
