@@ -49,6 +49,26 @@ type AdminService interface {
 	NoteBackup(r billing.BackupReport)
 }
 
+// backupWriteTimeout bounds one write of a backup stream to its client.
+var backupWriteTimeout = 30 * time.Second
+
+// deadlineWriter fails a write that the client does not take within
+// backupWriteTimeout, or once the request is over, so that a stalled
+// reader (a hung mount, a ^Z) ends the backup instead of holding it open.
+type deadlineWriter struct {
+	w   io.Writer
+	rc  *http.ResponseController
+	ctx context.Context
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if err := d.ctx.Err(); err != nil {
+		return 0, err
+	}
+	_ = d.rc.SetWriteDeadline(time.Now().Add(backupWriteTimeout))
+	return d.w.Write(p)
+}
+
 // AdminSocketPath is the socket beside a database file.
 func AdminSocketPath(db string) string { return db + ".sock" }
 
@@ -156,8 +176,10 @@ func NewAdminHandler(svc AdminService) http.Handler {
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		// An error midway cuts the stream short; the client's copy then
-		// does not verify and is not kept.
-		_, _ = svc.WriteBackup(w)
+		// does not verify and is not kept. The copy comes from one read
+		// transaction, which a stalled client must not hold open: bbolt
+		// cannot grow the file while it is, and webhooks would wait.
+		_, _ = svc.WriteBackup(&deadlineWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context()})
 	})
 	mux.HandleFunc("POST /adjust", func(w http.ResponseWriter, r *http.Request) {
 		var req AdjustRequest
@@ -218,27 +240,6 @@ func listenPrivate(path string) (net.Listener, error) {
 		return nil, err
 	}
 	return ln, nil
-}
-
-// peerOperator is local: and the Unix user at the other end of c, read from
-// the kernel (SO_PEERCRED), not from anything the client says.
-func peerOperator(c net.Conn) string {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return billing.LocalOperator()
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return billing.LocalOperator()
-	}
-	var cred *syscall.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil || cerr != nil || cred == nil {
-		return billing.LocalOperator()
-	}
-	return billing.LocalOperatorByUID(strconv.FormatUint(uint64(cred.Uid), 10))
 }
 
 // AdminClient talks to a running creditdesk through its admin socket. It

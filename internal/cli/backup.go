@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -97,6 +98,28 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// staged writes the database's copy to a file beside it first, then copies
+// that to w: the read transaction then lasts as long as the local disk
+// takes, never as long as a slow or hung backup directory (a network
+// mount) would, which would keep bbolt from growing the file meanwhile.
+func staged(st *storage.Store, dir string) func(io.Writer) (int64, error) {
+	return func(w io.Writer) (int64, error) {
+		f, err := os.CreateTemp(dir, ".backup-stage-*")
+		if err != nil {
+			return 0, err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		if _, err := st.WriteTo(f); err != nil {
+			return 0, err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return 0, err
+		}
+		return io.Copy(w, f)
+	}
+}
+
 // backupOptions are serve's scheduled backups.
 type backupOptions struct {
 	dir   string
@@ -139,7 +162,7 @@ func (o *backupOptions) start(ctx context.Context, a *app) (wait func()) {
 	if o.dir == "" {
 		return func() {}
 	}
-	s := backup.Schedule{Dir: o.dir, Every: o.every, Keep: o.keep, Write: a.store.WriteTo, Log: a.log,
+	s := backup.Schedule{Dir: o.dir, Every: o.every, Keep: o.keep, Write: staged(a.store, filepath.Dir(a.store.Path())), Log: a.log,
 		Done:   a.svc.NoteBackup,
 		Failed: func(detail string) { a.svc.SetProblem(billing.AttnBackup, detail) }}
 	done := make(chan struct{})

@@ -173,3 +173,28 @@ next:
 	}
 	return 0, false
 }
+
+// TestRefusedRequestsAreNotStoreErrors: a revoke beyond the balance is the
+// operator's mistake, not the disk's: commit errors stay at 0, so an alert
+// on them means the store.
+func TestRefusedRequestsAreNotStoreErrors(t *testing.T) {
+	m := metrics.New()
+	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Config: config.Config{
+		DB: filepath.Join(t.TempDir(), "m.db"), Addr: "127.0.0.1:0", WebhookPath: "/api/stripe/webhook", WebhookSecret: crashSecret}}
+	a, err := startApp(env, appOptions{requireSecret: true, log: discardLogger(), mode: "serve", metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.stop()
+	if _, err := a.svc.Adjust(context.Background(), "u1", -5, "typo", false, ""); err == nil {
+		t.Fatal("a revoke beyond the balance must be refused")
+	}
+	bound, stop, err := metrics.Serve("127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if v, _ := find(scrape(t, "http://"+bound+"/metrics"), "creditdesk_commit_errors_total", nil); v != 0 {
+		t.Fatalf("commit errors = %v after a refused revoke, want 0", v)
+	}
+}

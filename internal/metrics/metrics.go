@@ -41,7 +41,7 @@ func New() *Metrics {
 	})
 	m.commitE = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "creditdesk_commit_errors_total",
-		Help: "Read-write transactions of the store that failed.",
+		Help: "Read-write transactions that failed for the store's sake (disk full, I/O error, damaged file); refused requests are not counted.",
 	})
 	m.api = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "creditdesk_api_request_duration_seconds",
@@ -58,8 +58,10 @@ func New() *Metrics {
 }
 
 // Committed is storage.Observer: one transaction's duration.
+// A transaction its own function refused (not enough credits, an unknown
+// event to retry) is not a failure of the store and is not counted as one.
 func (m *Metrics) Committed(d time.Duration, err error) {
-	if err != nil {
+	if err != nil && billing.IsStoreFault(err) {
 		m.commitE.Inc()
 		return
 	}
