@@ -165,6 +165,9 @@ func (c *keyChecker) check(ctx ssh.Context, key ssh.PublicKey) bool {
 		p.Extensions = map[string]string{}
 	}
 	p.Extensions[operatorExt] = name
+	if c, ok := ctx.Value(connKey{}).(*authConn); ok {
+		c.authenticated()
+	}
 	return true
 }
 

@@ -106,6 +106,19 @@ func Start(cfg Config, newConsole NewConsole) (*Server, error) {
 	s.srv, err = wish.NewServer(
 		wish.WithAddress(cfg.Addr),
 		func(srv *ssh.Server) error { srv.AddHostKey(signer); return nil },
+		// A connection that does not authenticate in handshakeTimeout is
+		// dropped (a scanner, or thousands of idle sockets, would else
+		// keep descriptors the receiver needs); check clears the deadline
+		// once a key is accepted.
+		func(srv *ssh.Server) error {
+			srv.ConnCallback = func(ctx ssh.Context, c net.Conn) net.Conn {
+				ac := &authConn{Conn: c, until: time.Now().Add(handshakeTimeout)}
+				_ = ac.SetDeadline(time.Time{})
+				ctx.SetValue(connKey{}, ac)
+				return ac
+			}
+			return nil
+		},
 		// Public keys only: no password or keyboard-interactive handler
 		// is set, so the server offers neither.
 		wish.WithPublicKeyAuth(keys.check),
@@ -144,6 +157,40 @@ const sessionGrace = 2 * time.Second
 // restores the client's terminal), waits for them until ctx ends, then
 // closes every connection, those of consoles that did not quit (a client
 // that stopped reading) included.
+// handshakeTimeout is how long a connection may take to authenticate.
+var handshakeTimeout = 30 * time.Second
+
+// connKey holds a connection's *authConn in its ssh.Context, for check to
+// lift the handshake deadline.
+type connKey struct{}
+
+// authConn keeps a deadline on a connection until it authenticates: the
+// ssh package sets (and clears) deadlines of its own at every read and
+// write, and until authenticated no deadline may be later than until.
+type authConn struct {
+	net.Conn
+	mu     sync.Mutex
+	authed bool
+	until  time.Time
+}
+
+func (c *authConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	if !c.authed && (t.IsZero() || t.After(c.until)) {
+		t = c.until
+	}
+	c.mu.Unlock()
+	return c.Conn.SetDeadline(t)
+}
+
+// authenticated lifts the handshake deadline.
+func (c *authConn) authenticated() {
+	c.mu.Lock()
+	c.authed = true
+	c.mu.Unlock()
+	_ = c.Conn.SetDeadline(time.Time{})
+}
+
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
 	return s.shutdownErr

@@ -493,3 +493,37 @@ func TestOperatorNameFromComment(t *testing.T) {
 		}
 	}
 }
+
+// TestUnauthenticatedConnectionsAreDropped: a connection that never
+// authenticates (a scanner, a flood of idle sockets) is closed after the
+// handshake timeout; an authenticated console outlives it.
+func TestUnauthenticatedConnectionsAreDropped(t *testing.T) {
+	old := handshakeTimeout
+	handshakeTimeout = 300 * time.Millisecond
+	defer func() { handshakeTimeout = old }()
+	svc := newService(t)
+	f := startFixture(t, realConsole(svc))
+
+	idle, err := net.Dial("tcp", f.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := idle.Read(buf); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("a connection that never authenticated was kept open")
+			}
+			break // closed by the server
+		}
+	}
+
+	term := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
+	term.waitFor("creditdesk", "1 Live")
+	time.Sleep(3 * handshakeTimeout)
+	term.send("3")
+	term.waitFor("[3 Users]")
+}
