@@ -178,8 +178,10 @@ func (c *Client) follow(ctx context.Context, out chan<- billing.Activity) {
 				}
 				c.setConnected(true)
 				detached = false
-				lastSeq = c.replay(lastSeq, send)
-				system("reattached", fmt.Sprintf("%s (pid %d) is back", info.Mode, info.PID))
+				var missed int
+				lastSeq, missed = c.replay(lastSeq, send)
+				send(billing.Activity{At: time.Now(), Kind: billing.ActivitySystem, Type: "reattached", Missed: missed,
+					Reason: fmt.Sprintf("%s (pid %d) is back", info.Mode, info.PID)})
 			}
 			sc := bufio.NewScanner(body)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -223,27 +225,27 @@ func (c *Client) follow(ctx context.Context, out chan<- billing.Activity) {
 	}
 }
 
-// replay sends the events stored after seq (while the console was
-// detached), oldest first, and returns the newest sequence seen.
-func (c *Client) replay(after uint64, send func(billing.Activity)) uint64 {
+// replay sends the newest stored events, oldest first: those stored while
+// the console was away, and the latest state of those it had (an event
+// received before the stop and applied after the restart). The console's
+// Live tab updates a row it has by its sequence, so nothing shows twice.
+// Events beyond what it replays are said as missed. It returns the newest
+// sequence seen.
+func (c *Client) replay(after uint64, send func(billing.Activity)) (newest uint64, missed int) {
 	evs, err := c.EventsPage(0, replayMax)
-	if err != nil || after == 0 {
-		if len(evs) > 0 && evs[0].Seq > after {
-			return evs[0].Seq
-		}
-		return after
+	if err != nil || len(evs) == 0 {
+		return after, 0
 	}
-	newest := after
+	newest = max(after, evs[0].Seq)
+	if oldest := evs[len(evs)-1].Seq; after > 0 && oldest > after+1 {
+		missed = int(oldest - after - 1)
+	}
 	for i := len(evs) - 1; i >= 0; i-- {
 		e := evs[i]
-		if e.Seq <= after {
-			continue
-		}
 		send(billing.Activity{At: e.ReceivedAt, Kind: billing.ActivityEvent, Seq: e.Seq, EventID: e.ID, Type: e.Type,
 			User: e.User, Amount: e.Amount, State: e.State, Reason: e.Reason})
-		newest = max(newest, e.Seq)
 	}
-	return newest
+	return newest, missed
 }
 
 // Stats returns the process's counters; the last ones known while it is
