@@ -189,7 +189,23 @@ func exportPurchases(svc webhook.AdminService, f exportFilter, w *rowWriter) err
 			}
 			cells := []string{p.ID, p.UserID, p.CustomerID, p.Type, string(p.Kind), p.Mode, p.Status, strconv.FormatInt(p.Credits, 10),
 				strconv.FormatInt(p.AmountTotal, 10), p.Currency, strconv.FormatInt(p.RefundedCredits, 10), p.EventID, p.CreatedAt.UTC().Format(time.RFC3339Nano)}
-			if err := w.row(purchasesHeader, cells, p); err != nil {
+			row := struct {
+				ID              string    `json:"id"`
+				User            string    `json:"user"`
+				Customer        string    `json:"customer"`
+				Type            string    `json:"type"`
+				Kind            string    `json:"kind"`
+				Mode            string    `json:"mode"`
+				Status          string    `json:"status"`
+				Credits         int64     `json:"credits"`
+				AmountTotal     int64     `json:"amount_total"`
+				Currency        string    `json:"currency"`
+				RefundedCredits int64     `json:"refunded_credits"`
+				Event           string    `json:"event"`
+				CreatedAt       time.Time `json:"created_at"`
+			}{p.ID, p.UserID, p.CustomerID, p.Type, string(p.Kind), p.Mode, p.Status, p.Credits, p.AmountTotal, p.Currency,
+				p.RefundedCredits, p.EventID, p.CreatedAt}
+			if err := w.row(purchasesHeader, cells, row); err != nil {
 				return err
 			}
 		}
