@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"creditdesk/billing"
@@ -38,6 +39,9 @@ func runBackup(env *Env, args []string) error {
 		return err
 	}
 	defer done()
+	// A backup is background work: reading and verifying the copy should
+	// yield the cores to the receiver beside it (best effort).
+	_ = syscall.Setpriority(syscall.PRIO_PROCESS, 0, 10)
 	r, err := storage.WriteBackup(dst, svc.WriteBackup)
 	if err != nil {
 		return err
