@@ -53,13 +53,3 @@ func (h *hub) publish(a Activity) {
 		}
 	}
 }
-
-// closeAll ends every feed.
-func (h *hub) closeAll() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for s := range h.subs {
-		close(s.ch)
-		delete(h.subs, s)
-	}
-}

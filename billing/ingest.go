@@ -24,7 +24,6 @@ func (s *Service) Ingest(payload []byte, source string) (rec EventRecord, duplic
 		return rec, true, nil
 	}
 	s.received.Add(1)
-	s.lastEvent.Store(rec.ReceivedAt.UnixNano())
 	s.hub.publish(Activity{At: rec.ReceivedAt, Kind: ActivityEvent, Seq: rec.Seq, EventID: rec.ID, Type: rec.Type, State: rec.State})
 	s.Wake()
 	return rec, false, nil

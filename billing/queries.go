@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"time"
 )
 
 // Stats returns counters since start and store totals.
@@ -20,9 +19,6 @@ func (s *Service) Stats() Stats {
 	if c, err := s.store.Counts(); err == nil {
 		st.Events, st.Users, st.Pending, st.Purchases, st.Failed, st.Waiting = c.Events, c.Users, c.Pending, c.Purchases, c.Failed, c.Waiting
 		flags = c.Flags
-	}
-	if n := s.lastEvent.Load(); n > 0 {
-		st.LastEvent = time.Unix(0, n)
 	}
 	_, st.LastBackup = s.LastBackup()
 	for _, p := range s.problemItems() {

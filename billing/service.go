@@ -73,7 +73,6 @@ type Service struct {
 	started  time.Time
 
 	received, duplicates, applied, ignored atomic.Uint64
-	lastEvent                              atomic.Int64
 	rejMu                                  sync.Mutex
 	rejected                               map[string]uint64
 	problems                               problems

@@ -60,7 +60,6 @@ type Stats struct {
 	Pending   uint64
 	Purchases uint64
 	Started   time.Time
-	LastEvent time.Time
 	// LastBackup is when the last backup that verified was taken; zero
 	// when none was (scheduled backups are off, or none succeeded yet).
 	LastBackup time.Time

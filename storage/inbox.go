@@ -197,15 +197,3 @@ func (s *Store) EventsPage(before uint64, limit int, match func(billing.EventRec
 	})
 	return out, err
 }
-
-// LastEvent returns the newest stored event, or ErrNotFound.
-func (s *Store) LastEvent() (billing.EventRecord, error) {
-	recs, err := s.EventsPage(0, 1, nil)
-	if err != nil {
-		return billing.EventRecord{}, err
-	}
-	if len(recs) == 0 {
-		return billing.EventRecord{}, billing.ErrNotFound
-	}
-	return recs[0], nil
-}
