@@ -38,6 +38,8 @@ type keyFile struct {
 	// no-pty, ...): the console does not honour options, so rather than
 	// ignore a restriction it does not let such a key in.
 	skipped int
+	// withOptions are those keys, so a refusal can say why.
+	withOptions []gossh.PublicKey
 }
 
 // readAuthorizedKeys reads path in OpenSSH's authorized_keys format. Lines
@@ -68,6 +70,7 @@ func readAuthorizedKeys(path string) (keyFile, error) {
 		rest = next
 		if len(options) > 0 {
 			kf.skipped++
+			kf.withOptions = append(kf.withOptions, key)
 			continue
 		}
 		kf.keys = append(kf.keys, authorizedKey{key: key, comment: comment})
@@ -157,7 +160,7 @@ func (c *keyChecker) check(ctx ssh.Context, key ssh.PublicKey) bool {
 	}
 	name, ok := kf.lookup(key)
 	if !ok {
-		c.refused(ctx, key)
+		c.refused(ctx, key, kf.hasWithOptions(key))
 		return false
 	}
 	p := ctx.Permissions()
@@ -174,7 +177,17 @@ func (c *keyChecker) check(ctx ssh.Context, key ssh.PublicKey) bool {
 // refused logs an unknown key by its fingerprint, never the key itself.
 // Clients offer every key they have, so one refusal before a login is
 // normal.
-func (c *keyChecker) refused(ctx ssh.Context, key ssh.PublicKey) {
+// hasWithOptions reports whether key is in the file on a line with options.
+func (f keyFile) hasWithOptions(key ssh.PublicKey) bool {
+	for _, k := range f.withOptions {
+		if ssh.KeysEqual(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *keyChecker) refused(ctx ssh.Context, key ssh.PublicKey, withOptions bool) {
 	if !c.refusals.Allow() {
 		c.suppressed.Add(1)
 		return
@@ -182,6 +195,10 @@ func (c *keyChecker) refused(ctx ssh.Context, key ssh.PublicKey) {
 	attrs := []any{"fingerprint", gossh.FingerprintSHA256(key), "user", ctx.User(), "remote", addrString(ctx.RemoteAddr())}
 	if n := c.suppressed.Swap(0); n > 0 {
 		attrs = append(attrs, "suppressed", n)
+	}
+	if withOptions {
+		c.log.Info("ssh: key refused: its authorized_keys line carries options (from=, command=, …), which the console does not honour; give it a line of its own without them", attrs...)
+		return
 	}
 	c.log.Info("ssh: key not in authorized keys", attrs...)
 }

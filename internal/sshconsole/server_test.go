@@ -527,3 +527,20 @@ func TestUnauthenticatedConnectionsAreDropped(t *testing.T) {
 	term.send("3")
 	term.waitFor("[3 Users]")
 }
+
+// TestAKeyWithOptionsIsRefusedWithTheReason: a line such as
+// `from="1.2.3.4" ssh-ed25519 …` is in the file but not honoured; the log
+// says so instead of "not in authorized keys".
+func TestAKeyWithOptionsIsRefusedWithTheReason(t *testing.T) {
+	var c captured
+	f := startFixture(t, c.console)
+	k := newClientKey(t, "me@laptop")
+	writeFile(t, f.keys, f.key.line, `from="127.0.0.1" `+k.line)
+	if _, err := dial(f.srv.Addr(), k.signer); err == nil {
+		t.Fatal("a key whose line carries options must not get in")
+	}
+	log := f.log.String()
+	if !strings.Contains(log, "carries options") || strings.Contains(log, "key not in authorized keys") {
+		t.Fatalf("the refusal must give the reason:\n%s", log)
+	}
+}
