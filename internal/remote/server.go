@@ -70,13 +70,6 @@ func NewHandler(b tui.Backend, op tui.Operator, info Info) http.Handler {
 		n, _ := strconv.ParseUint(r.URL.Query().Get(name), 10, 64)
 		return n
 	}
-	decode := func(w http.ResponseWriter, r *http.Request, v any) bool {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
-			reply(w, nil, fmt.Errorf("%w: %v", billing.ErrInvalid, err))
-			return false
-		}
-		return true
-	}
 	if op != nil {
 		info.Stripe, info.Live = true, op.Live()
 	}
@@ -107,35 +100,23 @@ func NewHandler(b tui.Backend, op tui.Operator, info Info) http.Handler {
 		v, err := b.UserDetail(r.PathValue("id"))
 		reply(w, v, err)
 	})
-	mux.HandleFunc("POST /console/adjust", func(w http.ResponseWriter, r *http.Request) {
-		var req webhook.AdjustRequest
-		if decode(w, r, &req) {
-			v, err := b.Adjust(r.Context(), req.User, req.Delta, req.Reason, req.Force, req.Key)
-			reply(w, v, err)
-		}
-	})
+	mux.HandleFunc("POST /console/adjust", posted(func(r *http.Request, req webhook.AdjustRequest) (any, error) {
+		v, err := b.Adjust(r.Context(), req.User, req.Delta, req.Reason, req.Force, req.Key)
+		return v, err
+	}))
 	mux.HandleFunc("GET /console/attention", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.Attention()
 		reply(w, v, err)
 	})
-	mux.HandleFunc("POST /console/retry", func(w http.ResponseWriter, r *http.Request) {
-		var req retryRequest
-		if decode(w, r, &req) {
-			reply(w, struct{}{}, b.Retry(r.Context(), req.Event))
-		}
-	})
-	mux.HandleFunc("POST /console/assign", func(w http.ResponseWriter, r *http.Request) {
-		var req assignRequest
-		if decode(w, r, &req) {
-			reply(w, struct{}{}, b.AssignType(r.Context(), req.Purchase, req.Type))
-		}
-	})
-	mux.HandleFunc("POST /console/link", func(w http.ResponseWriter, r *http.Request) {
-		var req linkRequest
-		if decode(w, r, &req) {
-			reply(w, struct{}{}, b.LinkUser(r.Context(), req.From, req.To))
-		}
-	})
+	mux.HandleFunc("POST /console/retry", posted(func(r *http.Request, req retryRequest) (any, error) {
+		return struct{}{}, b.Retry(r.Context(), req.Event)
+	}))
+	mux.HandleFunc("POST /console/assign", posted(func(r *http.Request, req assignRequest) (any, error) {
+		return struct{}{}, b.AssignType(r.Context(), req.Purchase, req.Type)
+	}))
+	mux.HandleFunc("POST /console/link", posted(func(r *http.Request, req linkRequest) (any, error) {
+		return struct{}{}, b.LinkUser(r.Context(), req.From, req.To)
+	}))
 	mux.HandleFunc("GET /console/types", func(w http.ResponseWriter, r *http.Request) { reply(w, b.PurchaseTypes(), nil) })
 	mux.HandleFunc("GET /console/apikeys", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.ListAPIKeys()
@@ -163,38 +144,26 @@ func NewHandler(b tui.Backend, op tui.Operator, info Info) http.Handler {
 		})
 	}
 	stripe("GET /console/stripe/choices", func(w http.ResponseWriter, r *http.Request) { reply(w, op.Choices(), nil) })
-	stripe("POST /console/stripe/checkout", func(w http.ResponseWriter, r *http.Request) {
-		var req billing.CheckoutRequest
-		if decode(w, r, &req) {
-			v, err := op.CreateCheckout(r.Context(), req)
-			reply(w, v, err)
-		}
-	})
-	stripe("POST /console/stripe/portal", func(w http.ResponseWriter, r *http.Request) {
-		var req portalRequest
-		if decode(w, r, &req) {
-			url, err := op.CreatePortal(r.Context(), req.User)
-			reply(w, summary{url}, err)
-		}
-	})
+	stripe("POST /console/stripe/checkout", posted(func(r *http.Request, req billing.CheckoutRequest) (any, error) {
+		v, err := op.CreateCheckout(r.Context(), req)
+		return v, err
+	}))
+	stripe("POST /console/stripe/portal", posted(func(r *http.Request, req portalRequest) (any, error) {
+		url, err := op.CreatePortal(r.Context(), req.User)
+		return summary{url}, err
+	}))
 	stripe("GET /console/stripe/captures", func(w http.ResponseWriter, r *http.Request) {
 		v, err := op.Captures(r.Context())
 		reply(w, v, err)
 	})
-	stripe("POST /console/stripe/capture", func(w http.ResponseWriter, r *http.Request) {
-		var req actionRequest
-		if decode(w, r, &req) {
-			s, err := op.Capture(r.Context(), req.PaymentIntent, req.Key)
-			reply(w, summary{s}, err)
-		}
-	})
-	stripe("POST /console/stripe/cancel", func(w http.ResponseWriter, r *http.Request) {
-		var req actionRequest
-		if decode(w, r, &req) {
-			s, err := op.Cancel(r.Context(), req.PaymentIntent, req.Key)
-			reply(w, summary{s}, err)
-		}
-	})
+	stripe("POST /console/stripe/capture", posted(func(r *http.Request, req actionRequest) (any, error) {
+		s, err := op.Capture(r.Context(), req.PaymentIntent, req.Key)
+		return summary{s}, err
+	}))
+	stripe("POST /console/stripe/cancel", posted(func(r *http.Request, req actionRequest) (any, error) {
+		s, err := op.Cancel(r.Context(), req.PaymentIntent, req.Key)
+		return summary{s}, err
+	}))
 	stripe("GET /console/stripe/catalog", func(w http.ResponseWriter, r *http.Request) {
 		v, err := op.Catalog(r.Context(), r.URL.Query().Get("sync") == "1")
 		reply(w, v, err)
@@ -203,14 +172,25 @@ func NewHandler(b tui.Backend, op tui.Operator, info Info) http.Handler {
 		v, err := op.Health(r.Context())
 		reply(w, v, err)
 	})
-	stripe("POST /console/stripe/resync", func(w http.ResponseWriter, r *http.Request) {
-		var req resyncRequest
-		if decode(w, r, &req) {
-			s, err := op.Resync(r.Context(), req.Since)
-			reply(w, summary{s}, err)
-		}
-	})
+	stripe("POST /console/stripe/resync", posted(func(r *http.Request, req resyncRequest) (any, error) {
+		s, err := op.Resync(r.Context(), req.Since)
+		return summary{s}, err
+	}))
 	return mux
+}
+
+// posted is a handler that decodes a T from the body (refusing what does
+// not decode as invalid input) and answers what do returns.
+func posted[T any](do func(r *http.Request, req T) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req T
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+			webhook.AdminReply(w, nil, fmt.Errorf("%w: %v", billing.ErrInvalid, err))
+			return
+		}
+		v, err := do(r, req)
+		webhook.AdminReply(w, v, err)
+	}
 }
 
 // serveFeed writes the live feed as one JSON activity a line until the
