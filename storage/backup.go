@@ -24,16 +24,6 @@ func (s *Store) WriteTo(w io.Writer) (n int64, err error) {
 	return n, err
 }
 
-// BackupReport says what a backup that verified holds.
-type BackupReport struct {
-	Path    string        `json:"path"`
-	Bytes   int64         `json:"bytes"`
-	Users   int           `json:"users"`
-	Events  int           `json:"events"`
-	Entries int           `json:"entries"`
-	Took    time.Duration `json:"took"`
-}
-
 // WriteBackup writes the copy that write produces to path: into a
 // temporary file beside it, fsynced, renamed into place and the directory
 // fsynced, then opened read-only and checked with every Verify check. A

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"creditdesk/internal/testkit"
 	"fmt"
 	"net"
 	"net/http"
@@ -52,22 +53,12 @@ func TestStalledBackupClientDoesNotStopWebhooks(t *testing.T) {
 	defer conn.Close()
 	fmt.Fprintf(conn, "GET /backup HTTP/1.1\r\nHost: creditdesk\r\n\r\n") // and never read
 	time.Sleep(100 * time.Millisecond)
-	done := make(chan error, 1)
-	go func() {
+	testkit.Within(t, 20*time.Second, "webhooks stopped behind a backup client that does not read", func() error {
 		for i := 1500; i < 3000; i++ { // grows the file: needs the remap a held read would block
 			if err := ingest(i); err != nil {
-				done <- err
-				return
+				return err
 			}
 		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("webhooks stopped behind a backup client that does not read")
-	}
+		return nil
+	})
 }

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"creditdesk/internal/testkit"
 	"errors"
 	"fmt"
 	"net"
@@ -61,25 +62,15 @@ func TestSlowConsolesNeverSlowTheServer(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // both feeds subscribed before the burst
 
 	const n = 3000
-	done := make(chan error, 1)
-	go func() {
+	testkit.Within(t, 60*time.Second, "grants stalled behind consoles that do not read their feed", func() error {
 		ctx := billing.WithOperator(context.Background(), "local:test")
 		for i := range n {
 			if _, err := svc.Adjust(ctx, "u1", 1, "burst", false, fmt.Sprint("k", i)); err != nil {
-				done <- err
-				return
+				return err
 			}
 		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("grants stalled behind consoles that do not read their feed")
-	}
+		return nil
+	})
 	// The late reader catches up: one more grant after it starts reading
 	// carries whatever it lost last.
 	var got, missed int

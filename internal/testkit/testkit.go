@@ -4,6 +4,8 @@ package testkit
 import (
 	"bytes"
 	"sync"
+	"testing"
+	"time"
 )
 
 // SyncBuffer is a bytes.Buffer that goroutines (a logger, a server, a
@@ -24,4 +26,20 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Within runs fn in a goroutine and fails t with what unless fn returns
+// within d; an error from fn fails t too. For "this must not block" tests.
+func Within(t testing.TB, d time.Duration, what string, fn func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(d):
+		t.Fatal(what)
+	}
 }
