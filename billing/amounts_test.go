@@ -15,14 +15,14 @@ func TestManualGrantsBeyondMaxCreditsAreInvalidNotWrapped(t *testing.T) {
 	ctx := context.Background()
 	// creditdesk grant U 9223372036854775807, twice.
 	for range 2 {
-		if _, err := h.svc.Adjust(ctx, "u1", math.MaxInt64, "huge", false, ""); !errors.Is(err, ErrInvalid) {
+		if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: math.MaxInt64, Reason: "huge", Create: true}); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("grant of MaxInt64: %v, want ErrInvalid", err)
 		}
 	}
-	if _, err := h.svc.Adjust(ctx, "u1", MaxCredits, "most", false, ""); err != nil {
+	if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: MaxCredits, Reason: "most", Create: true}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := h.svc.Adjust(ctx, "u1", 1, "one more", false, "")
+	_, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: 1, Reason: "one more", Create: true})
 	if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("grant past the balance bound: %v", err)
 	}
@@ -78,7 +78,7 @@ func TestMetadataCreditsOutOfRangeOrFractionalAreAttentionItems(t *testing.T) {
 
 func TestStripePurchasePastTheBalanceBoundIsAnAttentionItem(t *testing.T) {
 	h := newHarness(t, testCatalog())
-	if _, err := h.svc.Adjust(context.Background(), "u1", MaxCredits, "most", false, ""); err != nil {
+	if _, err := h.svc.Adjust(context.Background(), Adjustment{User: "u1", Delta: MaxCredits, Reason: "most", Create: true}); err != nil {
 		t.Fatal(err)
 	}
 	h.send(payload("evt_1", "checkout.session.completed", t0, "2023-10-16",

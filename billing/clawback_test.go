@@ -46,7 +46,7 @@ func TestRefundTakesWhatThePurchaseStillHasThenWhatWasSpent(t *testing.T) {
 		M{"mode": "subscription", "subscription": "sub_1", "payment_intent": nil})))
 	h.send(payload("evt_i1", "invoice.paid", t0, v, v2023.invoice("in_1", "sub_1", "u1", "price_pro_monthly", t0, p2, "subscription_create")))
 	h.send(payload("evt_top", "checkout.session.completed", t0, v, session("cs_top", "u1", M{"user_id": "u1", "type": "credits-topup"}, nil)))
-	if _, err := h.svc.Adjust(context.Background(), "u1", -1500, "usage", false, "spend1"); err != nil {
+	if _, err := h.svc.Adjust(context.Background(), Adjustment{User: "u1", Delta: -1500, Reason: "usage", Key: "spend1"}); err != nil {
 		t.Fatal(err)
 	}
 	// 1,500 of the 2,500 plan credits spent; 1,000 expire at the period end.
@@ -69,7 +69,7 @@ func TestRefundNeverTakesTheFreeAllowance(t *testing.T) {
 	h := newHarness(t, testCatalog())
 	v := v2023.version
 	h.send(payload("evt_top", "checkout.session.completed", t0, v, session("cs_top", "u1", M{"user_id": "u1", "type": "credits-topup"}, nil)))
-	if _, err := h.svc.Adjust(context.Background(), "u1", -1000, "usage", false, "spend1"); err != nil {
+	if _, err := h.svc.Adjust(context.Background(), Adjustment{User: "u1", Delta: -1000, Reason: "usage", Key: "spend1"}); err != nil {
 		t.Fatal(err)
 	}
 	// the free allowance after a plan ended

@@ -189,7 +189,7 @@ func TestRenewalShowsPlanCreditsPlusCarriedTopUp(t *testing.T) {
 	}
 	// Spending takes the expiring plan credits first, so the top-up
 	// survives the period end.
-	if _, err := h.svc.Adjust(context.Background(), "u1", -3000, "usage", false, "spend1"); err != nil {
+	if _, err := h.svc.Adjust(context.Background(), Adjustment{User: "u1", Delta: -3000, Reason: "usage", Key: "spend1"}); err != nil {
 		t.Fatal(err)
 	}
 	h.now = t0.Add(61 * day)

@@ -279,6 +279,20 @@ func (e *ErrInsufficient) Error() string {
 	return fmt.Sprintf("user %s has %s credits, %s requested", e.UserID, Credits(e.Balance), Credits(e.Requested))
 }
 
+// ErrUnknownUser refuses a manual change to a user id that is not stored,
+// so a mistyped id does not become a new user holding the credits. It
+// matches ErrNotFound.
+type ErrUnknownUser struct {
+	UserID string
+}
+
+func (e *ErrUnknownUser) Error() string {
+	return fmt.Sprintf("no user %s: nobody by that id has bought anything or been granted credits", e.UserID)
+}
+
+// Is makes errors.Is(err, ErrNotFound) true.
+func (e *ErrUnknownUser) Is(target error) bool { return target == ErrNotFound }
+
 // Posting is one change to a user's credits.
 type Posting struct {
 	UserID string

@@ -94,23 +94,59 @@ func TestOneBadEventDoesNotStopTheOthers(t *testing.T) {
 func TestManualRevokeNeedsForceBelowZero(t *testing.T) {
 	h := newHarness(t, Catalog{})
 	ctx := context.Background()
-	if _, err := h.svc.Adjust(ctx, "u1", 100, "", false, ""); !errors.Is(err, ErrInvalid) {
+	if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: 100, Reason: "", Create: true}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("grant without reason: %v", err)
 	}
-	if _, err := h.svc.Adjust(ctx, "u1", 100, "welcome bonus", false, "k1"); err != nil {
+	if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: 100, Reason: "welcome bonus", Create: true, Key: "k1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.Adjust(ctx, "u1", 100, "welcome bonus", false, "k1"); err != nil {
+	if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: 100, Reason: "welcome bonus", Create: true, Key: "k1"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := h.svc.Adjust(ctx, "u1", -150, "abuse", false, "k2")
+	_, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: -150, Reason: "abuse", Key: "k2"})
 	var ins *ErrInsufficient
 	if !errors.As(err, &ins) {
 		t.Fatalf("revoke beyond balance: %v", err)
 	}
-	e, err := h.svc.Adjust(ctx, "u1", -150, "abuse", true, "k3")
+	e, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: -150, Reason: "abuse", Force: true, Key: "k3"})
 	if err != nil || e.BalanceAfter != -50 || e.Source != "manual" || e.Reason != "abuse" {
 		t.Fatalf("forced revoke: %+v %v", e, err)
+	}
+	h.verify()
+}
+
+// TestManualChangeToAnUnknownUserNeedsCreate: a grant or revoke to an id no
+// user has fails with *ErrUnknownUser and writes nothing, unless it is a
+// grant with Create (a revoke never creates); a retry of the grant that
+// created the user answers with its entry. The app's spend to an unknown
+// user stays a refusal for insufficient credits that creates nobody.
+func TestManualChangeToAnUnknownUserNeedsCreate(t *testing.T) {
+	h := newHarness(t, Catalog{})
+	ctx := context.Background()
+	for _, a := range []Adjustment{
+		{User: "u_typo", Delta: 100, Reason: "welcome"},
+		{User: "u_typo", Delta: -100, Reason: "abuse", Force: true},
+		{User: "u_typo", Delta: -100, Reason: "abuse", Force: true, Create: true},
+	} {
+		_, err := h.svc.Adjust(ctx, a)
+		var unknown *ErrUnknownUser
+		if !errors.As(err, &unknown) || unknown.UserID != "u_typo" || !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%+v: %v", a, err)
+		}
+	}
+	if _, err := h.svc.Spend(ctx, "app", "u_typo", 1, "", "s1"); !isInsufficient(err, 0) {
+		t.Fatalf("API spend to an unknown user: %v", err)
+	}
+	if _, err := h.svc.UserBalance("u_typo"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused change created the user: %v", err)
+	}
+	e, err := h.svc.Adjust(ctx, Adjustment{User: "u_new", Delta: 100, Reason: "welcome", Create: true, Key: "k1"})
+	if err != nil || e.BalanceAfter != 100 {
+		t.Fatalf("grant with Create: %+v %v", e, err)
+	}
+	again, err := h.svc.Adjust(ctx, Adjustment{User: "u_new", Delta: 100, Reason: "welcome", Key: "k1"})
+	if err != nil || again.ID != e.ID {
+		t.Fatalf("retried grant: %+v %v, want entry %d", again, err, e.ID)
 	}
 	h.verify()
 }

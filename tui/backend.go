@@ -25,10 +25,11 @@ type Backend interface {
 	UsersPage(after, filter string, limit int) ([]billing.User, error)
 	// UserDetail returns one user with grants, recent entries and purchases.
 	UserDetail(id string) (billing.UserDetail, error)
-	// Adjust grants (delta > 0) or revokes (delta < 0) credits by hand. The
-	// reason is required. A revoke beyond the balance fails unless force.
-	// key makes a retried submission a no-op.
-	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
+	// Adjust grants (Delta > 0) or revokes (Delta < 0) credits by hand
+	// (billing.Service.Adjust). The reason is required. A revoke beyond the
+	// balance fails unless Force; an unknown user fails unless Create. Key
+	// makes a retried submission a no-op.
+	Adjust(ctx context.Context, a billing.Adjustment) (billing.Entry, error)
 
 	// Attention lists what needs the operator: waiting and failed events,
 	// unresolved and unlinked purchases, past-due plans, disputes.

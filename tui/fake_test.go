@@ -149,7 +149,8 @@ func (f *fakeBackend) UserDetail(id string) (billing.UserDetail, error) {
 	return d, nil
 }
 
-func (f *fakeBackend) Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error) {
+func (f *fakeBackend) Adjust(ctx context.Context, a billing.Adjustment) (billing.Entry, error) {
+	user, delta, reason, force, key := a.User, a.Delta, a.Reason, a.Force, a.Key
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.adjustCalls = append(f.adjustCalls, adjustCall{user, delta, reason, force, key})
@@ -164,7 +165,7 @@ func (f *fakeBackend) Adjust(ctx context.Context, user string, delta int64, reas
 	}
 	u, ok := f.users[user]
 	if !ok {
-		return billing.Entry{}, fmt.Errorf("user %s: not found", user)
+		return billing.Entry{}, &billing.ErrUnknownUser{UserID: user}
 	}
 	if delta < 0 && !force && u.Balance+delta < 0 {
 		return billing.Entry{}, fmt.Errorf("revoke: %w", &billing.ErrInsufficient{UserID: user, Balance: u.Balance, Requested: -delta})

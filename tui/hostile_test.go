@@ -22,7 +22,7 @@ func TestHostileTextFromTheAPIReachesNoTerminal(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 	ctx := context.Background()
-	if _, err := svc.Adjust(ctx, "u_42", 100, "welcome \u001b[31mred\u001b[0m", false, ""); err != nil {
+	if _, err := svc.Adjust(ctx, billing.Adjustment{User: "u_42", Delta: 100, Reason: "welcome \u001b[31mred\u001b[0m", Create: true}); err != nil {
 		t.Fatal(err)
 	}
 	d := newDriver(t, svc, Options{}, 120, 40)

@@ -128,7 +128,7 @@ func adjustCmd(ctx context.Context, b Backend, user string, delta int64, reason 
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, adjustTimeout)
 		defer cancel()
-		e, err := b.Adjust(ctx, user, delta, reason, force, key)
+		e, err := b.Adjust(ctx, billing.Adjustment{User: user, Delta: delta, Reason: reason, Force: force, Key: key})
 		return adjustDoneMsg{user: user, delta: delta, force: force, key: key, entry: e, err: err}
 	}
 }

@@ -33,7 +33,7 @@ type AdminService interface {
 	EventsPage(before uint64, limit int) ([]billing.EventRecord, error)
 	PurchasesPage(before uint64, limit int) ([]billing.Purchase, error)
 	Ledger(user string, limit int) ([]billing.Entry, error)
-	Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error)
+	Adjust(ctx context.Context, a billing.Adjustment) (billing.Entry, error)
 	Verify() (billing.VerifyReport, error)
 	Attention() ([]billing.AttentionItem, error)
 	CreateAPIKey(ctx context.Context, name string) (string, error)
@@ -72,30 +72,26 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 // AdminSocketPath is the socket beside a database file.
 func AdminSocketPath(db string) string { return db + ".sock" }
 
-// AdjustRequest is a manual grant or revoke sent over the admin socket.
-type AdjustRequest struct {
-	User   string `json:"user"`
-	Delta  int64  `json:"delta"`
-	Reason string `json:"reason"`
-	Force  bool   `json:"force"`
-	Key    string `json:"key"`
-}
-
 type adminError struct {
 	Error        string                   `json:"error"`
 	Insufficient *billing.ErrInsufficient `json:"insufficient,omitempty"`
 	Invalid      bool                     `json:"invalid,omitempty"`
+	UnknownUser  *billing.ErrUnknownUser  `json:"unknown_user,omitempty"`
 }
 
 // AdminReply answers an admin request: v as JSON, or err in a form
 // AdminClient turns back into the same kind of error (insufficient credits,
-// invalid input).
+// an unknown user, invalid input).
 func AdminReply(w http.ResponseWriter, v any, err error) {
 	if err != nil {
 		body := adminError{Error: err.Error(), Invalid: errors.Is(err, billing.ErrInvalid)}
 		var ins *billing.ErrInsufficient
 		if errors.As(err, &ins) {
 			body.Insufficient = ins
+		}
+		var unknown *billing.ErrUnknownUser
+		if errors.As(err, &unknown) {
+			body.UnknownUser = unknown
 		}
 		writeJSON(w, http.StatusConflict, body)
 		return
@@ -182,12 +178,12 @@ func NewAdminHandler(svc AdminService) http.Handler {
 		_, _ = svc.WriteBackup(&deadlineWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context()})
 	})
 	mux.HandleFunc("POST /adjust", func(w http.ResponseWriter, r *http.Request) {
-		var req AdjustRequest
+		var req billing.Adjustment
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
 			reply(w, nil, fmt.Errorf("%w: %v", billing.ErrInvalid, err))
 			return
 		}
-		v, err := svc.Adjust(r.Context(), req.User, req.Delta, req.Reason, req.Force, req.Key)
+		v, err := svc.Adjust(r.Context(), req)
 		reply(w, v, err)
 	})
 	return mux
@@ -309,7 +305,7 @@ func (c *AdminClient) do(method, path string, body any, out any) error {
 
 // Do sends one request with body as JSON and decodes the answer into out.
 // An error the server answered comes back as the same kind of error
-// (*billing.ErrInsufficient, billing.ErrInvalid).
+// (*billing.ErrInsufficient, *billing.ErrUnknownUser, billing.ErrInvalid).
 func (c *AdminClient) Do(ctx context.Context, method, path string, body any, out any) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -343,6 +339,8 @@ func (c *AdminClient) Do(ctx context.Context, method, path string, body any, out
 		switch {
 		case e.Insufficient != nil:
 			return e.Insufficient
+		case e.UnknownUser != nil:
+			return e.UnknownUser
 		case e.Invalid:
 			// The message already says "invalid: …"; keep the kind, not a
 			// second prefix.
@@ -385,9 +383,9 @@ func (c *AdminClient) Ledger(user string, limit int) ([]billing.Entry, error) {
 }
 
 // Adjust is billing.Service.Adjust, remotely.
-func (c *AdminClient) Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error) {
+func (c *AdminClient) Adjust(ctx context.Context, a billing.Adjustment) (billing.Entry, error) {
 	var out billing.Entry
-	return out, c.Do(ctx, http.MethodPost, "/adjust", AdjustRequest{User: user, Delta: delta, Reason: reason, Force: force, Key: key}, &out)
+	return out, c.Do(ctx, http.MethodPost, "/adjust", a, &out)
 }
 
 // Attention is billing.Service.Attention, remotely.

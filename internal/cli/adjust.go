@@ -13,18 +13,21 @@ import (
 
 // runGrant and runRevoke are `creditdesk grant|revoke USER N --reason TEXT`:
 // a manual change to a user's credits, kept in the ledger with the operator
-// and the reason.
+// and the reason. A user id that is not stored is refused (a typo would
+// otherwise become a user holding the credits) unless grant --create.
 func runGrant(env *Env, args []string) error  { return adjust(env, "grant", args) }
 func runRevoke(env *Env, args []string) error { return adjust(env, "revoke", args) }
 
-// adjust is grant (verb "grant") or revoke ("revoke", which may --force the
-// balance below zero).
+// adjust is grant (verb "grant", which may --create the user) or revoke
+// ("revoke", which may --force the balance below zero).
 func adjust(env *Env, verb string, args []string) error {
 	fs := newFlags(env, verb)
 	reason := fs.String("reason", "", "why (required; kept in the ledger)")
-	force := false
+	var force, create bool
 	if verb == "revoke" {
 		fs.BoolVar(&force, "force", false, "allow the balance to go below zero")
+	} else {
+		fs.BoolVar(&create, "create", false, "add the user if no user has this id yet")
 	}
 	key := fs.String("key", "", "idempotency key: the same key twice changes the balance once")
 	for _, a := range args {
@@ -57,17 +60,25 @@ func adjust(env *Env, verb string, args []string) error {
 	}
 	defer done()
 	start := time.Now()
-	known, err := ops.UsersPage("", pos[0], 1000)
-	if err != nil {
-		return err
+	isNew := false
+	if create {
+		known, err := ops.UsersPage("", pos[0], 1000)
+		if err != nil {
+			return err
+		}
+		isNew = !slices.ContainsFunc(known, func(u billing.User) bool { return u.ID == pos[0] })
 	}
-	isNew := !slices.ContainsFunc(known, func(u billing.User) bool { return u.ID == pos[0] })
-	e, err := ops.Adjust(env.ctx(), pos[0], n, *reason, force, *key)
+	e, err := ops.Adjust(env.ctx(), billing.Adjustment{User: pos[0], Delta: n, Reason: *reason, Force: force, Create: create, Key: *key})
 	var insufficient *billing.ErrInsufficient
-	if errors.As(err, &insufficient) {
+	var unknown *billing.ErrUnknownUser
+	switch {
+	case errors.As(err, &insufficient):
 		return fmt.Errorf("%v; nothing changed (pass --force to go below zero)", err)
-	}
-	if err != nil {
+	case errors.As(err, &unknown) && verb == "grant":
+		return fmt.Errorf("%v; nothing changed (check the id, or pass --create to add this user)", err)
+	case errors.As(err, &unknown):
+		return fmt.Errorf("%v; nothing changed", err)
+	case err != nil:
 		return err
 	}
 	if *key != "" && e.At.Before(start.Add(-time.Second)) {
@@ -77,7 +88,7 @@ func adjust(env *Env, verb string, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "%s: %+d credits, balance %s (entry %d)\n", pos[0], e.Delta, billing.Credits(e.BalanceAfter), e.ID)
 	if isNew {
-		fmt.Fprintf(env.Stderr, "note: %s was not a user yet; it is now (check the id if that is a surprise)\n", pos[0])
+		fmt.Fprintf(env.Stderr, "note: %s is a new user (--create)\n", pos[0])
 	}
 	return nil
 }

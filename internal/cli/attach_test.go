@@ -108,7 +108,7 @@ func TestConsoleAttachesToARunningServe(t *testing.T) {
 
 	// The same grant sent twice (a retried submission) lands once.
 	for range 2 {
-		if _, err := client.Adjust(context.Background(), user, 40, "retried", false, "retry-key-1"); err != nil {
+		if _, err := client.Adjust(context.Background(), billing.Adjustment{User: user, Delta: 40, Reason: "retried", Create: true, Key: "retry-key-1"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,7 +11,7 @@ func TestDamagedDatabaseIsOneLineErrorForEveryCommand(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "real.db")
 	for i, u := range []string{"u1", "u2", "u3"} {
-		if code, _, stderr := run(t, nil, "grant", u, "100", "--reason", "welcome", "--db", db); code != 0 {
+		if code, _, stderr := run(t, nil, "grant", u, "100", "--reason", "welcome", "--create", "--db", db); code != 0 {
 			t.Fatalf("grant %d: %s", i, stderr)
 		}
 	}

@@ -22,7 +22,7 @@ func TestExportStreamsTheLedgerPurchasesAndEvents(t *testing.T) {
 		}
 	}
 	waitApplied(t, a.svc, 3)
-	if code, _, stderr := run(t, nil, "grant", "u01", "5", "--reason", "goodwill, \"quoted\"", "--db", db); code != 0 {
+	if code, _, stderr := run(t, nil, "grant", "u01", "5", "--reason", "goodwill, \"quoted\"", "--create", "--db", db); code != 0 {
 		t.Fatal(stderr)
 	}
 

@@ -20,7 +20,7 @@ func TestHostileReasonIsPlainTextInTablesAndKeptInJSON(t *testing.T) {
 	}
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 	ctx := context.Background()
-	if _, err := svc.Adjust(ctx, "u1", 100, "welcome", false, ""); err != nil {
+	if _, err := svc.Adjust(ctx, billing.Adjustment{User: "u1", Delta: 100, Reason: "welcome", Create: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Spend(ctx, "app", "u1", 5, hostile, "k1"); err != nil {

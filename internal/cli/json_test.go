@@ -38,7 +38,7 @@ func TestJSONOutputKeysAreSnakeCaseAndStable(t *testing.T) {
 	}
 	svc.ProcessPending(context.Background())
 	st.Close()
-	if code, _, stderr := run(t, nil, "grant", "u1", "10", "--reason", "welcome", "--db", db); code != 0 {
+	if code, _, stderr := run(t, nil, "grant", "u1", "10", "--reason", "welcome", "--create", "--db", db); code != 0 {
 		t.Fatalf("grant: %s", stderr)
 	}
 	for _, name := range []string{"backend", "old"} {

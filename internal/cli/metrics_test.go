@@ -186,7 +186,7 @@ func TestRefusedRequestsAreNotStoreErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.stop()
-	if _, err := a.svc.Adjust(context.Background(), "u1", -5, "typo", false, ""); err == nil {
+	if _, err := a.svc.Adjust(context.Background(), billing.Adjustment{User: "u1", Delta: -5, Reason: "typo"}); err == nil {
 		t.Fatal("a revoke beyond the balance must be refused")
 	}
 	bound, stop, err := metrics.Serve("127.0.0.1:0", m)

@@ -290,9 +290,9 @@ func (c *Client) UserDetail(id string) (billing.UserDetail, error) {
 
 // Adjust is tui.Backend.Adjust over the socket. The server records the
 // operator from the socket's peer (local:USER), not from the client.
-func (c *Client) Adjust(ctx context.Context, user string, delta int64, reason string, force bool, key string) (billing.Entry, error) {
+func (c *Client) Adjust(ctx context.Context, a billing.Adjustment) (billing.Entry, error) {
 	var out billing.Entry
-	return out, c.post(ctx, "/console/adjust", webhook.AdjustRequest{User: user, Delta: delta, Reason: reason, Force: force, Key: key}, &out)
+	return out, c.post(ctx, "/console/adjust", a, &out)
 }
 
 // Attention is tui.Backend.Attention over the socket.

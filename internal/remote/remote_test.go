@@ -65,7 +65,7 @@ func TestSlowConsolesNeverSlowTheServer(t *testing.T) {
 	testkit.Within(t, 60*time.Second, "grants stalled behind consoles that do not read their feed", func() error {
 		ctx := billing.WithOperator(context.Background(), "local:test")
 		for i := range n {
-			if _, err := svc.Adjust(ctx, "u1", 1, "burst", false, fmt.Sprint("k", i)); err != nil {
+			if _, err := svc.Adjust(ctx, billing.Adjustment{User: "u1", Delta: 1, Reason: "burst", Create: true, Key: fmt.Sprint("k", i)}); err != nil {
 				return err
 			}
 		}
@@ -89,7 +89,7 @@ func TestSlowConsolesNeverSlowTheServer(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 			if !sentFinal {
 				sentFinal = true
-				if _, err := svc.Adjust(t.Context(), "u1", 1, "final", false, "final"); err != nil {
+				if _, err := svc.Adjust(t.Context(), billing.Adjustment{User: "u1", Delta: 1, Reason: "final", Create: true, Key: "final"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -105,21 +105,31 @@ func TestSlowConsolesNeverSlowTheServer(t *testing.T) {
 	}
 }
 
-// TestErrorsKeepTheirKindOverTheSocket: a revoke beyond the balance comes
-// back as *billing.ErrInsufficient (the console then offers to force it), a
-// call while nothing serves the socket says so in plain words.
+// TestErrorsKeepTheirKindOverTheSocket: a change to an unknown user comes
+// back as *billing.ErrUnknownUser, a revoke beyond the balance as
+// *billing.ErrInsufficient (the console then offers to force it), a call
+// while nothing serves the socket says so in plain words.
 func TestErrorsKeepTheirKindOverTheSocket(t *testing.T) {
 	db, _ := serveStore(t)
 	c, err := Dial(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Adjust(t.Context(), "u1", -5, "too much", false, "")
+	for _, a := range []billing.Adjustment{{User: "u1", Delta: 1, Reason: "typo"}, {User: "u1", Delta: -1, Reason: "typo", Force: true, Create: true}} {
+		_, err = c.Adjust(t.Context(), a)
+		if _, ok := err.(*billing.ErrUnknownUser); !ok || !errors.Is(err, billing.ErrNotFound) {
+			t.Fatalf("%+v to an unknown user over the socket: %T %v", a, err, err)
+		}
+	}
+	if _, err := c.Adjust(t.Context(), billing.Adjustment{User: "u1", Delta: 1, Reason: "seed", Create: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Adjust(t.Context(), billing.Adjustment{User: "u1", Delta: -5, Reason: "too much"})
 	if _, ok := err.(*billing.ErrInsufficient); !ok {
 		t.Fatalf("revoke beyond balance over the socket: %T %v", err, err)
 	}
-	e, err := c.Adjust(t.Context(), "u1", -5, "forced", true, "")
-	if err != nil || e.BalanceAfter != -5 {
+	e, err := c.Adjust(t.Context(), billing.Adjustment{User: "u1", Delta: -5, Reason: "forced", Force: true})
+	if err != nil || e.BalanceAfter != -4 {
 		t.Fatalf("forced revoke: %+v %v", e, err)
 	}
 
@@ -138,7 +148,7 @@ func TestInvalidInputSaysSoOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Adjust(t.Context(), "u1", 5, "", false, "")
+	_, err = c.Adjust(t.Context(), billing.Adjustment{User: "u1", Delta: 5, Reason: "", Create: true})
 	if !errors.Is(err, billing.ErrInvalid) || strings.Count(err.Error(), "invalid") != 1 {
 		t.Fatalf("a grant without a reason over the socket: %v", err)
 	}

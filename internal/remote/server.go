@@ -100,9 +100,8 @@ func NewHandler(b tui.Backend, op tui.Operator, info Info) http.Handler {
 		v, err := b.UserDetail(r.PathValue("id"))
 		reply(w, v, err)
 	})
-	mux.HandleFunc("POST /console/adjust", posted(func(r *http.Request, req webhook.AdjustRequest) (any, error) {
-		v, err := b.Adjust(r.Context(), req.User, req.Delta, req.Reason, req.Force, req.Key)
-		return v, err
+	mux.HandleFunc("POST /console/adjust", posted(func(r *http.Request, req billing.Adjustment) (any, error) {
+		return b.Adjust(r.Context(), req)
 	}))
 	mux.HandleFunc("GET /console/attention", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.Attention()

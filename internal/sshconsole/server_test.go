@@ -49,7 +49,7 @@ func TestConsoleIsDrawnAndAnswersKeys(t *testing.T) {
 func TestGrantFromSSHNamesTheKey(t *testing.T) {
 	svc := newService(t)
 	ctx := billing.WithOperator(context.Background(), "local:test")
-	if _, err := svc.Adjust(ctx, "user_7", 100, "seed", false, ""); err != nil {
+	if _, err := svc.Adjust(ctx, billing.Adjustment{User: "user_7", Delta: 100, Reason: "seed", Create: true}); err != nil {
 		t.Fatal(err)
 	}
 	f := startFixture(t, realConsole(svc))
@@ -155,7 +155,7 @@ func TestOperatorIsTheKeysCommentOrFingerprint(t *testing.T) {
 		t.Fatalf("operator %q, want ssh:alice@laptop", got)
 	}
 	// A change made with the session's context is recorded as the key's.
-	e, err := svc.Adjust(ctx, "user_1", 500, "support", false, "")
+	e, err := svc.Adjust(ctx, billing.Adjustment{User: "user_1", Delta: 500, Reason: "support", Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
