@@ -175,6 +175,11 @@ type Purchase struct {
 	// what had expired and was not taken.
 	ClawedOwn   int64 `json:"clawed_own,omitempty"`
 	ClawedSpent int64 `json:"clawed_spent,omitempty"`
+	// AmountRefunded and AmountDisputed are the money, in AmountTotal's
+	// minor units, that refunds gave back and lost disputes took (the
+	// rollups' refunded and disputed).
+	AmountRefunded int64 `json:"amount_refunded,omitempty"`
+	AmountDisputed int64 `json:"amount_disputed,omitempty"`
 	// CaptureBy is when an authorized, not yet captured payment lapses.
 	CaptureBy time.Time `json:"capture_by,omitzero"`
 	EventID   string    `json:"event_id"`

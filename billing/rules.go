@@ -338,6 +338,7 @@ func (r Rules) checkoutCompleted(ev Event, obj Obj, st State) (Decision, error) 
 	}
 	if seen {
 		p.Note = prev.Note
+		p.AmountRefunded, p.AmountDisputed = prev.AmountRefunded, prev.AmountDisputed
 	}
 	d.User = user
 	patch := UserPatch{ID: user, Email: obj.Str("customer_details", "email"), Name: obj.Str("customer_details", "name"), CustomerID: customer}

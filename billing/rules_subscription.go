@@ -131,6 +131,13 @@ func (r Rules) invoicePaid(ev Event, obj Obj, st State, now time.Time) (Decision
 	d.Purchases = []Purchase{{ID: in, UserID: user, CustomerID: customer, Type: plan, Kind: PurchasePlan, Mode: "subscription",
 		Status: "paid", Credits: p.MonthlyCredits, AmountTotal: amount(obj, "amount_paid"), Currency: obj.Str("currency"),
 		PaymentIntent: pi, Subscription: sub, EventID: ev.ID}}
+	if prev, seen, err := st.Purchase(in); err != nil {
+		return Decision{}, err
+	} else if seen {
+		// invoice.paid and invoice.payment_succeeded both come: the second
+		// keeps the money refunds and disputes moved meanwhile.
+		d.Purchases[0].AmountRefunded, d.Purchases[0].AmountDisputed = prev.AmountRefunded, prev.AmountDisputed
+	}
 	if pi != "" {
 		d.PaymentIntents = append(d.PaymentIntents, PaymentRef{ID: pi, Purchase: in})
 	}
@@ -407,11 +414,43 @@ func (r Rules) chargeRefunded(ev Event, obj Obj, st State, now time.Time) (Decis
 	}
 	total, _ := obj.Int("amount")
 	refunded, _ := obj.Int("amount_refunded")
+	money := refunded
 	if full, _ := obj.Bool("refunded"); full || total <= 0 {
+		if full && money == 0 {
+			money = total
+		}
 		refunded, total = 1, 1
 	}
 	share := float64(refunded) / float64(total)
-	return r.clawback(ev, st, p, share, fmt.Sprintf("refund:%s:%d/%d", obj.Str("id"), refunded, total), "refunded", now)
+	d, err := r.clawback(ev, st, p, share, fmt.Sprintf("refund:%s:%d/%d", obj.Str("id"), refunded, total), "refunded", now)
+	if err != nil {
+		return Decision{}, err
+	}
+	// The charge's amount_refunded is every refund of it so far.
+	return withMoney(d, p, func(q *Purchase) bool {
+		if money <= q.AmountRefunded {
+			return false
+		}
+		q.AmountRefunded = money
+		return true
+	}), nil
+}
+
+// withMoney applies set to the purchase p as the decision d stores it (or,
+// when d does not store it, to p, stored only when set changed it): the
+// money a refund or a lost dispute moved is kept even when no credits are
+// left to claw back.
+func withMoney(d Decision, p Purchase, set func(*Purchase) bool) Decision {
+	for i := range d.Purchases {
+		if d.Purchases[i].ID == p.ID {
+			set(&d.Purchases[i])
+			return d
+		}
+	}
+	if set(&p) {
+		d.Purchases = append(d.Purchases, p)
+	}
+	return d
 }
 
 func (r Rules) disputeCreated(ev Event, obj Obj, st State) (Decision, error) {
@@ -448,6 +487,14 @@ func (r Rules) disputeClosed(ev Event, obj Obj, st State, now time.Time) (Decisi
 	if err != nil {
 		return Decision{}, err
 	}
+	lost, _ := obj.Int("amount")
+	d = withMoney(d, p, func(q *Purchase) bool {
+		if lost <= q.AmountDisputed {
+			return false
+		}
+		q.AmountDisputed = lost
+		return true
+	})
 	d.Unflags = append(d.Unflags, FlagID{AttnDisputed, id})
 	return d, nil
 }

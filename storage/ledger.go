@@ -159,6 +159,9 @@ func (t *Tx) WriteLedger(ch billing.LedgerChange) ([]billing.Entry, error) {
 		}
 		e.ID = id
 		t.noteEntry(e)
+		if err := t.rollEntry(e); err != nil {
+			return nil, err
+		}
 		if err := putJSON(ledger, userKey(e.UserID, id), e); err != nil {
 			return nil, err
 		}

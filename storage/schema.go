@@ -162,6 +162,7 @@ var migrations = []migration{
 		})
 	}},
 	{version: 6, name: "typed buckets instead of kv; attention flags counted", apply: migrateKV},
+	{version: 8, name: "per-day rollups of money, credits and plans (rollups.go)", apply: buildRollups},
 }
 
 // kvKinds are the record kinds the kv bucket held, by key prefix, and where

@@ -129,6 +129,9 @@ func (t *Tx) PutPurchase(p billing.Purchase) error {
 	if err := t.tx.Bucket(userPurchasesBucket).Put(userKey(p.UserID, p.Seq), []byte(p.ID)); err != nil {
 		return err
 	}
+	if err := t.rollPurchase(prev, p); err != nil {
+		return err
+	}
 	return putJSON(b, []byte(p.ID), p)
 }
 

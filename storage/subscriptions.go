@@ -44,6 +44,9 @@ func (t *Tx) PutSubscription(s billing.Subscription) error {
 	if err := idx.Put(userSubscriptionKey(s.UserID, s.ID), nil); err != nil {
 		return err
 	}
+	if err := t.rollSubscription(s); err != nil {
+		return err
+	}
 	return putJSON(t.tx.Bucket(subscriptionsBucket), []byte(s.ID), s)
 }
 

@@ -47,6 +47,8 @@ type AdminService interface {
 	// NoteBackup records a backup that verified (its age shows in the
 	// consoles and the metrics).
 	NoteBackup(r billing.BackupReport)
+	// Insight is the rollups of the UTC days from since's through until's.
+	Insight(since, until time.Time) (billing.Insight, error)
 }
 
 // backupWriteTimeout bounds one write of a backup stream to its client.
@@ -155,6 +157,17 @@ func NewAdminHandler(svc AdminService) http.Handler {
 	})
 	mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
 		v, err := svc.Verify()
+		reply(w, v, err)
+	})
+	mux.HandleFunc("GET /insight", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		since, err1 := time.Parse(time.RFC3339, q.Get("since"))
+		until, err2 := time.Parse(time.RFC3339, q.Get("until"))
+		if err := errors.Join(err1, err2); err != nil {
+			reply(w, nil, fmt.Errorf("%w: since and until are RFC 3339 times: %v", billing.ErrInvalid, err))
+			return
+		}
+		v, err := svc.Insight(since, until)
 		reply(w, v, err)
 	})
 	mux.HandleFunc("POST /retry/{event}", func(w http.ResponseWriter, r *http.Request) {
@@ -386,6 +399,13 @@ func (c *AdminClient) Ledger(user string, limit int) ([]billing.Entry, error) {
 func (c *AdminClient) Adjust(ctx context.Context, a billing.Adjustment) (billing.Entry, error) {
 	var out billing.Entry
 	return out, c.Do(ctx, http.MethodPost, "/adjust", a, &out)
+}
+
+// Insight is billing.Service.Insight, remotely.
+func (c *AdminClient) Insight(since, until time.Time) (billing.Insight, error) {
+	var out billing.Insight
+	q := fmt.Sprintf("/insight?since=%s&until=%s", urlq(since.UTC().Format(time.RFC3339)), urlq(until.UTC().Format(time.RFC3339)))
+	return out, c.do(http.MethodGet, q, nil, &out)
 }
 
 // Attention is billing.Service.Attention, remotely.

@@ -109,6 +109,7 @@ func init() {
 		"verify":    {"check every invariant of the database", runVerify},
 		"attention": {"what needs you: waiting and failed events, unresolved or unlinked purchases [--json]", runAttention},
 		"export":    {"ledger|purchases|events [--since 30d] [--user ID] [--format csv|jsonl]: stream records to stdout", runExport},
+		"report":    {"[--since 30d] [--until DATE] [--json]: revenue, credits and plans by day", runReport},
 		"retry":     {"EVENT | --failed | --all: queue events again now (also while creditdesk runs)", runRetry},
 		"backup":    {"FILE: a verified copy of the database, also while creditdesk runs", runBackup},
 		"restore":   {"FILE --db DB: put a backup in place of a stopped database (the old one is kept)", runRestore},
@@ -130,7 +131,7 @@ func init() {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: creditdesk [command] [flags]")
 	fmt.Fprintln(w)
-	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "attention", "export", "retry", "backup", "restore", "simulate", "apikey",
+	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "attention", "report", "export", "retry", "backup", "restore", "simulate", "apikey",
 		"checkout", "portal", "captures", "capture", "cancel", "resync", "catalog", "webhook", "doctor", "help"} {
 		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
 	}
