@@ -2,7 +2,6 @@ package storage
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"sort"
 
 	"creditdesk/billing"
@@ -10,9 +9,7 @@ import (
 
 // APIKey returns the key record named name.
 func (t *Tx) APIKey(name string) (billing.APIKey, bool, error) {
-	var k billing.APIKey
-	ok, err := getJSON(t.tx.Bucket(apiKeysBucket), []byte(name), &k)
-	return k, ok, err
+	return get[billing.APIKey](t.tx.Bucket(apiKeysBucket), []byte(name))
 }
 
 // APIKeyNameByHash returns the name of the working (not revoked) key whose
@@ -64,24 +61,14 @@ func (t *Tx) RevokeAPIKey(name string) (billing.APIKey, error) {
 
 // APIKeys returns every key, working and revoked, oldest first.
 func (t *Tx) APIKeys() ([]billing.APIKey, error) {
-	var out []billing.APIKey
-	err := t.tx.Bucket(apiKeysBucket).ForEach(func(_, v []byte) error {
-		var k billing.APIKey
-		if err := json.Unmarshal(v, &k); err != nil {
-			return err
-		}
-		out = append(out, k)
-		return nil
-	})
+	out, err := all[billing.APIKey](t.tx.Bucket(apiKeysBucket))
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, err
 }
 
 // APIRequest returns the remembered answer for a ledger idempotency key.
 func (t *Tx) APIRequest(key string) (billing.APIRequest, bool, error) {
-	var r billing.APIRequest
-	ok, err := getJSON(t.tx.Bucket(apiRequestsBucket), []byte(key), &r)
-	return r, ok, err
+	return get[billing.APIRequest](t.tx.Bucket(apiRequestsBucket), []byte(key))
 }
 
 // PutAPIRequest remembers the answer for a ledger idempotency key.

@@ -1,12 +1,9 @@
 package storage
 
 import (
-	"encoding/json"
 	"time"
 
 	"creditdesk/billing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // The Stripe catalog cache, added in schema version 6 (before, kv
@@ -25,9 +22,7 @@ var catalogSyncedKey = []byte("catalog_synced_at")
 
 // Product returns a cached product.
 func (t *Tx) Product(id string) (billing.CachedProduct, bool, error) {
-	var p billing.CachedProduct
-	ok, err := getJSON(t.tx.Bucket(productsBucket), []byte(id), &p)
-	return p, ok, err
+	return get[billing.CachedProduct](t.tx.Bucket(productsBucket), []byte(id))
 }
 
 // PutProduct caches a product.
@@ -45,9 +40,7 @@ func (t *Tx) Products() ([]billing.CachedProduct, error) {
 
 // Price returns a cached price.
 func (t *Tx) Price(id string) (billing.CachedPrice, bool, error) {
-	var p billing.CachedPrice
-	ok, err := getJSON(t.tx.Bucket(pricesBucket), []byte(id), &p)
-	return p, ok, err
+	return get[billing.CachedPrice](t.tx.Bucket(pricesBucket), []byte(id))
 }
 
 // PutPrice caches a price.
@@ -65,9 +58,7 @@ func (t *Tx) Prices() ([]billing.CachedPrice, error) {
 
 // Coupon returns a cached coupon.
 func (t *Tx) Coupon(id string) (billing.CachedCoupon, bool, error) {
-	var c billing.CachedCoupon
-	ok, err := getJSON(t.tx.Bucket(couponsBucket), []byte(id), &c)
-	return c, ok, err
+	return get[billing.CachedCoupon](t.tx.Bucket(couponsBucket), []byte(id))
 }
 
 // PutCoupon caches a coupon.
@@ -90,18 +81,4 @@ func (t *Tx) CatalogSynced() (time.Time, error) {
 // SetCatalogSynced records when the catalog was listed.
 func (t *Tx) SetCatalogSynced(at time.Time) error {
 	return putJSON(t.tx.Bucket(metaBucket), catalogSyncedKey, at)
-}
-
-// all decodes every value of b, in key order.
-func all[T any](b *bolt.Bucket) ([]T, error) {
-	var out []T
-	err := b.ForEach(func(_, v []byte) error {
-		var x T
-		if err := json.Unmarshal(v, &x); err != nil {
-			return err
-		}
-		out = append(out, x)
-		return nil
-	})
-	return out, err
 }

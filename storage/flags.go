@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"encoding/json"
-
 	"creditdesk/billing"
 )
 
@@ -19,9 +17,7 @@ func flagKey(kind billing.FlagKind, id string) []byte {
 
 // Flag returns an open attention flag.
 func (t *Tx) Flag(kind billing.FlagKind, id string) (billing.Flag, bool, error) {
-	var f billing.Flag
-	ok, err := getJSON(t.tx.Bucket(flagsBucket), flagKey(kind, id), &f)
-	return f, ok, err
+	return get[billing.Flag](t.tx.Bucket(flagsBucket), flagKey(kind, id))
 }
 
 // PutFlag stores f, counting it when it is new.
@@ -49,14 +45,5 @@ func (t *Tx) DeleteFlag(kind billing.FlagKind, id string) error {
 
 // Flags returns every open flag, by kind then id.
 func (t *Tx) Flags() ([]billing.Flag, error) {
-	var out []billing.Flag
-	err := t.tx.Bucket(flagsBucket).ForEach(func(_, v []byte) error {
-		var f billing.Flag
-		if err := json.Unmarshal(v, &f); err != nil {
-			return err
-		}
-		out = append(out, f)
-		return nil
-	})
-	return out, err
+	return all[billing.Flag](t.tx.Bucket(flagsBucket))
 }

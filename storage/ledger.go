@@ -33,9 +33,7 @@ func (t *Tx) Now() time.Time { return t.now }
 
 // User returns a stored user.
 func (t *Tx) User(id string) (billing.User, bool, error) {
-	var u billing.User
-	ok, err := getJSON(t.tx.Bucket(usersBucket), []byte(id), &u)
-	return u, ok, err
+	return get[billing.User](t.tx.Bucket(usersBucket), []byte(id))
 }
 
 // PutUser stores u, creating it if new.

@@ -9,9 +9,7 @@ var lineItemsBucket = []byte("line_items")
 
 // LineItems returns a session's cached line items.
 func (t *Tx) LineItems(sessionID string) (billing.LineItems, bool, error) {
-	var li billing.LineItems
-	ok, err := getJSON(t.tx.Bucket(lineItemsBucket), []byte(sessionID), &li)
-	return li, ok, err
+	return get[billing.LineItems](t.tx.Bucket(lineItemsBucket), []byte(sessionID))
 }
 
 // PutLineItems caches a session's line items.

@@ -90,9 +90,7 @@ func (t *Tx) Event(id string) (billing.Event, bool, error) {
 
 // Purchase returns a stored purchase.
 func (t *Tx) Purchase(id string) (billing.Purchase, bool, error) {
-	var p billing.Purchase
-	ok, err := getJSON(t.tx.Bucket(purchasesBucket), []byte(id), &p)
-	return p, ok, err
+	return get[billing.Purchase](t.tx.Bucket(purchasesBucket), []byte(id))
 }
 
 // PutPurchase stores p, giving a new purchase its place in the order.

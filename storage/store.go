@@ -265,6 +265,27 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// get decodes the record at key in b; false when there is none.
+func get[T any](b *bolt.Bucket, key []byte) (T, bool, error) {
+	var v T
+	ok, err := getJSON(b, key, &v)
+	return v, ok, err
+}
+
+// all decodes every value of b, in key order.
+func all[T any](b *bolt.Bucket) ([]T, error) {
+	var out []T
+	err := b.ForEach(func(_, v []byte) error {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return err
+		}
+		out = append(out, x)
+		return nil
+	})
+	return out, err
+}
+
 func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	raw := b.Get(key)
 	if raw == nil {

@@ -24,9 +24,7 @@ func userSubscriptionKey(userID, subID string) []byte {
 
 // Subscription returns a stored subscription.
 func (t *Tx) Subscription(id string) (billing.Subscription, bool, error) {
-	var s billing.Subscription
-	ok, err := getJSON(t.tx.Bucket(subscriptionsBucket), []byte(id), &s)
-	return s, ok, err
+	return get[billing.Subscription](t.tx.Bucket(subscriptionsBucket), []byte(id))
 }
 
 // PutSubscription stores s and keeps the per-user index in step.
