@@ -71,18 +71,6 @@ const MaxAhead = 5 * time.Minute
 // once and then once a second.
 var DefaultFailures = Limit{Rate: 1, Burst: 30}
 
-// ParseSecrets splits STRIPE_WEBHOOK_SECRET: several secrets separated by
-// commas, so a secret can be rotated with no downtime.
-func ParseSecrets(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // NewReceiver returns a receiver that accepts events signed with any of
 // secrets.
 func NewReceiver(inbox Inbox, secrets []string) *Receiver {

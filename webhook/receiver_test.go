@@ -17,6 +17,7 @@ import (
 	stripewebhook "github.com/stripe/stripe-go/v76/webhook"
 
 	"creditdesk/billing"
+	"creditdesk/internal/config"
 	"creditdesk/internal/fixtures"
 	"creditdesk/storage"
 )
@@ -97,7 +98,7 @@ func TestAcceptsSignedEventsOfAnyAPIVersionStoredBeforeAck(t *testing.T) {
 }
 
 func TestSecretRotationAcceptsEitherSecret(t *testing.T) {
-	r := newRig(t, ParseSecrets(" "+oldSecret+" , "+newSecret)...)
+	r := newRig(t, config.WebhookSecrets(" "+oldSecret+" , "+newSecret)...)
 	for i, s := range []string{oldSecret, newSecret} {
 		body := event(fmt.Sprint("evt_r", i), "2023-10-16")
 		if code, resp := r.post(body, sign(body, s, time.Now())); code != 200 {

@@ -69,7 +69,7 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	secrets := webhook.ParseSecrets(cfg.WebhookSecret)
+	secrets := config.WebhookSecrets(cfg.WebhookSecret)
 	if err := config.CheckWebhookSecrets(secrets, opt.requireSecret); err != nil {
 		return nil, err
 	}
@@ -312,7 +312,7 @@ func runConsole(env *Env, args []string) error {
 	log, closeLog := consoleLog(env.Config.DB)
 	defer closeLog()
 	notice := catalogNotice(env)
-	if len(webhook.ParseSecrets(env.Config.WebhookSecret)) == 0 {
+	if len(config.WebhookSecrets(env.Config.WebhookSecret)) == 0 {
 		notice = "STRIPE_WEBHOOK_SECRET not set: webhooks are rejected. Set it (or run `creditdesk demo`)."
 	}
 	a, err := startApp(env, appOptions{log: log, mode: "console", notice: notice})

@@ -113,6 +113,18 @@ func CheckSecretKey(k string) (KeyKind, error) {
 	return KeyKind{}, fmt.Errorf("STRIPE_SECRET_KEY (%s) is not a Stripe secret key: it should start with sk_test_ or sk_live_", Mask(k))
 }
 
+// WebhookSecrets splits STRIPE_WEBHOOK_SECRET: several secrets separated by
+// commas, so a secret can be rotated with no downtime.
+func WebhookSecrets(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // CheckWebhookSecrets says what is wrong with STRIPE_WEBHOOK_SECRET; with
 // required, an empty value is an error.
 func CheckWebhookSecrets(secrets []string, required bool) error {

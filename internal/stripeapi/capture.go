@@ -148,15 +148,11 @@ func (r CaptureResult) String() string {
 // which stripe-go's own retries share. Credits follow when Stripe's
 // payment_intent.succeeded event arrives.
 func (c *Client) Capture(ctx context.Context, paymentIntent, key string) (CaptureResult, error) {
-	if !strings.HasPrefix(paymentIntent, "pi_") {
-		return CaptureResult{}, fmt.Errorf("%w: %q is not a payment intent id (pi_…)", billing.ErrInvalid, paymentIntent)
-	}
-	p := &stripe.PaymentIntentCaptureParams{}
-	p.Context = ctx
-	p.SetIdempotencyKey(idem("capture-"+paymentIntent, key))
-	pi, err := c.api.PaymentIntents.Capture(paymentIntent, p)
+	pi, err := c.actOnPaymentIntent(ctx, "capture", "capturing", paymentIntent, key, func(p stripe.Params) (*stripe.PaymentIntent, error) {
+		return c.api.PaymentIntents.Capture(paymentIntent, &stripe.PaymentIntentCaptureParams{Params: p})
+	})
 	if err != nil {
-		return CaptureResult{}, wrap("capturing "+paymentIntent, err)
+		return CaptureResult{}, err
 	}
 	c.log.Info("payment captured", "payment_intent", pi.ID, "status", pi.Status)
 	return CaptureResult{PaymentIntent: pi.ID, Status: string(pi.Status), Amount: max(pi.AmountReceived, pi.Amount),
@@ -166,17 +162,29 @@ func (c *Client) Capture(ctx context.Context, paymentIntent, key string) (Captur
 // Cancel releases an authorized payment: nothing is charged and no credits
 // are granted.
 func (c *Client) Cancel(ctx context.Context, paymentIntent, key string) (CaptureResult, error) {
-	if !strings.HasPrefix(paymentIntent, "pi_") {
-		return CaptureResult{}, fmt.Errorf("%w: %q is not a payment intent id (pi_…)", billing.ErrInvalid, paymentIntent)
-	}
-	p := &stripe.PaymentIntentCancelParams{}
-	p.Context = ctx
-	p.SetIdempotencyKey(idem("cancel-"+paymentIntent, key))
-	pi, err := c.api.PaymentIntents.Cancel(paymentIntent, p)
+	pi, err := c.actOnPaymentIntent(ctx, "cancel", "cancelling", paymentIntent, key, func(p stripe.Params) (*stripe.PaymentIntent, error) {
+		return c.api.PaymentIntents.Cancel(paymentIntent, &stripe.PaymentIntentCancelParams{Params: p})
+	})
 	if err != nil {
-		return CaptureResult{}, wrap("cancelling "+paymentIntent, err)
+		return CaptureResult{}, err
 	}
 	c.log.Info("authorization cancelled", "payment_intent", pi.ID, "status", pi.Status)
 	return CaptureResult{PaymentIntent: pi.ID, Status: string(pi.Status), Amount: pi.Amount,
 		Currency: string(pi.Currency), Livemode: pi.Livemode}, nil
+}
+
+// actOnPaymentIntent checks the id and calls Stripe with ctx and an
+// idempotency key made from verb, the id and key; doing names the call in
+// an error.
+func (c *Client) actOnPaymentIntent(ctx context.Context, verb, doing, paymentIntent, key string, call func(stripe.Params) (*stripe.PaymentIntent, error)) (*stripe.PaymentIntent, error) {
+	if !strings.HasPrefix(paymentIntent, "pi_") {
+		return nil, fmt.Errorf("%w: %q is not a payment intent id (pi_…)", billing.ErrInvalid, paymentIntent)
+	}
+	p := stripe.Params{Context: ctx}
+	p.SetIdempotencyKey(idem(verb+"-"+paymentIntent, key))
+	pi, err := call(p)
+	if err != nil {
+		return nil, wrap(doing+" "+paymentIntent, err)
+	}
+	return pi, nil
 }

@@ -27,6 +27,19 @@ func (s CatalogSync) String() string {
 // account from holding the sync forever.
 const maxListed = 10000
 
+// listed reads up to maxListed items of a Stripe list (what names it in an
+// error), converting each.
+func listed[S, T any](it *stripe.Iter, what string, conv func(S) T) ([]T, error) {
+	var out []T
+	for n := 0; n < maxListed && it.Next(); n++ {
+		out = append(out, conv(it.Current().(S)))
+	}
+	if err := it.Err(); err != nil {
+		return nil, wrap("listing "+what, err)
+	}
+	return out, nil
+}
+
 // SyncCatalog lists products, prices and coupons and has billing record
 // them (billing.Service.CatalogListed), where the billing rules keep them
 // fresh from product.*, price.* and coupon.* events.
@@ -35,47 +48,38 @@ func (c *Client) SyncCatalog(ctx context.Context) (CatalogSync, error) {
 	if err != nil {
 		return CatalogSync{}, err
 	}
-	var products []billing.CachedProduct
 	pp := &stripe.ProductListParams{}
 	pp.Context, pp.Limit = ctx, stripe.Int64(100)
-	pit := c.api.Products.List(pp)
-	for n := 0; n < maxListed && pit.Next(); n++ {
-		p := pit.Product()
+	products, err := listed(c.api.Products.List(pp).Iter, "products", func(p *stripe.Product) billing.CachedProduct {
 		credits, _ := strconv.ParseInt(strings.TrimSpace(p.Metadata["credits"]), 10, 64)
-		products = append(products, billing.CachedProduct{ID: p.ID, Name: p.Name, Type: p.Metadata["type"], Credits: credits,
-			Active: p.Active, Updated: p.Updated})
+		return billing.CachedProduct{ID: p.ID, Name: p.Name, Type: p.Metadata["type"], Credits: credits,
+			Active: p.Active, Updated: p.Updated}
+	})
+	if err != nil {
+		return CatalogSync{}, err
 	}
-	if err := pit.Err(); err != nil {
-		return CatalogSync{}, wrap("listing products", err)
-	}
-	var prices []billing.CachedPrice
 	rp := &stripe.PriceListParams{}
 	rp.Context, rp.Limit = ctx, stripe.Int64(100)
-	rit := c.api.Prices.List(rp)
-	for n := 0; n < maxListed && rit.Next(); n++ {
-		p := rit.Price()
+	prices, err := listed(c.api.Prices.List(rp).Iter, "prices", func(p *stripe.Price) billing.CachedPrice {
 		cp := billing.CachedPrice{ID: p.ID, UnitAmount: p.UnitAmount, Currency: string(p.Currency), Recurring: p.Recurring != nil,
 			Active: p.Active, Updated: p.Created}
 		if p.Product != nil {
 			cp.Product = p.Product.ID
 		}
-		prices = append(prices, cp)
+		return cp
+	})
+	if err != nil {
+		return CatalogSync{}, err
 	}
-	if err := rit.Err(); err != nil {
-		return CatalogSync{}, wrap("listing prices", err)
-	}
-	var coupons []billing.CachedCoupon
 	cpp := &stripe.CouponListParams{}
 	cpp.Context, cpp.Limit = ctx, stripe.Int64(100)
-	cit := c.api.Coupons.List(cpp)
-	for n := 0; n < maxListed && cit.Next(); n++ {
-		k := cit.Coupon()
-		coupons = append(coupons, billing.CachedCoupon{ID: k.ID, Name: k.Name, PercentOff: k.PercentOff, AmountOff: k.AmountOff,
+	coupons, err := listed(c.api.Coupons.List(cpp).Iter, "coupons", func(k *stripe.Coupon) billing.CachedCoupon {
+		return billing.CachedCoupon{ID: k.ID, Name: k.Name, PercentOff: k.PercentOff, AmountOff: k.AmountOff,
 			Currency: string(k.Currency), Duration: string(k.Duration), DurationInMonths: k.DurationInMonths, Valid: k.Valid,
-			Updated: k.Created})
-	}
-	if err := cit.Err(); err != nil {
-		return CatalogSync{}, wrap("listing coupons", err)
+			Updated: k.Created}
+	})
+	if err != nil {
+		return CatalogSync{}, err
 	}
 	now := c.now()
 	res := CatalogSync{Products: len(products), Prices: len(prices), Coupons: len(coupons), At: now}

@@ -1,6 +1,7 @@
 package stripeapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -190,23 +191,11 @@ func (c *Client) returnBase() string {
 }
 
 func (c *Client) successURL(u string) string {
-	switch {
-	case u != "":
-		return u
-	case c.cfg.SuccessURL != "":
-		return c.cfg.SuccessURL
-	}
-	return c.returnBase() + "/checkout/success?session_id={CHECKOUT_SESSION_ID}"
+	return cmp.Or(u, c.cfg.SuccessURL, c.returnBase()+"/checkout/success?session_id={CHECKOUT_SESSION_ID}")
 }
 
 func (c *Client) cancelURL(u string) string {
-	switch {
-	case u != "":
-		return u
-	case c.cfg.CancelURL != "":
-		return c.cfg.CancelURL
-	}
-	return c.returnBase() + "/checkout/cancel"
+	return cmp.Or(u, c.cfg.CancelURL, c.returnBase()+"/checkout/cancel")
 }
 
 // CustomerID returns the user's Stripe customer as the store knows it, or "".

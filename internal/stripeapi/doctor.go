@@ -161,7 +161,7 @@ func Doctor(ctx context.Context, in DoctorInput) []Finding {
 	}
 
 	// The webhook secret.
-	secrets := splitSecrets(cfg.WebhookSecret)
+	secrets := config.WebhookSecrets(cfg.WebhookSecret)
 	if err := config.CheckWebhookSecrets(secrets, true); err != nil {
 		add("webhook secret", Problem, oneLine(err.Error()), "run `creditdesk webhook setup URL` and put the secret it prints in STRIPE_WEBHOOK_SECRET")
 	} else {
@@ -186,16 +186,6 @@ func modeName(live bool) string {
 		return "live"
 	}
 	return "test"
-}
-
-func splitSecrets(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func (c *Client) account(ctx context.Context) (*stripe.Account, error) {
