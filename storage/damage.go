@@ -11,6 +11,7 @@ import (
 	"creditdesk/billing"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // DamagedError says which file is damaged, what was found, and what to do.
@@ -106,9 +107,9 @@ func notCreditdesk(path, what string) error { return &NotDatabaseError{Path: pat
 // boltOpenError says what an error from bolt.Open means for an existing file.
 func boltOpenError(path string, err error) error {
 	switch {
-	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch):
 		return notCreditdesk(path, "not a bbolt file: "+err.Error())
-	case errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrInvalidMapping), strings.Contains(err.Error(), "file size too small"):
+	case errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping), strings.Contains(err.Error(), "file size too small"):
 		return &DamagedError{Path: path, Cause: err.Error(), Hint: "restore the last backup"}
 	}
 	return fmt.Errorf("open database %s: %w", path, err)

@@ -173,17 +173,7 @@ func (s *Store) EventsPage(before uint64, limit int, match func(billing.EventRec
 	var out []billing.EventRecord
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(eventsBucket).Cursor()
-		var k, v []byte
-		if before == 0 {
-			k, v = c.Last()
-		} else {
-			k, v = c.Seek(itob(before))
-			if k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
-		}
+		k, v := lastBelow(c, seqBelow(before))
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
 			var rec billing.EventRecord
 			if err := json.Unmarshal(v, &rec); err != nil {

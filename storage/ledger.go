@@ -202,17 +202,10 @@ func (t *Tx) Entries(userID string, before uint64, limit int) ([]billing.Entry, 
 	var out []billing.Entry
 	c := t.tx.Bucket(ledgerBucket).Cursor()
 	p := userPrefix(userID)
-	var k, v []byte
 	if before == 0 {
-		k, v = c.Seek(userKey(userID, ^uint64(0)))
-	} else {
-		k, v = c.Seek(userKey(userID, before))
+		before = ^uint64(0)
 	}
-	if k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev()
-	}
+	k, v := lastBelow(c, userKey(userID, before))
 	for ; k != nil && hasPrefix(k, p) && len(out) < limit; k, v = c.Prev() {
 		var e billing.Entry
 		if err := json.Unmarshal(v, &e); err != nil {
@@ -229,7 +222,7 @@ func (t *Tx) UsersWithExpiry() ([]string, error) {
 	var ids []string
 	end := uint64(t.now.UnixNano())
 	c := t.tx.Bucket(expiriesBucket).Cursor()
-	for k, _ := c.First(); k != nil && len(k) > 8 && btoi(k[:8]) <= end; k, _ = c.Next() {
+	for k, _ := c.First(); len(k) > 8 && btoi(k[:8]) <= end; k, _ = c.Next() {
 		ids = append(ids, string(k[8:]))
 	}
 	return ids, nil

@@ -139,12 +139,7 @@ func (t *Tx) UserPurchases(userID string, limit int) ([]billing.Purchase, error)
 	var out []billing.Purchase
 	c := t.tx.Bucket(userPurchasesBucket).Cursor()
 	p := userPrefix(userID)
-	k, v := c.Seek(userKey(userID, ^uint64(0)))
-	if k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev()
-	}
+	k, v := lastBelow(c, userKey(userID, ^uint64(0)))
 	pb := t.tx.Bucket(purchasesBucket)
 	for ; k != nil && hasPrefix(k, p) && len(out) < limit; k, v = c.Prev() {
 		var pu billing.Purchase
@@ -207,14 +202,7 @@ func (s *Store) PurchasesPage(before uint64, limit int) ([]billing.Purchase, err
 	var out []billing.Purchase
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(purchaseOrderBucket).Cursor()
-		var k, v []byte
-		if before == 0 {
-			k, v = c.Last()
-		} else if k, v = c.Seek(itob(before)); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
+		k, v := lastBelow(c, seqBelow(before))
 		pb := tx.Bucket(purchasesBucket)
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
 			var p billing.Purchase

@@ -18,6 +18,7 @@ import (
 	"creditdesk/billing"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrLocked is returned by Open when another process holds the database.
@@ -108,7 +109,7 @@ func Open(path string, opt Options) (*Store, error) {
 	})
 	if err != nil {
 		switch {
-		case errors.Is(err, bolt.ErrTimeout):
+		case errors.Is(err, berrors.ErrTimeout):
 			return nil, lockedError(path)
 		case errors.Is(err, billing.ErrDamaged):
 			if file != nil {
@@ -263,6 +264,28 @@ func (s *Store) Close() error {
 		_ = os.Remove(pidPath(s.path))
 	}
 	return s.db.Close()
+}
+
+// lastBelow positions c on the last key before seek, or on the last key of
+// all when seek is nil or past every key, and returns it: where a page
+// read newest first (c.Prev) starts.
+func lastBelow(c *bolt.Cursor, seek []byte) (k, v []byte) {
+	if seek == nil {
+		return c.Last()
+	}
+	if k, _ = c.Seek(seek); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
+
+// seqBelow is the seek key for a page of a sequence-keyed bucket below
+// before; nil (from the newest) when before is 0.
+func seqBelow(before uint64) []byte {
+	if before == 0 {
+		return nil
+	}
+	return itob(before)
 }
 
 // get decodes the record at key in b; false when there is none.

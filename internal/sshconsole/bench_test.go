@@ -181,10 +181,3 @@ func stallClient(b testing.TB, term *terminal) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
-
-// bytes is how much the session printed since the last reset.
-func (term *terminal) bytes() int {
-	term.mu.Lock()
-	defer term.mu.Unlock()
-	return term.out.Len()
-}
