@@ -239,15 +239,8 @@ func (s *Service) UserBalance(id string) (Balance, error) {
 	}
 	now := s.now()
 	err := s.store.View(now, func(tx Tx) error {
-		u, ok, err := tx.User(id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("user %s: %w", id, ErrNotFound)
-		}
-		b.User = u
-		if b.Spendable, err = Spendable(tx, u); err != nil {
+		var err error
+		if b.User, b.Spendable, b.Plan, err = readUser(tx, id); err != nil {
 			return err
 		}
 		gs, err := tx.Grants(id)
@@ -257,13 +250,6 @@ func (s *Service) UserBalance(id string) (Balance, error) {
 		for _, g := range gs {
 			if g.Remaining > 0 && (!g.Expires() || g.ExpiresAt.After(now)) {
 				b.Grants = append(b.Grants, g)
-			}
-		}
-		if u.SubscriptionID != "" {
-			if sub, ok, err := tx.Subscription(u.SubscriptionID); err != nil {
-				return err
-			} else if ok {
-				b.Plan = &sub
 			}
 		}
 		return nil

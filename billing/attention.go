@@ -90,11 +90,8 @@ func (s *Service) Attention() ([]AttentionItem, error) {
 func (s *Service) Retry(ctx context.Context, eventID string) error {
 	err := s.store.Update(s.now(), func(tx Tx) error {
 		ev, ok, err := tx.Event(eventID)
-		if err != nil {
+		if err := found(ok, err, "event", eventID); err != nil {
 			return err
-		}
-		if !ok {
-			return fmt.Errorf("event %s: %w", eventID, ErrNotFound)
 		}
 		if ev.State == StateApplied {
 			return fmt.Errorf("%w: event %s is already applied", ErrInvalid, eventID)
@@ -126,11 +123,8 @@ func (s *Service) AssignType(ctx context.Context, purchaseID, typ string) error 
 	}
 	err := s.store.Update(s.now(), func(tx Tx) error {
 		p, ok, err := tx.Purchase(purchaseID)
-		if err != nil {
+		if err := found(ok, err, "purchase", purchaseID); err != nil {
 			return err
-		}
-		if !ok {
-			return fmt.Errorf("purchase %s: %w", purchaseID, ErrNotFound)
 		}
 		if p.Status != "unresolved" {
 			return fmt.Errorf("%w: purchase %s is %s, not unresolved", ErrInvalid, purchaseID, p.Status)

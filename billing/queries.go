@@ -86,15 +86,8 @@ func (s *Service) UsersPage(after, filter string, limit int) ([]User, error) {
 func (s *Service) UserDetail(id string) (UserDetail, error) {
 	var d UserDetail
 	err := s.store.View(s.now(), func(tx Tx) error {
-		u, ok, err := tx.User(id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("user %s: %w", id, ErrNotFound)
-		}
-		d.User = u
-		if d.Spendable, err = Spendable(tx, u); err != nil {
+		var err error
+		if d.User, d.Spendable, d.Plan, err = readUser(tx, id); err != nil {
 			return err
 		}
 		if d.Grants, err = tx.Grants(id); err != nil {
@@ -103,17 +96,41 @@ func (s *Service) UserDetail(id string) (UserDetail, error) {
 		if d.Entries, err = tx.Entries(id, 0, 500); err != nil {
 			return err
 		}
-		if d.Purchases, err = tx.UserPurchases(id, 100); err != nil {
-			return err
-		}
-		if u.SubscriptionID != "" {
-			if sub, ok, _ := tx.Subscription(u.SubscriptionID); ok {
-				d.Plan = &sub
-			}
-		}
-		return nil
+		d.Purchases, err = tx.UserPurchases(id, 100)
+		return err
 	})
 	return d, err
+}
+
+// readUser reads a stored user with what they can spend now and their
+// plan (nil when they never had one); an unknown user is ErrNotFound.
+func readUser(tx Tx, id string) (u User, spendable int64, plan *Subscription, err error) {
+	u, ok, err := tx.User(id)
+	if err = found(ok, err, "user", id); err != nil {
+		return User{}, 0, nil, err
+	}
+	if spendable, err = Spendable(tx, u); err != nil {
+		return User{}, 0, nil, err
+	}
+	if u.SubscriptionID != "" {
+		sub, ok, err := tx.Subscription(u.SubscriptionID)
+		if err != nil {
+			return User{}, 0, nil, err
+		}
+		if ok {
+			plan = &sub
+		}
+	}
+	return u, spendable, plan, nil
+}
+
+// found is a lookup's error, or ErrNotFound naming what and id when
+// nothing was stored.
+func found(ok bool, err error, what, id string) error {
+	if err == nil && !ok {
+		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
+	}
+	return err
 }
 
 // Ledger returns up to limit of a user's entries, newest first.

@@ -67,37 +67,47 @@ type CatalogListing struct {
 // version of it, and when it was listed.
 func (s *Service) CatalogListed(l CatalogListing) error {
 	err := s.store.Update(s.now(), func(tx Tx) error {
-		for _, p := range l.Products {
-			if prev, ok, err := tx.Product(p.ID); err != nil {
-				return err
-			} else if !ok || prev.Updated <= p.Updated {
-				if err := tx.PutProduct(p); err != nil {
-					return err
-				}
-			}
+		if err := putUnlessNewer(l.Products, tx.Product, tx.PutProduct); err != nil {
+			return err
 		}
-		for _, p := range l.Prices {
-			if prev, ok, err := tx.Price(p.ID); err != nil {
-				return err
-			} else if !ok || prev.Updated <= p.Updated {
-				if err := tx.PutPrice(p); err != nil {
-					return err
-				}
-			}
+		if err := putUnlessNewer(l.Prices, tx.Price, tx.PutPrice); err != nil {
+			return err
 		}
-		for _, k := range l.Coupons {
-			if prev, ok, err := tx.Coupon(k.ID); err != nil {
-				return err
-			} else if !ok || prev.Updated <= k.Updated {
-				if err := tx.PutCoupon(k); err != nil {
-					return err
-				}
-			}
+		if err := putUnlessNewer(l.Coupons, tx.Coupon, tx.PutCoupon); err != nil {
+			return err
 		}
 		return tx.SetCatalogSynced(l.At)
 	})
 	s.noteWrite(err)
 	return err
+}
+
+// cached is a cached Stripe object: its id and when Stripe last changed it.
+type cached interface {
+	version() (id string, updated int64)
+}
+
+func (p CachedProduct) version() (string, int64) { return p.ID, p.Updated }
+func (p CachedPrice) version() (string, int64)   { return p.ID, p.Updated }
+func (c CachedCoupon) version() (string, int64)  { return c.ID, c.Updated }
+
+// putUnlessNewer stores each listed object unless the store holds a newer
+// version of it (one a webhook event cached while the listing ran).
+func putUnlessNewer[T cached](listed []T, get func(id string) (T, bool, error), put func(T) error) error {
+	for _, x := range listed {
+		id, updated := x.version()
+		prev, ok, err := get(id)
+		if err != nil {
+			return err
+		}
+		if _, was := prev.version(); ok && was > updated {
+			continue
+		}
+		if err := put(x); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CachedCatalog is the Stripe catalog as the store keeps it, each list in
