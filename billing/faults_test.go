@@ -36,6 +36,19 @@ func (d *fullDisk) fault() error {
 	return &os.PathError{Op: "write", Path: "f.db", Err: syscall.ENOSPC}
 }
 
+// fullDiskStore opens a store in a temporary directory whose commits disk
+// fails while full; the test's cleanup closes it.
+func fullDiskStore(t *testing.T) (*fullDisk, *storage.Store) {
+	t.Helper()
+	disk := &fullDisk{}
+	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: disk.fault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return disk, st
+}
+
 func (d *fullDisk) attempts() []time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -57,12 +70,7 @@ func eventually(t *testing.T, what string, ok func() bool) {
 }
 
 func TestFullDiskIsAWaitNotAFailure(t *testing.T) {
-	disk := &fullDisk{}
-	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: disk.fault})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	disk, st := fullDiskStore(t)
 	var logs syncBuffer
 	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, Log: slog.New(slog.NewTextHandler(&logs, nil)), FaultSettle: 20 * time.Millisecond})
 	svc.SetFaultBackoffBase(5 * time.Millisecond)
@@ -142,12 +150,7 @@ func TestFullDiskIsAWaitNotAFailure(t *testing.T) {
 }
 
 func TestHealthRecoversWithNothingToApply(t *testing.T) {
-	disk := &fullDisk{}
-	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: disk.fault})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	disk, st := fullDiskStore(t)
 	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, FaultSettle: 20 * time.Millisecond})
 	svc.SetFaultBackoffBase(5 * time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -3,7 +3,10 @@ package billing_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +90,43 @@ func (h *harness) user(id string) UserDetail {
 		h.t.Fatalf("user %s: %v", id, err)
 	}
 	return d
+}
+
+// playStory delivers the events of lc in order with the clock at the end
+// of the story (events wait as long as the story lasts instead of being set
+// aside), expires and processes what is due, verifies the store and
+// returns user's detail.
+func (h *harness) playStory(lc lifecycle, order []int, user string) UserDetail {
+	h.t.Helper()
+	h.svc.SetWaitLimit(365 * day)
+	h.now = lc.now
+	for _, i := range order {
+		h.send(lc.events[i])
+	}
+	h.svc.ExpireDue()
+	if _, err := h.svc.ProcessPending(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.verify()
+	return h.user(user)
+}
+
+// outcomeOf is a user's spendable balance, tier and what each kind of
+// ledger entry adds up to ("expire-2500 plan+12500"), with or without the
+// kinds that add up to zero.
+func outcomeOf(d UserDetail, withZero bool) outcome {
+	sums := map[EntryKind]int64{}
+	for _, e := range d.Entries {
+		sums[e.Kind] += e.Delta
+	}
+	var lines []string
+	for k, v := range sums {
+		if v != 0 || withZero {
+			lines = append(lines, fmt.Sprintf("%s%+d", k, v))
+		}
+	}
+	sort.Strings(lines)
+	return outcome{balance: d.Spendable, tier: d.User.Tier, ledger: strings.Join(lines, " ")}
 }
 
 func (h *harness) verify() {

@@ -2,10 +2,8 @@ package billing_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -121,37 +119,16 @@ type outcome struct {
 func play(t *testing.T, newH func(*testing.T, Catalog) *harness, lc lifecycle, order []int, user string) outcome {
 	t.Helper()
 	h := newH(t, testCatalog())
-	// The clock stands at the end of the story; events wait as long as
-	// the story lasts instead of being set aside.
-	h.svc.SetWaitLimit(365 * day)
-	h.now = lc.now
-	for _, i := range order {
-		h.send(lc.events[i])
-	}
-	h.svc.ExpireDue()
-	if _, err := h.svc.ProcessPending(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	h.verify()
-	d := h.user(user)
-	// The ledger compared is what each kind of entry adds up to: a full
-	// refund delivered before the partial one it includes claws back in one
-	// entry instead of two, for the same total.
-	sums := map[EntryKind]int64{}
-	for _, e := range d.Entries {
-		sums[e.Kind] += e.Delta
-	}
-	var lines []string
-	for k, v := range sums {
-		lines = append(lines, fmt.Sprintf("%s%+d", k, v))
-	}
-	sort.Strings(lines)
+	d := h.playStory(lc, order, user)
 	for _, id := range []string{"evt_co", "evt_i1", "evt_i3", "evt_del", "evt_rf", "evt_pcap", "evt_pr2"} {
 		if ev, err := h.st.EventByID(id); err == nil && ev.State != StateApplied {
 			t.Fatalf("order %v: %s ended %s: %s", order, id, ev.State, ev.Reason)
 		}
 	}
-	return outcome{balance: d.Spendable, tier: d.User.Tier, ledger: strings.Join(lines, " ")}
+	// The ledger compared is what each kind of entry adds up to: a full
+	// refund delivered before the partial one it includes claws back in one
+	// entry instead of two, for the same total.
+	return outcomeOf(d, true)
 }
 
 func TestSubscriptionLifecycleInOrder(t *testing.T) {

@@ -1,10 +1,7 @@
 package billing_test
 
 import (
-	"context"
-	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -39,37 +36,12 @@ func twoPlans() lifecycle {
 	}}
 }
 
-// kindTotals is what each kind of entry adds up to, kinds that add up to
-// zero left out (a free allowance granted and taken back is none).
-func kindTotals(d UserDetail) string {
-	sums := map[EntryKind]int64{}
-	for _, e := range d.Entries {
-		sums[e.Kind] += e.Delta
-	}
-	var lines []string
-	for k, v := range sums {
-		if v != 0 {
-			lines = append(lines, fmt.Sprintf("%s%+d", k, v))
-		}
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, " ")
-}
-
+// playOn plays lc in order on h and returns user's outcome, kinds whose
+// entries add up to zero left out (a free allowance granted and taken back
+// is none).
 func playOn(t *testing.T, h *harness, lc lifecycle, order []int, user string) outcome {
 	t.Helper()
-	h.svc.SetWaitLimit(365 * day)
-	h.now = lc.now
-	for _, i := range order {
-		h.send(lc.events[i])
-	}
-	h.svc.ExpireDue()
-	if _, err := h.svc.ProcessPending(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	h.verify()
-	d := h.user(user)
-	return outcome{balance: d.Spendable, tier: d.User.Tier, ledger: kindTotals(d)}
+	return outcomeOf(h.playStory(lc, order, user), false)
 }
 
 func TestCancellingOneOfTwoPlansKeepsTheOther(t *testing.T) {

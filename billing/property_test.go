@@ -65,8 +65,7 @@ func playBook(t *testing.T, lc lifecycle, order []int) map[string]outcome {
 	t.Helper()
 	h := newMemHarness(t, multiCatalog())
 	out := map[string]outcome{"u1": playOn(t, h, lc, order, "u1")}
-	d := h.user("u2")
-	out["u2"] = outcome{balance: d.Spendable, tier: d.User.Tier, ledger: kindTotals(d)}
+	out["u2"] = outcomeOf(h.user("u2"), false)
 	return out
 }
 

@@ -12,18 +12,23 @@ import (
 // and resynced now waits for its checkout instead of being set aside at
 // once; it is set aside only 72 h after it arrived.
 func TestWaitingWindowCountsFromArrival(t *testing.T) {
+	created := t0.Add(-10 * day)
+	// arrive has a paid invoice of sub created ten days ago, naming no
+	// user, arrive at t0 from source (evt_old_inv).
+	arrive := func(t *testing.T, sub string, periodEnd time.Time, source string) *harness {
+		h := newHarness(t, testCatalog())
+		h.now = t0
+		inv := v2023.invoice("in_old", sub, "", "price_pro_monthly", created, periodEnd, "subscription_create")
+		delete(inv, "subscription_details")
+		inv["customer"] = "cus_u1"
+		if _, _, err := h.svc.Ingest(payload("evt_old_inv", "invoice.paid", created, "2023-10-16", inv), source); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
 	for _, source := range []string{"webhook", "resync"} {
 		t.Run(source, func(t *testing.T) {
-			h := newHarness(t, testCatalog())
-			created := t0.Add(-10 * day)
-			h.now = t0
-			inv := v2023.invoice("in_old", "sub_old", "", "price_pro_monthly", created, created.Add(30*day), "subscription_create")
-			delete(inv, "subscription_details")
-			inv["customer"] = "cus_u1"
-			body := payload("evt_old_inv", "invoice.paid", created, "2023-10-16", inv)
-			if _, _, err := h.svc.Ingest(body, source); err != nil {
-				t.Fatal(err)
-			}
+			h := arrive(t, "sub_old", created.Add(30*day), source)
 			h.now = t0.Add(71 * time.Hour)
 			if _, err := h.svc.ProcessPending(t.Context()); err != nil {
 				t.Fatal(err)
@@ -42,15 +47,7 @@ func TestWaitingWindowCountsFromArrival(t *testing.T) {
 		})
 	}
 	t.Run("applies when its checkout comes within the window", func(t *testing.T) {
-		h := newHarness(t, testCatalog())
-		created := t0.Add(-10 * day)
-		h.now = t0
-		inv := v2023.invoice("in_old", "sub_1", "", "price_pro_monthly", created, t0.Add(20*day), "subscription_create")
-		delete(inv, "subscription_details")
-		inv["customer"] = "cus_u1"
-		if _, _, err := h.svc.Ingest(payload("evt_old_inv", "invoice.paid", created, "2023-10-16", inv), "resync"); err != nil {
-			t.Fatal(err)
-		}
+		h := arrive(t, "sub_1", t0.Add(20*day), "resync")
 		h.now = t0.Add(time.Hour)
 		h.send(payload("evt_co", "checkout.session.completed", created.Add(-time.Minute), "2023-10-16",
 			session("cs_plan", "u1", M{"user_id": "u1", "type": "plan-pro"}, M{"mode": "subscription", "subscription": "sub_1", "payment_intent": nil})))
