@@ -280,15 +280,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, name string) (string, error)
 }
 
 // ListAPIKeys returns every key, working and revoked, oldest first.
-func (s *Service) ListAPIKeys() ([]APIKey, error) {
-	var ks []APIKey
-	err := s.store.View(s.now(), func(tx Tx) error {
-		var err error
-		ks, err = tx.APIKeys()
-		return err
-	})
-	return ks, err
-}
+func (s *Service) ListAPIKeys() ([]APIKey, error) { return viewed(s, Tx.APIKeys) }
 
 // RevokeAPIKey stops the key named name from working at once. Its name stays
 // taken and its spends stay in the ledger under its name.

@@ -135,23 +135,23 @@ func found(ok bool, err error, what, id string) error {
 
 // Ledger returns up to limit of a user's entries, newest first.
 func (s *Service) Ledger(user string, limit int) ([]Entry, error) {
-	var es []Entry
+	return viewed(s, func(tx Tx) ([]Entry, error) { return tx.Entries(user, 0, limit) })
+}
+
+// viewed is what read returns in a read transaction.
+func viewed[T any](s *Service, read func(Tx) (T, error)) (T, error) {
+	var v T
 	err := s.store.View(s.now(), func(tx Tx) error {
 		var err error
-		es, err = tx.Entries(user, 0, limit)
+		v, err = read(tx)
 		return err
 	})
-	return es, err
+	return v, err
 }
 
 // Flags returns every open attention flag, oldest first.
 func (s *Service) Flags() ([]Flag, error) {
-	var out []Flag
-	err := s.store.View(s.now(), func(tx Tx) error {
-		var err error
-		out, err = tx.Flags()
-		return err
-	})
+	out, err := viewed(s, Tx.Flags)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out, err
 }

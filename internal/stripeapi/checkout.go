@@ -68,43 +68,20 @@ func (c *Client) checkoutParams(req billing.CheckoutRequest, customer string) (*
 			return nil, unknownType(req.Type, cat)
 		}
 		meta["type"] = name
+		var price catalogPrice
 		if plan, isPlan := cat.Plans[name]; isPlan {
 			mode = "subscription"
-			switch {
-			case len(plan.PriceIDs) > 0:
-				line.Price = stripe.String(plan.PriceIDs[0])
-			case plan.Amount > 0 && plan.Currency != "":
-				line.PriceData = &stripe.CheckoutSessionLineItemPriceDataParams{
-					Currency:   stripe.String(strings.ToLower(plan.Currency)),
-					UnitAmount: stripe.Int64(plan.Amount),
-					Recurring:  &stripe.CheckoutSessionLineItemPriceDataRecurringParams{Interval: stripe.String("month")},
-					ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{
-						Name:     stripe.String(fmt.Sprintf("%s plan — %d credits a month", name, plan.MonthlyCredits)),
-						Metadata: map[string]string{"type": name, "credits": strconv.FormatInt(plan.MonthlyCredits, 10)},
-					},
-				}
-			default:
-				return nil, fmt.Errorf("%w: plan %q has no price_ids and no amount and currency in the catalog: add one of them", billing.ErrInvalid, name)
-			}
+			price = catalogPrice{kind: "plan", name: name, priceIDs: plan.PriceIDs, amount: plan.Amount, currency: plan.Currency,
+				product: fmt.Sprintf("%s plan — %d credits a month", name, plan.MonthlyCredits), credits: plan.MonthlyCredits, monthly: true}
 		} else {
 			pack := cat.Packs[name]
 			mode = "payment"
 			meta["credits"] = strconv.FormatInt(pack.Credits, 10)
-			switch {
-			case len(pack.PriceIDs) > 0:
-				line.Price = stripe.String(pack.PriceIDs[0])
-			case pack.Amount > 0 && pack.Currency != "":
-				line.PriceData = &stripe.CheckoutSessionLineItemPriceDataParams{
-					Currency:   stripe.String(strings.ToLower(pack.Currency)),
-					UnitAmount: stripe.Int64(pack.Amount),
-					ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{
-						Name:     stripe.String(fmt.Sprintf("%s — %d credits", name, pack.Credits)),
-						Metadata: map[string]string{"type": name, "credits": strconv.FormatInt(pack.Credits, 10)},
-					},
-				}
-			default:
-				return nil, fmt.Errorf("%w: pack %q has no price_ids and no amount and currency in the catalog: add one of them", billing.ErrInvalid, name)
-			}
+			price = catalogPrice{kind: "pack", name: name, priceIDs: pack.PriceIDs, amount: pack.Amount, currency: pack.Currency,
+				product: fmt.Sprintf("%s — %d credits", name, pack.Credits), credits: pack.Credits}
+		}
+		if err := price.fill(line); err != nil {
+			return nil, err
 		}
 	case req.PriceID != "":
 		line.Price = stripe.String(req.PriceID)
@@ -188,6 +165,42 @@ func (c *Client) returnBase() string {
 		b = "http://localhost:4242"
 	}
 	return b
+}
+
+// catalogPrice is what a checkout line needs of a catalog plan or pack.
+type catalogPrice struct {
+	kind, name string // "plan" or "pack", and its name
+	priceIDs   []string
+	amount     int64
+	currency   string
+	product    string // the inline product's name
+	credits    int64
+	monthly    bool // a plan's inline price recurs every month
+}
+
+// fill sets line's price: the entry's first Stripe price, else an inline
+// price of its amount for a product carrying its type and credits. An entry
+// with neither is invalid.
+func (p catalogPrice) fill(line *stripe.CheckoutSessionLineItemParams) error {
+	switch {
+	case len(p.priceIDs) > 0:
+		line.Price = stripe.String(p.priceIDs[0])
+	case p.amount > 0 && p.currency != "":
+		line.PriceData = &stripe.CheckoutSessionLineItemPriceDataParams{
+			Currency:   stripe.String(strings.ToLower(p.currency)),
+			UnitAmount: stripe.Int64(p.amount),
+			ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{
+				Name:     stripe.String(p.product),
+				Metadata: map[string]string{"type": p.name, "credits": strconv.FormatInt(p.credits, 10)},
+			},
+		}
+		if p.monthly {
+			line.PriceData.Recurring = &stripe.CheckoutSessionLineItemPriceDataRecurringParams{Interval: stripe.String("month")}
+		}
+	default:
+		return fmt.Errorf("%w: %s %q has no price_ids and no amount and currency in the catalog: add one of them", billing.ErrInvalid, p.kind, p.name)
+	}
+	return nil
 }
 
 func (c *Client) successURL(u string) string {
