@@ -36,13 +36,9 @@ func adjust(env *Env, verb string, args []string) error {
 			return &exitError{code: 2, msg: fmt.Sprintf("%s: N is a positive number of credits, got %s; to go the other way use creditdesk %s", verb, a, other)}
 		}
 	}
-	pos, err := env.parse(fs, args)
+	pos, err := env.parseN(fs, args, 2, fmt.Sprintf("usage: creditdesk %s USER N --reason TEXT", verb))
 	if err != nil {
 		return err
-	}
-	use := fmt.Sprintf("usage: creditdesk %s USER N --reason TEXT", verb)
-	if len(pos) != 2 {
-		return &exitError{code: 2, msg: use}
 	}
 	n, err := strconv.ParseInt(strings.ReplaceAll(pos[1], ",", ""), 10, 64)
 	if err != nil || n <= 0 {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"creditdesk/billing"
 	"fmt"
 	"time"
 )
@@ -66,17 +67,11 @@ func runAPIKey(env *Env, args []string) error {
 		}
 		return printJSON(env, out)
 	}
-	if len(keys) == 0 {
-		fmt.Fprintln(env.Stdout, "No API keys yet: creditdesk apikey create NAME")
-		return nil
-	}
-	tw := newTable(env.Stdout, "NAME\tKEY\tCREATED\tSTATUS")
-	for _, k := range keys {
+	return printRows(env, keys, "No API keys yet: creditdesk apikey create NAME", "NAME\tKEY\tCREATED\tSTATUS", func(k billing.APIKey) string {
 		status := "active"
 		if k.Revoked() {
 			status = "revoked " + k.RevokedAt.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Name, k.Hint, k.CreatedAt.Local().Format(time.DateTime), status)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("%s\t%s\t%s\t%s", k.Name, k.Hint, k.CreatedAt.Local().Format(time.DateTime), status)
+	})
 }

@@ -20,12 +20,9 @@ import (
 // straight from the file.
 func runBackup(env *Env, args []string) error {
 	fs := newFlags(env, "backup")
-	pos, err := env.parse(fs, args)
+	pos, err := env.parseN(fs, args, 1, "usage: creditdesk backup FILE [--db DB]")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return &exitError{code: 2, msg: "usage: creditdesk backup FILE [--db DB]"}
 	}
 	dst, err := filepath.Abs(pos[0])
 	if err != nil {
@@ -55,12 +52,9 @@ func runBackup(env *Env, args []string) error {
 // runRestore puts a backup in place of the database.
 func runRestore(env *Env, args []string) error {
 	fs := newFlags(env, "restore")
-	pos, err := env.parse(fs, args)
+	pos, err := env.parseN(fs, args, 1, "usage: creditdesk restore FILE --db DB")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return &exitError{code: 2, msg: "usage: creditdesk restore FILE --db DB"}
 	}
 	r, err := storage.Restore(pos[0], env.Config.DB)
 	if err != nil {

@@ -189,6 +189,16 @@ func (env *Env) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseN is parse for a command that takes exactly n words after its
+// flags; other counts are the usage line (exit 2).
+func (env *Env) parseN(fs *flag.FlagSet, args []string, n int, usage string) ([]string, error) {
+	pos, err := env.parse(fs, args)
+	if err == nil && len(pos) != n {
+		err = &exitError{code: 2, msg: usage}
+	}
+	return pos, err
+}
+
 // openStore opens the database for a command. A database held by a running
 // creditdesk is a plain one-line error.
 func openStore(env *Env, readOnly bool) (*storage.Store, error) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,20 @@ func newTable(w io.Writer, header string) *tabwriter.Writer {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	return tw
+}
+
+// printRows prints rows as a table under header, a line each from row; when
+// there are none and empty is not "", the line empty instead.
+func printRows[T any](env *Env, rows []T, empty, header string, row func(T) string) error {
+	if len(rows) == 0 && empty != "" {
+		fmt.Fprintln(env.Stdout, empty)
+		return nil
+	}
+	tw := newTable(env.Stdout, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, row(r))
+	}
+	return tw.Flush()
 }
 
 func printJSON(env *Env, v any) error {
@@ -105,11 +120,9 @@ func runUsers(env *Env, args []string) error {
 	if *asJSON {
 		return printJSON(env, out)
 	}
-	tw := newTable(env.Stdout, "USER\tCREDITS\tTIER\tEMAIL\tCUSTOMER")
-	for _, u := range out {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", shown(u.ID), u.Credits, shown(u.Tier), shown(u.Email), shown(u.StripeCustomerID))
-	}
-	return tw.Flush()
+	return printRows(env, out, "", "USER\tCREDITS\tTIER\tEMAIL\tCUSTOMER", func(u userJSON) string {
+		return fmt.Sprintf("%s\t%d\t%s\t%s\t%s", shown(u.ID), u.Credits, shown(u.Tier), shown(u.Email), shown(u.StripeCustomerID))
+	})
 }
 
 func runEvents(env *Env, args []string) error {
@@ -137,11 +150,9 @@ func runEvents(env *Env, args []string) error {
 	if *asJSON {
 		return printJSON(env, evs)
 	}
-	tw := newTable(env.Stdout, "SEQ\tRECEIVED\tTYPE\tUSER\tAMOUNT\tSTATE\tREASON")
-	for _, e := range evs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.ReceivedAt.Local().Format(time.DateTime), shown(e.Type), shown(e.User), e.Amount, e.State, shown(e.Reason))
-	}
-	return tw.Flush()
+	return printRows(env, evs, "", "SEQ\tRECEIVED\tTYPE\tUSER\tAMOUNT\tSTATE\tREASON", func(e billing.EventRecord) string {
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%s\t%s", e.Seq, e.ReceivedAt.Local().Format(time.DateTime), shown(e.Type), shown(e.User), e.Amount, e.State, shown(e.Reason))
+	})
 }
 
 type entryJSON struct {
@@ -158,12 +169,9 @@ type entryJSON struct {
 func runLedger(env *Env, args []string) error {
 	fs := newFlags(env, "ledger")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := env.parse(fs, args)
+	pos, err := env.parseN(fs, args, 1, "usage: creditdesk ledger USER [--json]")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return &exitError{code: 2, msg: "usage: creditdesk ledger USER [--json]"}
 	}
 	es, err := fetch(env, func(ops webhook.AdminService) ([]billing.Entry, error) { return ops.Ledger(pos[0], 1<<30) })
 	if err != nil {
@@ -177,15 +185,10 @@ func runLedger(env *Env, args []string) error {
 	if *asJSON {
 		return printJSON(env, out)
 	}
-	tw := newTable(env.Stdout, "ID\tAT\tDELTA\tBALANCE\tSOURCE\tOPERATOR\tREASON")
-	for _, e := range out {
-		who := e.Operator
-		if who == "" {
-			who = "-"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%+d\t%d\t%s\t%s\t%s\n", e.ID, e.At.Local().Format(time.DateTime), e.Delta, e.BalanceAfter, shown(e.Source), shown(who), shown(e.Reason))
-	}
-	return tw.Flush()
+	return printRows(env, out, "", "ID\tAT\tDELTA\tBALANCE\tSOURCE\tOPERATOR\tREASON", func(e entryJSON) string {
+		return fmt.Sprintf("%d\t%s\t%+d\t%d\t%s\t%s\t%s", e.ID, e.At.Local().Format(time.DateTime), e.Delta, e.BalanceAfter,
+			shown(e.Source), shown(cmp.Or(e.Operator, "-")), shown(e.Reason))
+	})
 }
 
 func runVerify(env *Env, args []string) error {
@@ -217,12 +220,8 @@ func runAttention(env *Env, args []string) error {
 	if *asJSON {
 		return printJSON(env, items)
 	}
-	if len(items) == 0 {
-		fmt.Fprintln(env.Stdout, "nothing needs you: every event is applied and every purchase resolved")
-		return nil
-	}
-	tw := newTable(env.Stdout, "SINCE\tKIND\tID\tUSER\tWHAT\tFIX")
-	for _, it := range items {
+	empty := "nothing needs you: every event is applied and every purchase resolved"
+	return printRows(env, items, empty, "SINCE\tKIND\tID\tUSER\tWHAT\tFIX", func(it billing.AttentionItem) string {
 		fix := map[string]string{"retry": "creditdesk retry " + shown(it.ID) + " (or Attention, r)", "assign": "assign a type in the console (Attention, a)",
 			"link": "link to a user in the console (Attention, l)"}[it.Action]
 		switch {
@@ -234,7 +233,6 @@ func runAttention(env *Env, args []string) error {
 		default:
 			fix = "in the Stripe Dashboard"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.At.Local().Format(time.DateTime), it.Kind, shown(it.ID), shown(it.User), shown(it.Detail), fix)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", it.At.Local().Format(time.DateTime), it.Kind, shown(it.ID), shown(it.User), shown(it.Detail), fix)
+	})
 }

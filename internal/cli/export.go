@@ -41,13 +41,10 @@ func runExport(env *Env, args []string) error {
 	until := fs.String("until", "", "only records before this date (2026-12-01) or duration back")
 	user := fs.String("user", "", "only this user's records")
 	format := fs.String("format", "csv", "csv or jsonl")
-	pos, err := env.parse(fs, args)
+	const use = "usage: creditdesk export ledger|purchases|events [--since 30d] [--until DATE] [--user ID] [--format csv|jsonl]"
+	pos, err := env.parseN(fs, args, 1, use)
 	if err != nil {
 		return err
-	}
-	const use = "usage: creditdesk export ledger|purchases|events [--since 30d] [--until DATE] [--user ID] [--format csv|jsonl]"
-	if len(pos) != 1 {
-		return &exitError{code: 2, msg: use}
 	}
 	var f exportFilter
 	now := time.Now()
@@ -177,69 +174,66 @@ var purchasesHeader = []string{"id", "user", "customer", "type", "kind", "mode",
 
 // exportPurchases writes purchases newest first.
 func exportPurchases(svc webhook.AdminService, f exportFilter, w *rowWriter) error {
-	var before uint64
-	for {
-		ps, err := svc.PurchasesPage(before, exportPage)
-		if err != nil {
-			return err
-		}
-		for _, p := range ps {
-			if !f.keep(p.CreatedAt, p.UserID) {
-				continue
-			}
-			cells := []string{p.ID, p.UserID, p.CustomerID, p.Type, string(p.Kind), p.Mode, p.Status, strconv.FormatInt(p.Credits, 10),
-				strconv.FormatInt(p.AmountTotal, 10), p.Currency, strconv.FormatInt(p.RefundedCredits, 10), p.EventID, p.CreatedAt.UTC().Format(time.RFC3339Nano)}
-			row := struct {
-				ID              string    `json:"id"`
-				User            string    `json:"user"`
-				Customer        string    `json:"customer"`
-				Type            string    `json:"type"`
-				Kind            string    `json:"kind"`
-				Mode            string    `json:"mode"`
-				Status          string    `json:"status"`
-				Credits         int64     `json:"credits"`
-				AmountTotal     int64     `json:"amount_total"`
-				Currency        string    `json:"currency"`
-				RefundedCredits int64     `json:"refunded_credits"`
-				Event           string    `json:"event"`
-				CreatedAt       time.Time `json:"created_at"`
-			}{p.ID, p.UserID, p.CustomerID, p.Type, string(p.Kind), p.Mode, p.Status, p.Credits, p.AmountTotal, p.Currency,
-				p.RefundedCredits, p.EventID, p.CreatedAt}
-			if err := w.row(purchasesHeader, cells, row); err != nil {
-				return err
-			}
-		}
-		if len(ps) < exportPage || ps[len(ps)-1].Seq <= 1 {
+	seq := func(p billing.Purchase) uint64 { return p.Seq }
+	return newestFirst(svc.PurchasesPage, seq, func(p billing.Purchase) error {
+		if !f.keep(p.CreatedAt, p.UserID) {
 			return nil
 		}
-		before = ps[len(ps)-1].Seq
-	}
+		cells := []string{p.ID, p.UserID, p.CustomerID, p.Type, string(p.Kind), p.Mode, p.Status, strconv.FormatInt(p.Credits, 10),
+			strconv.FormatInt(p.AmountTotal, 10), p.Currency, strconv.FormatInt(p.RefundedCredits, 10), p.EventID, p.CreatedAt.UTC().Format(time.RFC3339Nano)}
+		row := struct {
+			ID              string    `json:"id"`
+			User            string    `json:"user"`
+			Customer        string    `json:"customer"`
+			Type            string    `json:"type"`
+			Kind            string    `json:"kind"`
+			Mode            string    `json:"mode"`
+			Status          string    `json:"status"`
+			Credits         int64     `json:"credits"`
+			AmountTotal     int64     `json:"amount_total"`
+			Currency        string    `json:"currency"`
+			RefundedCredits int64     `json:"refunded_credits"`
+			Event           string    `json:"event"`
+			CreatedAt       time.Time `json:"created_at"`
+		}{p.ID, p.UserID, p.CustomerID, p.Type, string(p.Kind), p.Mode, p.Status, p.Credits, p.AmountTotal, p.Currency,
+			p.RefundedCredits, p.EventID, p.CreatedAt}
+		return w.row(purchasesHeader, cells, row)
+	})
 }
 
 var eventsHeader = []string{"seq", "id", "type", "created", "api_version", "livemode", "received_at", "state", "reason", "user", "amount", "source"}
 
 // exportEvents writes stored Stripe events (without payloads) newest first.
 func exportEvents(svc webhook.AdminService, f exportFilter, w *rowWriter) error {
+	seq := func(e billing.EventRecord) uint64 { return e.Seq }
+	return newestFirst(svc.EventsPage, seq, func(e billing.EventRecord) error {
+		if !f.keep(e.ReceivedAt, e.User) {
+			return nil
+		}
+		cells := []string{strconv.FormatUint(e.Seq, 10), e.ID, e.Type, strconv.FormatInt(e.Created, 10), e.APIVersion, strconv.FormatBool(e.Livemode),
+			e.ReceivedAt.UTC().Format(time.RFC3339Nano), string(e.State), e.Reason, e.User, strconv.FormatInt(e.Amount, 10), e.Source}
+		return w.row(eventsHeader, cells, e)
+	})
+}
+
+// newestFirst calls each for every record page reads, exportPage at a time
+// from the newest; seq is a record's place in that order (1 the oldest).
+func newestFirst[T any](page func(before uint64, limit int) ([]T, error), seq func(T) uint64, each func(T) error) error {
 	var before uint64
 	for {
-		es, err := svc.EventsPage(before, exportPage)
+		rs, err := page(before, exportPage)
 		if err != nil {
 			return err
 		}
-		for _, e := range es {
-			if !f.keep(e.ReceivedAt, e.User) {
-				continue
-			}
-			cells := []string{strconv.FormatUint(e.Seq, 10), e.ID, e.Type, strconv.FormatInt(e.Created, 10), e.APIVersion, strconv.FormatBool(e.Livemode),
-				e.ReceivedAt.UTC().Format(time.RFC3339Nano), string(e.State), e.Reason, e.User, strconv.FormatInt(e.Amount, 10), e.Source}
-			if err := w.row(eventsHeader, cells, e); err != nil {
+		for _, r := range rs {
+			if err := each(r); err != nil {
 				return err
 			}
 		}
-		if len(es) < exportPage || es[len(es)-1].Seq <= 1 {
+		if len(rs) < exportPage || seq(rs[len(rs)-1]) <= 1 {
 			return nil
 		}
-		before = es[len(es)-1].Seq
+		before = seq(rs[len(rs)-1])
 	}
 }
 

@@ -128,12 +128,9 @@ func runCheckout(env *Env, args []string) error {
 	fs.BoolVar(&req.ManualCapture, "manual-capture", false, "authorize now, capture later (packs only; credits at capture)")
 	fs.StringVar(&req.SuccessURL, "success-url", "", "where Checkout returns after paying (CREDITDESK_SUCCESS_URL)")
 	fs.StringVar(&req.CancelURL, "cancel-url", "", "where Checkout returns when abandoned (CREDITDESK_CANCEL_URL)")
-	pos, err := env.parse(fs, args)
+	pos, err := env.parseN(fs, args, 2, "usage: creditdesk checkout USER TYPE [--promo] [--tax] [--manual-capture] [--success-url URL] [--cancel-url URL]; TYPE is a plan or pack of the catalog, or a price id (price_…)")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return usageErr("usage: creditdesk checkout USER TYPE [--promo] [--tax] [--manual-capture] [--success-url URL] [--cancel-url URL]; TYPE is a plan or pack of the catalog, or a price id (price_…)")
 	}
 	req.UserID = pos[0]
 	if strings.HasPrefix(pos[1], "price_") {
@@ -166,12 +163,9 @@ func runCheckout(env *Env, args []string) error {
 func runPortal(env *Env, args []string) error {
 	fs := newFlags(env, "portal")
 	ret := fs.String("return-url", "", "where the portal returns to (default: the public URL)")
-	pos, err := env.parse(fs, args)
+	pos, err := env.parseN(fs, args, 1, "usage: creditdesk portal USER [--return-url URL]")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usageErr("usage: creditdesk portal USER [--return-url URL]")
 	}
 	return withStripe(env, func(ctx context.Context, s *stripeSession) error {
 		url, err := s.client.CreatePortal(ctx, pos[0], *ret)
@@ -190,12 +184,9 @@ func runCancel(env *Env, args []string) error { return captureOrCancel(env, "can
 func captureOrCancel(env *Env, verb string, args []string) error {
 	fs := newFlags(env, verb)
 	yes := fs.Bool("yes", false, "confirm a live-mode "+verb+" (it moves real money)")
-	pos, err := env.parse(fs, args)
+	pos, err := env.parseN(fs, args, 1, "usage: creditdesk "+verb+" PAYMENT_INTENT (pi_…; `creditdesk captures` lists them)")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usageErr("usage: creditdesk " + verb + " PAYMENT_INTENT (pi_…; `creditdesk captures` lists them)")
 	}
 	if kind, _ := config.CheckSecretKey(env.Config.SecretKey); kind.Live && !*yes {
 		return usageErr(fmt.Sprintf("live mode: %s %s moves real money; run it again with --yes to confirm", verb, pos[0]))
