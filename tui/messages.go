@@ -133,6 +133,16 @@ func adjustCmd(ctx context.Context, b Backend, user string, delta int64, reason 
 	}
 }
 
+// timed is a command that calls call with timeout under ctx and reports
+// what it returned as the message done makes of it.
+func timed[T any](ctx context.Context, timeout time.Duration, call func(context.Context) (T, error), done func(T, error) tea.Msg) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return done(call(ctx))
+	}
+}
+
 func msgCmd(m tea.Msg) tea.Cmd { return func() tea.Msg { return m } }
 
 func reportErr(err error) tea.Cmd {

@@ -193,12 +193,7 @@ func checkoutCmd(ctx context.Context, op Operator, clip clipboard, req billing.C
 }
 
 func loadCapturesCmd(ctx context.Context, op Operator) tea.Cmd {
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, opTimeout)
-		defer cancel()
-		rows, err := op.Captures(ctx)
-		return capturesLoadedMsg{rows, err}
-	}
+	return timed(ctx, opTimeout, op.Captures, func(rows []Authorization, err error) tea.Msg { return capturesLoadedMsg{rows, err} })
 }
 
 func captureCmd(ctx context.Context, op Operator, verb, pi, key string) tea.Cmd {
@@ -217,21 +212,12 @@ func captureCmd(ctx context.Context, op Operator, verb, pi, key string) tea.Cmd 
 }
 
 func loadCatalogCmd(ctx context.Context, op Operator, sync bool) tea.Cmd {
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, syncTimeout)
-		defer cancel()
-		v, err := op.Catalog(ctx, sync)
-		return catalogLoadedMsg{v, sync, err}
-	}
+	return timed(ctx, syncTimeout, func(ctx context.Context) (CatalogView, error) { return op.Catalog(ctx, sync) },
+		func(v CatalogView, err error) tea.Msg { return catalogLoadedMsg{v, sync, err} })
 }
 
 func loadHealthCmd(ctx context.Context, op Operator) tea.Cmd {
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, opTimeout)
-		defer cancel()
-		cs, err := op.Health(ctx)
-		return healthLoadedMsg{cs, err}
-	}
+	return timed(ctx, opTimeout, op.Health, func(cs []HealthCheck, err error) tea.Msg { return healthLoadedMsg{cs, err} })
 }
 
 // newClipboard writes to w, or to the terminal's stderr when w is nil,
@@ -248,10 +234,6 @@ func newClipboard(w io.Writer) clipboard {
 const resyncWindow = 72 * time.Hour
 
 func resyncCmd(ctx context.Context, op Operator) tea.Cmd {
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, syncTimeout)
-		defer cancel()
-		s, err := op.Resync(ctx, resyncWindow)
-		return resyncDoneMsg{s, err}
-	}
+	return timed(ctx, syncTimeout, func(ctx context.Context) (string, error) { return op.Resync(ctx, resyncWindow) },
+		func(s string, err error) tea.Msg { return resyncDoneMsg{s, err} })
 }
