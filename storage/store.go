@@ -59,8 +59,10 @@ type Options struct {
 	CommitFault func() error
 }
 
-// Open opens or creates the database at path, runs migrations and starts the
-// ingest writer. A database held by another process is reported with its pid.
+// Open opens or creates the database at path and brings its schema up to
+// date (migrations with the version bump, in one transaction). A database
+// held by another process is reported with its pid; an empty, foreign or
+// damaged file is refused with what to do.
 func Open(path string, opt Options) (*Store, error) {
 	if opt.LockTimeout == 0 {
 		opt.LockTimeout = time.Second
