@@ -2,7 +2,6 @@ package billing_test
 
 import (
 	"context"
-	"creditdesk/internal/testkit"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	. "creditdesk/billing"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -60,13 +60,7 @@ type syncBuffer = testkit.SyncBuffer
 
 func eventually(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, what, ok)
 }
 
 func TestFullDiskIsAWaitNotAFailure(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	. "creditdesk/billing"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -250,11 +251,5 @@ func TestRunSweepsEveryWaitingEventWhenThePieceArrives(t *testing.T) {
 
 func waitFor(t *testing.T, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the condition", ok)
 }

@@ -39,13 +39,7 @@ func WriteBackup(path string, write func(io.Writer) (int64, error)) (billing.Bac
 	tmp := f.Name()
 	defer os.Remove(tmp) // a no-op once renamed
 	n, err := write(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err = syncClose(f, err); err != nil {
 		return billing.BackupReport{}, fmt.Errorf("backup to %s: %w", path, err)
 	}
 	if err := os.Chmod(tmp, 0o600); err != nil {
@@ -139,13 +133,7 @@ func Restore(src, db string) (billing.VerifyReport, error) {
 		return billing.VerifyReport{}, fmt.Errorf("restore: %w", err)
 	}
 	_, err = io.Copy(out, in)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err = syncClose(out, err); err != nil {
 		return billing.VerifyReport{}, fmt.Errorf("restore: copy %s: %w", src, err)
 	}
 	st, err := Open(staged, Options{})
@@ -168,4 +156,16 @@ func Restore(src, db string) (billing.VerifyReport, error) {
 	}
 	syncDir(filepath.Dir(db))
 	return r, nil
+}
+
+// syncClose ends a file written with err as the outcome so far: synced to
+// disk unless writing failed, then closed; the first error wins.
+func syncClose(f *os.File, err error) error {
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -1,9 +1,10 @@
 package cli
 
 import (
-	"creditdesk/billing"
 	"fmt"
 	"time"
+
+	"creditdesk/billing"
 )
 
 // runAPIKey is `creditdesk apikey create|list|revoke`: the bearer keys the

@@ -18,6 +18,7 @@ import (
 	"creditdesk/billing"
 	"creditdesk/internal/config"
 	"creditdesk/internal/metrics"
+	"creditdesk/internal/testkit"
 )
 
 // TestMetricsCountKnownTraffic: after known traffic (signed events, a
@@ -114,13 +115,7 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 
 func waitApplied(t *testing.T, svc *billing.Service, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for svc.Stats().Applied < uint64(n) {
-		if time.Now().After(deadline) {
-			t.Fatalf("applied %d of %d", svc.Stats().Applied, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, fmt.Sprintf("%d events applied", n), func() bool { return svc.Stats().Applied >= uint64(n) })
 }
 
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {

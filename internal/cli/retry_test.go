@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"creditdesk/billing"
+	"creditdesk/internal/testkit"
 )
 
 // TestRetryCommandQueuesWaitingEventsThroughServe: a headless serve needs
@@ -28,17 +29,10 @@ func TestRetryCommandQueuesWaitingEventsThroughServe(t *testing.T) {
 	if code, err := deliver(http.DefaultClient, a.url, body); err != nil || code != 200 {
 		t.Fatalf("deliver: %d %v", code, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Eventually(t, 5*time.Second, "the invoice waits", func() bool {
 		evs, _ := a.svc.EventsInState("waiting", 10)
-		if len(evs) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the invoice never waited")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(evs) == 1
+	})
 
 	if code, _, stderr := run(t, nil, "retry", "--db", db); code != 2 || !strings.Contains(stderr, "usage") {
 		t.Fatalf("retry without what: %d %q", code, stderr)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stripe/stripe-go/v76/webhook"
+
+	"creditdesk/internal/testkit"
 )
 
 // receiver is a Stripe webhook endpoint that verifies signatures (with the
@@ -187,14 +189,7 @@ func TestTrickleSendsUntilCancelled(t *testing.T) {
 		defer close(done)
 		Trickle(ctx, srv.URL, secret, func() time.Duration { return 2 * time.Millisecond }, func(error) { errs.Add(1) })
 	}()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if n, _, _ := rc.counts(); n >= 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("trickle sent fewer than 5 events in 5s")
-		}
-	}
+	testkit.Eventually(t, 5*time.Second, "trickle sends 5 events", func() bool { n, _, _ := rc.counts(); return n >= 5 })
 	cancel()
 	select {
 	case <-done:
@@ -224,14 +219,7 @@ func TestTrickleReportsEachErrorOnce(t *testing.T) {
 			mu.Unlock()
 		})
 	}()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if n, _, _ := rc.counts(); n >= 20 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("trickle sent fewer than 20 events in 5s")
-		}
-	}
+	testkit.Eventually(t, 5*time.Second, "trickle sends 20 events", func() bool { n, _, _ := rc.counts(); return n >= 20 })
 	cancel()
 	<-done
 	if len(reported) != 1 || !strings.Contains(reported[0], "503") {

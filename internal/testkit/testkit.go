@@ -28,6 +28,18 @@ func (s *SyncBuffer) String() string {
 	return s.b.String()
 }
 
+// Eventually polls ok until it holds and fails t with what when it does
+// not within d: for waiting on another goroutine's work, never on a quiet
+// window.
+func Eventually(t testing.TB, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !ok(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+	}
+}
+
 // Within runs fn in a goroutine and fails t with what unless fn returns
 // within d; an error from fn fails t too. For "this must not block" tests.
 func Within(t testing.TB, d time.Duration, what string, fn func() error) {
