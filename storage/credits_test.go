@@ -3,7 +3,6 @@ package storage
 import (
 	"errors"
 	"math"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,11 +10,7 @@ import (
 )
 
 func TestPostRefusesAmountsAndBalancesBeyondMaxCredits(t *testing.T) {
-	st, err := Open(filepath.Join(t.TempDir(), "c.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTemp(t)
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	n := 0
 	post := func(user string, delta int64, allowNegative bool) error {

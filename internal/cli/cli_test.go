@@ -206,11 +206,7 @@ func TestCommandsReachARunningCreditdesk(t *testing.T) {
 
 func TestAttentionCommandListsWhatNeedsTheOperator(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "a.db")
-	st, err := storage.Open(db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	st, svc := openSample(t, db)
 	body := []byte(`{"id":"evt_m","object":"event","type":"checkout.session.completed","created":1700000000,"data":{"object":{"id":"cs_m","mode":"payment","payment_status":"paid","metadata":{"user_id":"u1","type":"mystery"}}}}`)
 	if _, _, err := svc.Ingest(body, "test"); err != nil {
 		t.Fatal(err)

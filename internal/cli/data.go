@@ -42,6 +42,17 @@ func printRows[T any](env *Env, rows []T, empty, header string, row func(T) stri
 	return tw.Flush()
 }
 
+// printList is items as JSON with asJSON (none is []), else printRows.
+func printList[T any](env *Env, asJSON bool, items []T, empty, header string, row func(T) string) error {
+	if asJSON {
+		if items == nil {
+			items = []T{}
+		}
+		return printJSON(env, items)
+	}
+	return printRows(env, items, empty, header, row)
+}
+
 func printJSON(env *Env, v any) error {
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
@@ -144,13 +155,7 @@ func runEvents(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if evs == nil {
-		evs = []billing.EventRecord{}
-	}
-	if *asJSON {
-		return printJSON(env, evs)
-	}
-	return printRows(env, evs, "", "SEQ\tRECEIVED\tTYPE\tUSER\tAMOUNT\tSTATE\tREASON", func(e billing.EventRecord) string {
+	return printList(env, *asJSON, evs, "", "SEQ\tRECEIVED\tTYPE\tUSER\tAMOUNT\tSTATE\tREASON", func(e billing.EventRecord) string {
 		return fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%s\t%s", e.Seq, e.ReceivedAt.Local().Format(time.DateTime), shown(e.Type), shown(e.User), e.Amount, e.State, shown(e.Reason))
 	})
 }
@@ -214,14 +219,8 @@ func runAttention(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if items == nil {
-		items = []billing.AttentionItem{}
-	}
-	if *asJSON {
-		return printJSON(env, items)
-	}
 	empty := "nothing needs you: every event is applied and every purchase resolved"
-	return printRows(env, items, empty, "SINCE\tKIND\tID\tUSER\tWHAT\tFIX", func(it billing.AttentionItem) string {
+	return printList(env, *asJSON, items, empty, "SINCE\tKIND\tID\tUSER\tWHAT\tFIX", func(it billing.AttentionItem) string {
 		fix := map[string]string{"retry": "creditdesk retry " + shown(it.ID) + " (or Attention, r)", "assign": "assign a type in the console (Attention, a)",
 			"link": "link to a user in the console (Attention, l)"}[it.Action]
 		switch {

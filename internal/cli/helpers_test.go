@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
-	"creditdesk/internal/testkit"
 	"testing"
 
+	"creditdesk/billing"
 	"creditdesk/internal/config"
+	"creditdesk/internal/testkit"
+	"creditdesk/storage"
 )
 
 // testApp starts the app in-process with cfg and opt: on a free loopback
@@ -31,3 +33,15 @@ func testApp(t *testing.T, cfg config.Config, opt appOptions) *app {
 
 // syncBuffer is a buffer the test and goroutines share.
 type syncBuffer = testkit.SyncBuffer
+
+// openSample opens the database db with a service over the sample
+// catalog, to seed it before a command runs on the file: the caller closes
+// st (it holds the file's lock).
+func openSample(t *testing.T, db string) (*storage.Store, *billing.Service) {
+	t.Helper()
+	st, err := storage.Open(db, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+}

@@ -8,17 +8,12 @@ import (
 	"testing"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 func TestHostileReasonIsPlainTextInTablesAndKeptInJSON(t *testing.T) {
 	const hostile = "\u001b]0;PWNED\u0007\u001b[2Jimage\tfor\nZoë"
 	db := filepath.Join(t.TempDir(), "hostile.db")
-	st, err := storage.Open(db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	st, svc := openSample(t, db)
 	ctx := context.Background()
 	if _, err := svc.Adjust(ctx, billing.Adjustment{User: "u1", Delta: 100, Reason: "welcome", Create: true}); err != nil {
 		t.Fatal(err)

@@ -9,9 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 var updateJSONKeys = flag.Bool("update-json-keys", false, "rewrite testdata/json_keys.golden")
@@ -27,11 +24,7 @@ func TestJSONOutputKeysAreSnakeCaseAndStable(t *testing.T) {
 	}
 	golden := filepath.Join(wd, "testdata", "json_keys.golden")
 	db := filepath.Join(t.TempDir(), "j.db")
-	st, err := storage.Open(db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	st, svc := openSample(t, db)
 	body := []byte(`{"id":"evt_m","object":"event","type":"checkout.session.completed","created":1700000000,"data":{"object":{"id":"cs_m","mode":"payment","payment_status":"paid","customer":"cus_1","metadata":{"user_id":"u1","type":"mystery"}}}}`)
 	if _, _, err := svc.Ingest(body, "test"); err != nil {
 		t.Fatal(err)

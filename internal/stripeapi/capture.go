@@ -148,43 +148,35 @@ func (r CaptureResult) String() string {
 // which stripe-go's own retries share. Credits follow when Stripe's
 // payment_intent.succeeded event arrives.
 func (c *Client) Capture(ctx context.Context, paymentIntent, key string) (CaptureResult, error) {
-	pi, err := c.actOnPaymentIntent(ctx, "capture", "capturing", paymentIntent, key, func(p stripe.Params) (*stripe.PaymentIntent, error) {
+	return c.actOnPaymentIntent(ctx, "capture", "capturing", "payment captured", paymentIntent, key, func(p stripe.Params) (*stripe.PaymentIntent, error) {
 		return c.api.PaymentIntents.Capture(paymentIntent, &stripe.PaymentIntentCaptureParams{Params: p})
 	})
-	if err != nil {
-		return CaptureResult{}, err
-	}
-	c.log.Info("payment captured", "payment_intent", pi.ID, "status", pi.Status)
-	return CaptureResult{PaymentIntent: pi.ID, Status: string(pi.Status), Amount: max(pi.AmountReceived, pi.Amount),
-		Currency: string(pi.Currency), Livemode: pi.Livemode}, nil
 }
 
 // Cancel releases an authorized payment: nothing is charged and no credits
 // are granted.
 func (c *Client) Cancel(ctx context.Context, paymentIntent, key string) (CaptureResult, error) {
-	pi, err := c.actOnPaymentIntent(ctx, "cancel", "cancelling", paymentIntent, key, func(p stripe.Params) (*stripe.PaymentIntent, error) {
+	return c.actOnPaymentIntent(ctx, "cancel", "cancelling", "authorization cancelled", paymentIntent, key, func(p stripe.Params) (*stripe.PaymentIntent, error) {
 		return c.api.PaymentIntents.Cancel(paymentIntent, &stripe.PaymentIntentCancelParams{Params: p})
 	})
-	if err != nil {
-		return CaptureResult{}, err
-	}
-	c.log.Info("authorization cancelled", "payment_intent", pi.ID, "status", pi.Status)
-	return CaptureResult{PaymentIntent: pi.ID, Status: string(pi.Status), Amount: pi.Amount,
-		Currency: string(pi.Currency), Livemode: pi.Livemode}, nil
 }
 
-// actOnPaymentIntent checks the id and calls Stripe with ctx and an
-// idempotency key made from verb, the id and key; doing names the call in
-// an error.
-func (c *Client) actOnPaymentIntent(ctx context.Context, verb, doing, paymentIntent, key string, call func(stripe.Params) (*stripe.PaymentIntent, error)) (*stripe.PaymentIntent, error) {
+// actOnPaymentIntent checks the id, calls Stripe with ctx and an
+// idempotency key made from verb, the id and key, logs done and says where
+// the payment stands; doing names the call in an error. The amount is what
+// was received (a capture), else what was authorized (a cancel).
+func (c *Client) actOnPaymentIntent(ctx context.Context, verb, doing, done, paymentIntent, key string,
+	call func(stripe.Params) (*stripe.PaymentIntent, error)) (CaptureResult, error) {
 	if !strings.HasPrefix(paymentIntent, "pi_") {
-		return nil, fmt.Errorf("%w: %q is not a payment intent id (pi_…)", billing.ErrInvalid, paymentIntent)
+		return CaptureResult{}, fmt.Errorf("%w: %q is not a payment intent id (pi_…)", billing.ErrInvalid, paymentIntent)
 	}
 	p := stripe.Params{Context: ctx}
 	p.SetIdempotencyKey(idem(verb+"-"+paymentIntent, key))
 	pi, err := call(p)
 	if err != nil {
-		return nil, wrap(doing+" "+paymentIntent, err)
+		return CaptureResult{}, wrap(doing+" "+paymentIntent, err)
 	}
-	return pi, nil
+	c.log.Info(done, "payment_intent", pi.ID, "status", pi.Status)
+	return CaptureResult{PaymentIntent: pi.ID, Status: string(pi.Status), Amount: max(pi.AmountReceived, pi.Amount),
+		Currency: string(pi.Currency), Livemode: pi.Livemode}, nil
 }
