@@ -10,8 +10,8 @@ import (
 func TestAPIKeysPane(t *testing.T) {
 	f := newFake()
 	d := newDriver(t, f, Options{}, 100, 24)
-	d.press("5")
-	if !strings.Contains(d.tabBar(), "[5 API keys]") {
+	d.press("6")
+	if !strings.Contains(d.tabBar(), "[6 API keys]") {
 		t.Fatalf("tab bar %q", d.tabBar())
 	}
 	d.expect("no keys yet")
@@ -67,7 +67,7 @@ func TestAPIKeysPane(t *testing.T) {
 func TestAPIKeyWrapsOnNarrowScreen(t *testing.T) {
 	f := newFake()
 	d := newDriver(t, f, Options{}, 40, 20)
-	d.press("5", "c")
+	d.press("6", "c")
 	d.typeText("k")
 	d.press("enter")
 	v := d.expect("Copy it now")

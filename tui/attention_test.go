@@ -71,7 +71,7 @@ func newAttnBackend() *attnBackend {
 func TestAttentionListsEachItemWithItsFix(t *testing.T) {
 	b := newAttnBackend()
 	d := newDriver(t, b, Options{}, 100, 30)
-	d.press("4")
+	d.press("5")
 	v := d.expect("Needs attention: 4")
 	for _, want := range []string{"evt_wait", "r retry", "cs_unres", "a assign", "cus_anon", "l link", "dp_1", "in Stripe"} {
 		if !strings.Contains(v, want) {
@@ -83,7 +83,7 @@ func TestAttentionListsEachItemWithItsFix(t *testing.T) {
 func TestAttentionFixes(t *testing.T) {
 	b := newAttnBackend()
 	d := newDriver(t, b, Options{}, 100, 30)
-	d.press("4")
+	d.press("5")
 	d.expect("Needs attention: 4")
 
 	// A key that does not fit the row does nothing.
@@ -132,7 +132,7 @@ func TestAttentionFixes(t *testing.T) {
 func TestAttentionKeyARowDoesNotTakeSaysWhereItsFixIs(t *testing.T) {
 	b := newAttnBackend()
 	d := newDriver(t, b, Options{}, 100, 30)
-	d.press("4")
+	d.press("5")
 	v := d.expect("dp_1")
 	for !strings.Contains(lineWith(v, "›"), "dp_1") {
 		d.press("down")

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"time"
 
 	"creditdesk/billing"
 )
@@ -23,6 +24,10 @@ type Backend interface {
 	// UsersPage returns up to limit users in id order after the id after,
 	// matching filter (empty: all).
 	UsersPage(after, filter string, limit int) ([]billing.User, error)
+	// Insight returns the per-day rollups of the UTC days from since's
+	// through until's, the plans now and the top users by spend: what the
+	// Overview shows, read from small records kept as events apply.
+	Insight(since, until time.Time) (billing.Insight, error)
 	// UserDetail returns one user with grants, recent entries and purchases.
 	UserDetail(id string) (billing.UserDetail, error)
 	// Adjust grants (Delta > 0) or revokes (Delta < 0) credits by hand

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"creditdesk/billing"
 )
@@ -24,6 +25,9 @@ type fakeBackend struct {
 	applied   map[string]billing.Entry // idempotency key → entry
 	nextEntry uint64
 	apiKeys   []billing.APIKey
+	// insight is what Insight returns, its From and Until set from the call.
+	insight      billing.Insight
+	insightCalls []insightCall
 
 	// failNext, when set, makes the next Adjust apply its change and then
 	// report this error, as a call that timed out after the store wrote.
@@ -34,6 +38,8 @@ type fakeBackend struct {
 	eventsCalls    []uint64
 	adjustCalls    []adjustCall
 }
+
+type insightCall struct{ since, until time.Time }
 
 type usersCall struct {
 	after, filter string
@@ -61,6 +67,20 @@ func newFake() *fakeBackend {
 		applied:   map[string]billing.Entry{},
 		nextEntry: 100,
 	}
+}
+
+func (f *fakeBackend) Insight(since, until time.Time) (billing.Insight, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.insightCalls = append(f.insightCalls, insightCall{since, until})
+	in := f.insight
+	in.From, in.Until = billing.DayOf(since), billing.DayOf(until)
+	if len(in.Days) == 0 {
+		for _, d := range billing.DaysBetween(since, until) {
+			in.Days = append(in.Days, billing.DayRollup{Day: d})
+		}
+	}
+	return in, nil
 }
 
 func (f *fakeBackend) addUser(u billing.User) {

@@ -74,7 +74,45 @@ func goldenBackend() *attnBackend {
 		{Name: "backend", Hint: "cdk_…a1b2", CreatedAt: fixedNow.AddDate(0, 0, -10)},
 		{Name: "staging", Hint: "cdk_…c3d4", CreatedAt: fixedNow.AddDate(0, 0, -3), RevokedAt: fixedNow.Add(-time.Hour)},
 	}
+	f.insight = goldenInsight()
 	return b
+}
+
+// goldenInsight is a believable month of rollups ending on fixedNow's day:
+// USD packs and plans most days, a JPY pack, a partial refund and a lost
+// dispute, credits granted and spent each day.
+func goldenInsight() billing.Insight {
+	in := billing.Insight{
+		Plans: []billing.PlanTotals{
+			{Plan: "pro", Active: 12, MRR: map[string]int64{"usd": 58800}},
+			{Plan: "team", Active: 3, MRR: map[string]int64{"usd": 44700, "eur": 14900}},
+		},
+		TopUsers: []billing.UserSpend{
+			{User: "u_042", Currency: "jpy", Net: 6000},
+			{User: "u_007", Currency: "usd", Net: 44700},
+			{User: "u_013", Currency: "usd", Net: 14700},
+			{User: "u_003", Currency: "usd", Net: 9800},
+		},
+	}
+	for i, day := range billing.DaysBetween(fixedNow.AddDate(0, 0, -(overviewDays-1)), fixedNow) {
+		d := billing.DayRollup{Day: day, Revenue: map[string]billing.Money{"usd": {Gross: int64(2000 + (i*3700)%9100)}},
+			Credits: billing.CreditFlow{Granted: int64(1000 + (i*1300)%4000), Spent: int64(400 + (i*900)%2600)}}
+		switch i {
+		case 6:
+			d.Revenue["jpy"] = billing.Money{Gross: 3000}
+		case 17:
+			d.Revenue["usd"] = billing.Money{Gross: 4900, Refunded: 500}
+			d.Credits.ClawedBack = 250
+		case 25:
+			d.Revenue["jpy"] = billing.Money{Gross: 3000, Disputed: 3000}
+			d.Plans = map[string]billing.PlanFlow{"pro": {New: 2}, "team": {Churned: 1}}
+		case 29:
+			d.Credits.Expired = 1200
+			d.Plans = map[string]billing.PlanFlow{"pro": {New: 1}}
+		}
+		in.Days = append(in.Days, d)
+	}
+	return in
 }
 
 // goldenCase is one pane in one state.
@@ -103,47 +141,47 @@ func tab[T Component](m *model, i int) (T, bool) {
 }
 
 var goldenCases = []goldenCase{
-	{"live", nil, func(m *model) bool {
-		p, ok := tab[*livePane](m, 0)
+	{"live", keys("2"), func(m *model) bool {
+		p, ok := tab[*livePane](m, 1)
 		return ok && p.list.loaded
 	}},
-	{"purchases", keys("2"), func(m *model) bool {
-		p, ok := tab[*purchasesPane](m, 1)
+	{"purchases", keys("3"), func(m *model) bool {
+		p, ok := tab[*purchasesPane](m, 2)
 		return ok && p.pager.list.loaded && !p.pager.loading
 	}},
-	{"users", keys("3"), func(m *model) bool {
-		p, ok := tab[*usersPane](m, 2)
+	{"users", keys("4"), func(m *model) bool {
+		p, ok := tab[*usersPane](m, 3)
 		return ok && p.pager.list.loaded && !p.pager.loading
 	}},
 	{"user_detail", []tea.Msg{openUserMsg{"u_42"}}, func(m *model) bool {
-		p, ok := tab[*usersPane](m, 2)
+		p, ok := tab[*usersPane](m, 3)
 		return ok && p.detail != nil && p.detail.loaded && !p.detail.loading
 	}},
 	{"grant_form", append([]tea.Msg{openUserMsg{"u_42"}, openAdjustMsg{user: "u_42", grant: true, balance: 1000}}, keys("5", "0", "0")...), func(m *model) bool {
 		return m.form != nil && m.form.amount.Value() == "500"
 	}},
-	{"attention", keys("4"), func(m *model) bool {
-		p, ok := tab[*attentionPane](m, 3)
+	{"attention", keys("5"), func(m *model) bool {
+		p, ok := tab[*attentionPane](m, 4)
 		return ok && p.list.loaded && !p.loading
 	}},
-	{"api_keys", keys("5"), func(m *model) bool {
-		p, ok := tab[*apiKeysPane](m, 4)
+	{"api_keys", keys("6"), func(m *model) bool {
+		p, ok := tab[*apiKeysPane](m, 5)
 		return ok && p.list.loaded
 	}},
-	{"checkout_form", keys("6", "enter", "u", "_", "4", "2", "tab", "right"), func(m *model) bool {
-		p, ok := tab[*checkoutPane](m, 5)
+	{"checkout_form", keys("7", "enter", "u", "_", "4", "2", "tab", "right"), func(m *model) bool {
+		p, ok := tab[*checkoutPane](m, 6)
 		return ok && p.editing && p.choice == 1
 	}},
-	{"captures", keys("7"), func(m *model) bool {
-		p, ok := tab[*capturesPane](m, 6)
+	{"captures", keys("8"), func(m *model) bool {
+		p, ok := tab[*capturesPane](m, 7)
 		return ok && p.list.loaded && !p.loading
 	}},
-	{"catalog", keys("8"), func(m *model) bool {
-		p, ok := tab[*catalogPane](m, 7)
+	{"catalog", keys("9"), func(m *model) bool {
+		p, ok := tab[*catalogPane](m, 8)
 		return ok && p.loaded && !p.loading
 	}},
-	{"health", keys("9"), func(m *model) bool {
-		p, ok := tab[*healthPane](m, 8)
+	{"health", keys("0"), func(m *model) bool {
+		p, ok := tab[*healthPane](m, 9)
 		return ok && p.loaded && !p.loading
 	}},
 }
@@ -161,6 +199,25 @@ func TestGoldenPanes(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestGoldenOverview draws the Overview, the tab the console opens on, at
+// 80x24 (charts give way to numbers) and 140x40 (two columns, the revenue
+// chart and the credits sparklines): testdata/TestGoldenOverview.
+func TestGoldenOverview(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {140, 40}} {
+		w, h := size[0], size[1]
+		t.Run(fmt.Sprintf("overview_%dx%d", w, h), func(t *testing.T) {
+			requireGolden(t, goldenBackend(), Options{Operator: newFakeOperator(), Clipboard: io.Discard}, w, h, overviewReady)
+		})
+	}
+}
+
+// overviewReady: the Overview is the active tab with its figures and the
+// newest events read.
+func overviewReady(m *model) bool {
+	p, ok := tab[*overviewPane](m, 0)
+	return ok && p.loaded && !p.loading && len(p.recent) > 0
 }
 
 // attachedBackend is the golden fake reached over the admin socket.
@@ -188,7 +245,7 @@ func TestGoldenAttached(t *testing.T) {
 		w, h := size[0], size[1]
 		for _, st := range states {
 			t.Run(fmt.Sprintf("%s_%dx%d", st.name, w, h), func(t *testing.T) {
-				requireGolden(t, st.b, Options{Who: st.who}, w, h, func(m *model) bool { return m.live().list.loaded })
+				requireGolden(t, st.b, Options{Who: st.who}, w, h, func(m *model) bool { return m.live().list.loaded && overviewReady(m) })
 			})
 		}
 	}

@@ -35,6 +35,7 @@ func TestHostileTextFromTheAPIReachesNoTerminal(t *testing.T) {
 			t.Fatalf("%s: control byte %q reaches the terminal:\n%q", where, v[i], v)
 		}
 	}
+	d.press("2")
 	live := d.expect("image for Zoë")
 	clean("Live", live)
 	if strings.Contains(live, "PWNED") {

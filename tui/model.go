@@ -68,6 +68,7 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 	c := &common{st: &st, km: &km, now: now, after: tea.Tick}
 	m := &model{common: c, ctx: ctx, b: b, opt: opt, help: h, wait: waitForActivity}
 	m.tabs = []Component{
+		newOverviewPane(c, b),
 		newLivePane(c, b),
 		newPurchasesPane(c, b),
 		newUsersPane(c, b),
@@ -87,7 +88,7 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 			newHealthPane(ctx, c, opt.Operator),
 		)
 	}
-	m.usersTab = 2
+	m.usersTab = 3
 	m.feed, m.stopFeed = b.Subscribe()
 	m.width, m.height = 80, 24
 	m.layout()
@@ -240,7 +241,11 @@ func (m *model) key(msg tea.KeyMsg) tea.Cmd {
 		m.layout()
 		return nil
 	case key.Matches(msg, m.km.GotoTab):
-		if i := int(msg.String()[0] - '1'); i >= 0 && i < len(m.tabs) {
+		i := int(msg.String()[0] - '1')
+		if msg.String() == "0" {
+			i = 9 // the tenth tab
+		}
+		if i >= 0 && i < len(m.tabs) {
 			m.active = i
 			m.layout()
 		}

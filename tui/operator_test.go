@@ -158,10 +158,10 @@ func (f *fakeOperator) calls() ([]billing.CheckoutRequest, []captureCall) {
 type syncBuffer = testkit.SyncBuffer
 
 const (
-	checkoutTab = "6"
-	capturesTab = "7"
-	catalogTab  = "8"
-	healthTab   = "9"
+	checkoutTab = "7"
+	capturesTab = "8"
+	catalogTab  = "9"
+	healthTab   = "0"
 )
 
 func TestCheckoutFormCreatesLinkCopiesItAndNotesItInLive(t *testing.T) {
@@ -207,7 +207,7 @@ func TestCheckoutFormCreatesLinkCopiesItAndNotesItInLive(t *testing.T) {
 	if !strings.Contains(clip.String(), osc) {
 		t.Errorf("clipboard got %q, want the OSC 52 sequence %q", clip.String(), osc)
 	}
-	d.press("1")
+	d.press("2")
 	d.expect("checkout link cs_test_1 (topup)")
 }
 

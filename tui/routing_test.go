@@ -66,8 +66,8 @@ func quits(cmd tea.Cmd) bool {
 }
 
 func (m *model) users() *usersPane         { return m.tabs[m.usersTab].(*usersPane) }
-func (m *model) purchases() *purchasesPane { return m.tabs[1].(*purchasesPane) }
-func (m *model) live() *livePane           { return m.tabs[0].(*livePane) }
+func (m *model) purchases() *purchasesPane { return m.tabs[2].(*purchasesPane) }
+func (m *model) live() *livePane           { return m.tabs[1].(*livePane) }
 
 // loadLists reads the first pages of Live, Purchases and Users.
 func loadLists(m *model) {
@@ -130,13 +130,13 @@ func TestUpdateRouting(t *testing.T) {
 			msg:  func(*model) tea.Msg { return keyMsg("3") },
 			check: func(t *testing.T, m *model, _ tea.Cmd) {
 				if m.active != 2 {
-					t.Errorf("active %d, want 2", m.active)
+					t.Errorf("active %d, want 2 (Purchases)", m.active)
 				}
 			},
 		},
 		{
 			name:  "a list key goes to the active tab only",
-			setup: func(m *model) { loadLists(m); m.active = 2 },
+			setup: func(m *model) { loadLists(m); m.active = m.usersTab },
 			msg:   func(*model) tea.Msg { return keyMsg("down") },
 			check: func(t *testing.T, m *model, _ tea.Cmd) {
 				if c := m.users().pager.cursor; c != 1 {
@@ -150,7 +150,7 @@ func TestUpdateRouting(t *testing.T) {
 		{
 			name: "a pane that holds the keyboard gets q",
 			setup: func(m *model) {
-				m.active = 2
+				m.active = m.usersTab
 				m.Update(keyMsg("/"))
 			},
 			msg: func(*model) tea.Msg { return keyMsg("q") },

@@ -34,9 +34,9 @@ func (m *model) tabsView() string {
 }
 
 // tabTitleRoom is how many characters of an inactive tab's title fit: the
-// whole title, else 8, 6, 4 or 3, else none (0).
+// whole title, else 8, 6, 4, 3 or 2, else none (0).
 func (m *model) tabTitleRoom() int {
-	for _, try := range []int{1 << 10, 8, 6, 4, 3} {
+	for _, try := range []int{1 << 10, 8, 6, 4, 3, 2} {
 		w := len(m.tabs) - 1
 		for i := range m.tabs {
 			w += lipgloss.Width(m.tabLabel(i, try))

@@ -272,16 +272,17 @@ func TestTabRouting(t *testing.T) {
 		tab  string
 		body string // something only that tab shows
 	}{
-		{nil, "[1 Live]", "STATE"},
-		{[]string{"tab"}, "[2 Purchases]", "cs_test_0003"},
-		{[]string{"tab", "tab"}, "[3 Users]", "u_001 "},
-		{[]string{"tab", "tab", "tab"}, "[4 Attention]", "Needs attention"},
-		{[]string{"2", "shift+tab"}, "[1 Live]", "STATE"},
-		{[]string{"shift+tab", "tab"}, "[1 Live]", "STATE"}, // wraps around
-		{[]string{"3"}, "[3 Users]", "u_001 "},
-		{[]string{"3", "2"}, "[2 Purchases]", "cs_test_0003"},
-		{[]string{"3", "1"}, "[1 Live]", "STATE"},
-		{[]string{"9"}, "[9 Health]", "set STRIPE_SECRET_KEY"}, // the last tab, no Operator
+		{nil, "[1 Overview]", "Latest events"}, // the console opens on the Overview
+		{[]string{"tab"}, "[2 Live]", "STATE"},
+		{[]string{"tab", "tab"}, "[3 Purchases]", "cs_test_0003"},
+		{[]string{"tab", "tab", "tab"}, "[4 Users]", "u_001 "},
+		{[]string{"tab", "tab", "tab", "tab"}, "[5 Attention]", "Needs attention"},
+		{[]string{"3", "shift+tab"}, "[2 Live]", "STATE"},
+		{[]string{"shift+tab", "tab"}, "[1 Overview]", "Latest events"}, // wraps around
+		{[]string{"4"}, "[4 Users]", "u_001 "},
+		{[]string{"4", "3"}, "[3 Purchases]", "cs_test_0003"},
+		{[]string{"4", "2"}, "[2 Live]", "STATE"},
+		{[]string{"0"}, "[10 Health]", "set STRIPE_SECRET_KEY"}, // the last tab, no Operator
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.keys, ","), func(t *testing.T) {
@@ -300,14 +301,14 @@ func TestKeysGoToActivePaneOnly(t *testing.T) {
 	seedUsers(f, 5)
 	seedPurchases(f, 5)
 	d := newDriver(t, f, Options{}, 80, 24)
-	d.press("3")
+	d.press("4")
 	d.expect("› u_001")
 	d.press("down", "down")
 	if v := d.view(); !strings.Contains(v, "› u_003") {
 		t.Fatalf("cursor did not move to u_003:\n%s", v)
 	}
 	// The purchases pane kept its own cursor.
-	d.press("2")
+	d.press("3")
 	if v := d.view(); !strings.Contains(v, "› ") || !strings.Contains(strings.Split(v, "› ")[1], "cs_test_0005") {
 		t.Fatalf("purchases cursor moved with the users pane:\n%s", v)
 	}
@@ -350,6 +351,7 @@ func TestLiveShowsActivityFromFeed(t *testing.T) {
 		{Seq: 2, ID: "evt_2", Type: "checkout.session.completed", ReceivedAt: fixedNow.Add(-time.Hour), State: billing.StateApplied, User: "u_7", Amount: 1000},
 	}
 	d := newDriver(t, f, Options{}, 100, 30)
+	d.press("2")
 	v := d.expect("customer.created")
 	if !strings.Contains(v, "2025-03-12") || !strings.Contains(v, "14:09:26") {
 		t.Errorf("want a date for an older event and a time for today's:\n%s", v)
@@ -397,7 +399,7 @@ func TestLiveIsBounded(t *testing.T) {
 	for i := 1; i <= liveCapacity+100; i++ {
 		d.send(activityMsg{billing.Activity{At: fixedNow, Kind: billing.ActivityEvent, Seq: uint64(i), Type: fmt.Sprintf("type.%d", i)}})
 	}
-	live := d.m.tabs[0].(*livePane)
+	live := d.m.tabs[1].(*livePane)
 	if n := live.rows.Len(); n != liveCapacity {
 		t.Fatalf("live keeps %d rows, want %d", n, liveCapacity)
 	}
@@ -422,7 +424,7 @@ func TestUsersFilter(t *testing.T) {
 	seedUsers(f, 30)
 	f.addUser(billing.User{ID: "u_alice", Email: "alice@example.com", Tier: "pro", Balance: 2500, CustomerID: "cus_alice"})
 	d := newDriver(t, f, Options{}, 80, 24)
-	d.press("3")
+	d.press("4")
 	d.expect("u_001")
 	d.press("/")
 	d.typeText("alq")
@@ -474,7 +476,7 @@ func TestFilterEnterKeepsFilter(t *testing.T) {
 	f := newFake()
 	seedUsers(f, 30)
 	d := newDriver(t, f, Options{}, 80, 24)
-	d.press("3", "/")
+	d.press("4", "/")
 	d.typeText("u_02")
 	d.press("enter")
 	v := d.expect(`Users matching "u_02"`)
@@ -483,7 +485,7 @@ func TestFilterEnterKeepsFilter(t *testing.T) {
 	}
 	// With the input left, keys move the list again and tab switches tabs.
 	d.press("tab")
-	if !strings.Contains(d.tabBar(), "[4 Attention]") {
+	if !strings.Contains(d.tabBar(), "[5 Attention]") {
 		t.Errorf("tab did not switch after leaving the filter")
 	}
 }
@@ -523,7 +525,7 @@ func (d *driver) fillAdjust(verb, amount, reason string) {
 // openDetail goes to Users and opens u_42.
 func openDetail(t *testing.T, d *driver) string {
 	t.Helper()
-	d.press("3", "/")
+	d.press("4", "/")
 	d.typeText("u_42")
 	d.press("enter")
 	d.expect("› u_42")
@@ -559,11 +561,12 @@ func TestOpenUserFromLive(t *testing.T) {
 	f := newFake()
 	seedDetail(f)
 	d := newDriver(t, f, Options{}, 100, 40)
+	d.press("2")
 	f.feed <- billing.Activity{At: fixedNow, Kind: billing.ActivityEvent, Seq: 5, Type: "invoice.paid", User: "u_42", Amount: 200, State: billing.StateApplied}
 	d.expect("invoice.paid")
 	d.press("enter")
 	d.expect("spendable 1,000")
-	if !strings.Contains(d.tabBar(), "[3 Users]") {
+	if !strings.Contains(d.tabBar(), "[4 Users]") {
 		t.Errorf("enter on a live row did not switch to Users: %q", d.tabBar())
 	}
 }
@@ -753,10 +756,10 @@ func TestViewFitsTerminal(t *testing.T) {
 			check("live")
 			d.press("?")
 			check("live full help")
-			d.press("?", "2")
+			d.press("?", "3")
 			d.expect("cs_test")
 			check("purchases")
-			d.press("3")
+			d.press("4")
 			d.expect("u_xxx")
 			check("users")
 			d.press("/")
@@ -781,7 +784,7 @@ func TestResizeKeepsScreenSize(t *testing.T) {
 	f := newFake()
 	seedUsers(f, 200)
 	d := newDriver(t, f, Options{}, 80, 24)
-	d.press("3")
+	d.press("4")
 	d.expect("u_001")
 	for _, s := range [][2]int{{120, 50}, {80, 24}, {90, 30}} {
 		d.send(tea.WindowSizeMsg{Width: s[0], Height: s[1]})
@@ -803,6 +806,7 @@ func TestResizeKeepsScreenSize(t *testing.T) {
 func TestHelpToggle(t *testing.T) {
 	f := newFake()
 	d := newDriver(t, f, Options{}, 80, 24)
+	d.press("2") // Live: a list, with its paging keys
 	v := d.view()
 	if !strings.Contains(v, "? more keys") || strings.Contains(v, "go to tab") {
 		t.Fatalf("short help wrong:\n%s", v)
@@ -822,7 +826,7 @@ func TestHelpToggle(t *testing.T) {
 		t.Errorf("? did not close full help")
 	}
 	// The help follows the pane.
-	d.press("3")
+	d.press("4")
 	if !strings.Contains(d.view(), "/ filter") {
 		t.Errorf("users help lacks filter:\n%s", d.view())
 	}
@@ -832,9 +836,9 @@ func TestUsersPaging(t *testing.T) {
 	f := newFake()
 	seedUsers(f, 50)
 	d := newDriver(t, f, Options{}, 80, 24)
-	d.press("3")
+	d.press("4")
 	d.expect("u_001")
-	pane := d.m.tabs[2].(*usersPane)
+	pane := d.m.tabs[3].(*usersPane)
 	n := pane.pager.limit
 	last := func() usersCall {
 		u, _, _ := f.calls()
@@ -879,9 +883,9 @@ func TestPurchasesPaging(t *testing.T) {
 	f := newFake()
 	seedPurchases(f, 60)
 	d := newDriver(t, f, Options{}, 80, 24)
-	d.press("2")
+	d.press("3")
 	d.expect("cs_test_0060")
-	n := d.m.tabs[1].(*purchasesPane).pager.limit
+	n := d.m.tabs[2].(*purchasesPane).pager.limit
 	lastCall := func() purchasesCall {
 		_, p, _ := f.calls()
 		return p[len(p)-1]
@@ -952,10 +956,10 @@ func BenchmarkView(b *testing.B) {
 	for i := range liveCapacity {
 		m.Update(activityMsg{billing.Activity{At: fixedNow, Kind: billing.ActivityEvent, Seq: uint64(i + 1), Type: "invoice.paid", User: "u_1", Amount: 2500, State: billing.StateApplied}})
 	}
-	users := m.tabs[2].(*usersPane)
+	users := m.tabs[3].(*usersPane)
 	rows, _ := f.UsersPage("", "", users.pager.limit+1)
 	users.Update(usersLoadedMsg{gen: users.pager.gen, rows: rows})
-	for _, tab := range []int{0, 2} {
+	for _, tab := range []int{0, 1, 3} {
 		m.active = tab
 		b.Run(paneTitle(m.tabs[tab]), func(b *testing.B) {
 			for b.Loop() {
@@ -993,7 +997,7 @@ func TestPurchasesPagesShowEveryRow(t *testing.T) {
 	f := newFake()
 	seedPurchases(f, 60)
 	d := newDriver(t, f, Options{}, 100, 30)
-	d.press("2")
+	d.press("3")
 	seen := map[string]bool{}
 	for page := 0; page < 10; page++ {
 		v := d.expect("cs_test_")
@@ -1036,7 +1040,7 @@ func TestMoneyIsFormattedAsTheCLIDoes(t *testing.T) {
 		billing.Purchase{ID: "cs_yen", Seq: 2, UserID: "u_1", Kind: "pack", Status: "paid", Credits: 500, AmountTotal: 500, Currency: "jpy"},
 		billing.Purchase{ID: "cs_usd", Seq: 1, UserID: "u_2", Kind: "pack", Status: "paid", Credits: 1000, AmountTotal: 123456, Currency: "usd"})
 	d := newDriver(t, f, Options{}, 120, 30)
-	d.press("2")
+	d.press("3")
 	v := d.expect("cs_yen")
 	for _, want := range []string{billing.FormatAmount(500, "jpy"), "500 JPY", "1,234.56 USD"} {
 		if !strings.Contains(v, want) {
@@ -1068,7 +1072,7 @@ func TestUsersCursorStaysOnItsUser(t *testing.T) {
 	f.addUser(billing.User{ID: "u_b", Tier: "free"})
 	f.addUser(billing.User{ID: "u_d", Tier: "free"})
 	d := newDriver(t, f, Options{}, 100, 30)
-	d.press("3")
+	d.press("4")
 	d.expect("u_d")
 	d.press("down")
 	f.addUser(billing.User{ID: "u_a", Tier: "free"})

@@ -63,7 +63,7 @@ func TestConsoleAttachesToARunningServe(t *testing.T) {
 	var cmd tea.Cmd
 	c.m, cmd = c.m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	c.run(cmd)
-	if v, ok := c.until([]string{"attached to serve (pid", "no events yet"}, 5*time.Second); !ok {
+	if v, ok := c.until([]string{"attached to serve (pid", "[1 Overview]", "none yet"}, 5*time.Second); !ok {
 		t.Fatalf("attached console's first frame:\n%s", v)
 	} else if strings.Contains(v, "Checkout") {
 		t.Fatalf("serve has no Stripe key: the attached console must not offer the Stripe tabs:\n%s", v)
@@ -80,7 +80,7 @@ func TestConsoleAttachesToARunningServe(t *testing.T) {
 
 	// A grant through the console's form lands in serve's ledger with the
 	// Unix user who made it.
-	c.keys("3")
+	c.keys("4")
 	if v, ok := c.until([]string{user}, 5*time.Second); !ok {
 		t.Fatalf("users tab:\n%s", v)
 	}
@@ -130,7 +130,7 @@ func TestConsoleAttachesToARunningServe(t *testing.T) {
 	if code, err := deliver(http.DefaultClient, a.url, body2); err != nil || code != 200 {
 		t.Fatalf("deliver after restart: %d %v", code, err)
 	}
-	c.keys("1")
+	c.keys("2")
 	if v, ok := c.until([]string{"attached to serve (pid", "reattached", user2}, 10*time.Second); !ok {
 		t.Fatalf("the console did not reattach:\n%s", v)
 	}

@@ -295,6 +295,13 @@ func (c *Client) Adjust(ctx context.Context, a billing.Adjustment) (billing.Entr
 	return out, c.post(ctx, "/console/adjust", a, &out)
 }
 
+// Insight is tui.Backend.Insight over the socket.
+func (c *Client) Insight(since, until time.Time) (billing.Insight, error) {
+	var out billing.Insight
+	q := url.Values{"since": {since.UTC().Format(time.RFC3339)}, "until": {until.UTC().Format(time.RFC3339)}}
+	return out, c.get("/console/insight?"+q.Encode(), &out)
+}
+
 // Attention is tui.Backend.Attention over the socket.
 func (c *Client) Attention() ([]billing.AttentionItem, error) {
 	var out []billing.AttentionItem

@@ -87,7 +87,7 @@ func ingestWithSessions(b *testing.B, nReaders int, stall bool) (lat []time.Dura
 		readers = append(readers, openTerminal(b, f.srv.Addr(), f.key.signer, 120, 40, true))
 	}
 	for _, r := range readers {
-		r.waitFor("creditdesk", "1 Live")
+		r.waitFor("creditdesk", "1 Overview")
 	}
 	if stall {
 		// Rows to draw, so each frame of the stalled console is large.

@@ -25,10 +25,10 @@ func TestConsoleIsDrawnAndAnswersKeys(t *testing.T) {
 	svc := newService(t)
 	f := startFixture(t, realConsole(svc))
 	term := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	term.waitFor("creditdesk", "1 Live")
+	term.waitFor("creditdesk", "1 Overview", "nothing paid in the last 30 days")
 
-	term.send("3")
-	term.waitFor("[3 Users]", "no users yet")
+	term.send("4")
+	term.waitFor("[4 Users]", "no users yet")
 
 	term.send("q")
 	select {
@@ -54,8 +54,8 @@ func TestGrantFromSSHNamesTheKey(t *testing.T) {
 	}
 	f := startFixture(t, realConsole(svc))
 	term := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	term.waitFor("creditdesk", "1 Live")
-	term.send("3")
+	term.waitFor("creditdesk", "1 Overview")
+	term.send("4")
 	term.waitFor("user_7")
 	term.send("\r") // open the user
 	term.waitFor("grant")
@@ -389,7 +389,7 @@ func TestResizeRedraws(t *testing.T) {
 	svc := newService(t)
 	f := startFixture(t, realConsole(svc))
 	term := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	term.waitFor("creditdesk", "1 Live")
+	term.waitFor("creditdesk", "1 Overview")
 	term.reset()
 	// Narrow enough that inactive tabs lose their titles.
 	if err := term.sess.WindowChange(20, 40); err != nil {
@@ -416,7 +416,7 @@ func TestStalledClientStallsOnlyItself(t *testing.T) {
 		}
 	}
 	reader := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	reader.waitFor("creditdesk", "1 Live")
+	reader.waitFor("creditdesk", "1 Overview")
 	stalled := openTerminal(t, f.srv.Addr(), f.key.signer, 300, 100, false)
 	stallClient(t, stalled) // its console is now blocked writing
 
@@ -432,8 +432,8 @@ func TestStalledClientStallsOnlyItself(t *testing.T) {
 	}
 	reader.waitFor("sshtest.marker")
 	// Keys still answer in the other console.
-	reader.send("3")
-	reader.waitFor("[3 Users]")
+	reader.send("4")
+	reader.waitFor("[4 Users]")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -522,10 +522,10 @@ func TestUnauthenticatedConnectionsAreDropped(t *testing.T) {
 	}
 
 	term := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	term.waitFor("creditdesk", "1 Live")
+	term.waitFor("creditdesk", "1 Overview")
 	time.Sleep(3 * handshakeTimeout)
-	term.send("3")
-	term.waitFor("[3 Users]")
+	term.send("4")
+	term.waitFor("[4 Users]")
 }
 
 // TestAKeyWithOptionsIsRefusedWithTheReason: a line such as
