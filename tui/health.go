@@ -7,6 +7,9 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"creditdesk/billing"
 )
 
 // healthPane shows the doctor's findings, each problem with its fix, and
@@ -22,6 +25,12 @@ type healthPane struct {
 	loading   bool
 	resyncing bool
 	err       error
+
+	// The last reconciliation with Stripe: ran, running, what differs.
+	reconciled  bool
+	reconciling bool
+	diffs       []billing.Difference
+	reconErr    error
 
 	width, height int
 }
@@ -56,6 +65,13 @@ func (p *healthPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		p.status = msg.summary
 		return p, tea.Batch(msgCmd(infoMsg(msg.summary)), p.load())
+	case reconcileDoneMsg:
+		p.reconciling, p.reconciled = false, true
+		p.diffs, p.reconErr = msg.diffs, msg.err
+		if msg.err != nil {
+			return p, reportErr(fmt.Errorf("reconcile: %w", msg.err))
+		}
+		return p, msgCmd(infoMsg(reconcileSummary(len(msg.diffs))))
 	case tickMsg:
 		if p.op != nil {
 			p.status = p.op.Status()
@@ -69,6 +85,9 @@ func (p *healthPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			p.resyncing = true
 			p.status = "resync of the last 72h running…"
 			return p, resyncCmd(p.ctx, p.op)
+		case key.Matches(msg, p.km.Reconcile) && !p.reconciling:
+			p.reconciling = true
+			return p, reconcileCmd(p.ctx, p.op)
 		}
 	}
 	return p, nil
@@ -116,14 +135,51 @@ func (p *healthPane) View() string {
 			line(p.st.Muted, "      → "+c.Fix)
 		}
 	}
+	p.reconcileView(line)
 	return b.String()
+}
+
+// reconcileView is the last reconciliation: each difference and its fix.
+func (p *healthPane) reconcileView(line func(lipgloss.Style, string)) {
+	switch {
+	case p.reconciling:
+		line(p.st.Plain, "")
+		line(p.st.Muted, fmt.Sprintf("  reconciling the last %d days with Stripe…", reconcileDays))
+		return
+	case !p.reconciled:
+		return
+	}
+	line(p.st.Plain, "")
+	switch {
+	case p.reconErr != nil:
+		line(p.st.Danger, "  reconcile: "+p.reconErr.Error())
+	case len(p.diffs) == 0:
+		line(p.st.Success, "  ✓ "+reconcileSummary(0))
+	default:
+		line(p.st.Danger, "  ✗ "+reconcileSummary(len(p.diffs)))
+		for _, d := range p.diffs {
+			id := d.Stripe
+			if id == "" {
+				id = d.Purchase
+			}
+			line(p.st.Plain, fmt.Sprintf("    %-10s %s: %s", d.What, id, d.Detail))
+			line(p.st.Muted, "      → "+d.Fix)
+		}
+	}
+}
+
+func reconcileSummary(n int) string {
+	if n == 0 {
+		return fmt.Sprintf("reconciled %d days with Stripe: every payment has its credits once, every refund its clawback", reconcileDays)
+	}
+	return fmt.Sprintf("reconciled %d days with Stripe: %d %s", reconcileDays, n, plural(uint64(n), "difference", "differences"))
 }
 
 func (p *healthPane) ShortHelp() []key.Binding {
 	if p.op == nil {
 		return nil
 	}
-	return []key.Binding{p.km.Reload, p.km.Resync}
+	return []key.Binding{p.km.Reload, p.km.Resync, p.km.Reconcile}
 }
 
 func (p *healthPane) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }

@@ -63,6 +63,7 @@ type KeyMap struct {
 	CancelAuth key.Binding
 	Sync       key.Binding
 	Resync     key.Binding
+	Reconcile  key.Binding
 }
 
 // DefaultKeyMap returns the console's keys.
@@ -113,6 +114,7 @@ func DefaultKeyMap() KeyMap {
 		CancelAuth: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel payment")),
 		Sync:       key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sync from Stripe")),
 		Resync:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "resync missed events (72h)")),
+		Reconcile:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "reconcile with Stripe (30d)")),
 	}
 }
 

@@ -44,6 +44,11 @@ type Operator interface {
 	// and feeds them through the inbox; duplicates are dropped by id. It
 	// returns a one-line summary.
 	Resync(ctx context.Context, since time.Duration) (string, error)
+	// Reconcile lists from Stripe what was paid and given back in the
+	// last since (checkouts, invoices, refunds, lost disputes) and
+	// compares it with the purchases and the ledger: one difference each,
+	// with its fix; none when they agree.
+	Reconcile(ctx context.Context, since time.Duration) ([]billing.Difference, error)
 	// Status is the last line of background work (catalog sync, resync at
 	// start), "" when there is none.
 	Status() string
@@ -154,6 +159,10 @@ type (
 		summary string
 		err     error
 	}
+	reconcileDoneMsg struct {
+		diffs []billing.Difference
+		err   error
+	}
 )
 
 // clipboard is where a link is copied to with OSC 52, which the terminal
@@ -214,6 +223,15 @@ func captureCmd(ctx context.Context, op Operator, verb, pi, key string) tea.Cmd 
 func loadCatalogCmd(ctx context.Context, op Operator, sync bool) tea.Cmd {
 	return timed(ctx, syncTimeout, func(ctx context.Context) (CatalogView, error) { return op.Catalog(ctx, sync) },
 		func(v CatalogView, err error) tea.Msg { return catalogLoadedMsg{v, sync, err} })
+}
+
+// reconcileDays is how far back the Health tab's reconciliation goes.
+const reconcileDays = 30
+
+func reconcileCmd(ctx context.Context, op Operator) tea.Cmd {
+	return timed(ctx, syncTimeout, func(ctx context.Context) ([]billing.Difference, error) {
+		return op.Reconcile(ctx, reconcileDays*24*time.Hour)
+	}, func(d []billing.Difference, err error) tea.Msg { return reconcileDoneMsg{d, err} })
 }
 
 func loadHealthCmd(ctx context.Context, op Operator) tea.Cmd {

@@ -29,6 +29,7 @@ type fakeOperator struct {
 	capturesRead int
 	syncs        int
 	resyncs      []time.Duration
+	reconciles   []time.Duration
 }
 
 type captureCall struct{ verb, pi, key string }
@@ -138,6 +139,16 @@ func (f *fakeOperator) Health(ctx context.Context) ([]HealthCheck, error) {
 	return []HealthCheck{
 		{Check: "key", Level: "ok", Text: "secret key sk_test_…abcd, test mode"},
 		{Check: "webhook secret", Level: "problem", Text: "STRIPE_WEBHOOK_SECRET is not set", Fix: "run `creditdesk webhook setup URL`"},
+	}, nil
+}
+
+func (f *fakeOperator) Reconcile(ctx context.Context, since time.Duration) ([]billing.Difference, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reconciles = append(f.reconciles, since)
+	return []billing.Difference{
+		{What: "missing", Stripe: "cs_test_c", Detail: "checkout completed in Stripe (15.00 USD), no purchase here", Fix: "its event never arrived: creditdesk resync --since 720h"},
+		{What: "twice", Stripe: "re_b1", Purchase: "cs_test_b", User: "u_2", Detail: "the refund's credits were clawed back by the rules (250), and again by hand: entry 7, 250 credits", Fix: `creditdesk grant u_2 250 --reason "undo entry 7"`},
 	}, nil
 }
 
@@ -343,10 +354,22 @@ func TestCatalogAndHealthTabs(t *testing.T) {
 	d.expect("background: resync since")
 	d.press("s")
 	d.expect("4 listed, 2 new, 2 already stored")
+	// c reconciles the last 30 days with Stripe: each difference with its fix.
+	d.press("c")
+	v = d.expect("reconciled 30 days with Stripe: 2 differences")
+	for _, want := range []string{"missing    cs_test_c: checkout completed in Stripe", "→ its event never arrived: creditdesk resync",
+		"twice      re_b1:", `→ creditdesk grant u_2 250 --reason "undo entry 7"`} {
+		if !strings.Contains(v, want) {
+			t.Errorf("health after reconcile lacks %q:\n%s", want, v)
+		}
+	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	if len(op.resyncs) != 1 || op.resyncs[0] != 72*time.Hour {
 		t.Errorf("resyncs = %v", op.resyncs)
+	}
+	if len(op.reconciles) != 1 || op.reconciles[0] != 30*24*time.Hour {
+		t.Errorf("reconciles = %v", op.reconciles)
 	}
 }
 

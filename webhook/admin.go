@@ -49,6 +49,8 @@ type AdminService interface {
 	NoteBackup(r billing.BackupReport)
 	// Insight is the rollups of the UTC days from since's through until's.
 	Insight(since, until time.Time) (billing.Insight, error)
+	// Reconcile compares what Stripe listed with the purchases and ledger.
+	Reconcile(l billing.StripeListing) ([]billing.Difference, error)
 }
 
 // backupWriteTimeout bounds one write of a backup stream to its client.
@@ -168,6 +170,15 @@ func NewAdminHandler(svc AdminService) http.Handler {
 			return
 		}
 		v, err := svc.Insight(since, until)
+		reply(w, v, err)
+	})
+	mux.HandleFunc("POST /reconcile", func(w http.ResponseWriter, r *http.Request) {
+		var l billing.StripeListing
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<20)).Decode(&l); err != nil {
+			reply(w, nil, fmt.Errorf("%w: %v", billing.ErrInvalid, err))
+			return
+		}
+		v, err := svc.Reconcile(l)
 		reply(w, v, err)
 	})
 	mux.HandleFunc("POST /retry/{event}", func(w http.ResponseWriter, r *http.Request) {
@@ -406,6 +417,12 @@ func (c *AdminClient) Insight(since, until time.Time) (billing.Insight, error) {
 	var out billing.Insight
 	q := fmt.Sprintf("/insight?since=%s&until=%s", urlq(since.UTC().Format(time.RFC3339)), urlq(until.UTC().Format(time.RFC3339)))
 	return out, c.do(http.MethodGet, q, nil, &out)
+}
+
+// Reconcile is billing.Service.Reconcile, remotely.
+func (c *AdminClient) Reconcile(l billing.StripeListing) ([]billing.Difference, error) {
+	var out []billing.Difference
+	return out, c.do(http.MethodPost, "/reconcile", l, &out)
 }
 
 // Attention is billing.Service.Attention, remotely.

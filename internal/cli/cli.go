@@ -120,6 +120,7 @@ func init() {
 		"captures":  {"list payments authorized and waiting for capture", runCaptures},
 		"capture":   {"PI: capture an authorized payment (credits follow Stripe's event)", runCapture},
 		"cancel":    {"PI: release an authorized payment", runCancel},
+		"reconcile": {"[--since 30d] [--json]: Stripe's payments, refunds and lost disputes against purchases and ledger; non-zero exit on differences", runReconcile},
 		"resync":    {"[--since 72h] [--failed-only]: fetch missed events from Stripe's Events API", runResync},
 		"catalog":   {"[--sync]: Stripe products, prices and coupons against the catalog", runCatalog},
 		"webhook":   {"setup URL [--dry-run]: create the Stripe webhook endpoint", runWebhook},
@@ -132,7 +133,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: creditdesk [command] [flags]")
 	fmt.Fprintln(w)
 	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "attention", "report", "export", "retry", "backup", "restore", "simulate", "apikey",
-		"checkout", "portal", "captures", "capture", "cancel", "resync", "catalog", "webhook", "doctor", "help"} {
+		"checkout", "portal", "captures", "capture", "cancel", "resync", "reconcile", "catalog", "webhook", "doctor", "help"} {
 		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintln(w)

@@ -141,6 +141,18 @@ func (o *operator) Health(ctx context.Context) ([]tui.HealthCheck, error) {
 	return out, nil
 }
 
+// Reconcile lists Stripe's payments of the last since (from midnight UTC)
+// and has billing compare them with the store.
+func (o *operator) Reconcile(ctx context.Context, since time.Duration) ([]billing.Difference, error) {
+	now := time.Now().UTC()
+	from := now.Add(-since).Truncate(24 * time.Hour)
+	l, err := o.s.client.StripePayments(ctx, from, now, reconcileMargin)
+	if err != nil {
+		return nil, err
+	}
+	return o.svc.Reconcile(l)
+}
+
 func (o *operator) Resync(ctx context.Context, since time.Duration) (string, error) {
 	res, err := o.s.client.Resync(ctx, stripeapi.ResyncOptions{Since: time.Now().Add(-since),
 		Progress: func(p stripeapi.ResyncProgress) { o.s.setStatus(p.String()) }})

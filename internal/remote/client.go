@@ -428,6 +428,13 @@ func (c *Client) Resync(ctx context.Context, since time.Duration) (string, error
 	return out.Summary, c.post(ctx, "/console/stripe/resync", resyncRequest{Since: since}, &out)
 }
 
+// Reconcile is tui.Operator.Reconcile over the socket: Stripe is listed
+// by the process that holds the key.
+func (c *Client) Reconcile(ctx context.Context, since time.Duration) ([]billing.Difference, error) {
+	var out []billing.Difference
+	return out, c.post(ctx, "/console/stripe/reconcile", resyncRequest{Since: since}, &out)
+}
+
 var (
 	_ tui.Backend  = (*Client)(nil)
 	_ tui.Operator = (*Client)(nil)

@@ -183,6 +183,9 @@ func NewHandler(b tui.Backend, op tui.Operator, info Info) http.Handler {
 		v, err := op.Health(r.Context())
 		reply(w, v, err)
 	})
+	stripe("POST /console/stripe/reconcile", posted(func(r *http.Request, req resyncRequest) (any, error) {
+		return op.Reconcile(r.Context(), req.Since)
+	}))
 	stripe("POST /console/stripe/resync", posted(func(r *http.Request, req resyncRequest) (any, error) {
 		s, err := op.Resync(r.Context(), req.Since)
 		return summary{s}, err
