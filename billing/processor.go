@@ -8,24 +8,48 @@ import (
 	"time"
 )
 
-// Run is the processor: it applies stored events in arrival order until ctx
-// ends, then applies every event already received and returns. Expiry runs
-// at start and every minute.
+// Run applies stored events in arrival order until ctx ends, then applies
+// every event already received and returns (see Processor).
+func (s *Service) Run(ctx context.Context) error {
+	s.running.Store(true)
+	defer s.running.Store(false)
+	return newProcessor(s).Run(ctx)
+}
+
+// Processor is the one goroutine that applies stored events: it reads
+// pending events in arrival order, a batch at a time sized by what waits,
+// and writes each batch through the store's group commit (Store.Shared), so
+// a batch shares its transaction and fsync with the webhooks being
+// acknowledged instead of holding the write lock while they wait. Expiry
+// runs at start and every minute.
 //
 // Events waiting for a missing piece are swept again (all of them, in
 // order, a batch at a time between batches of new events) at start, after
 // anything was applied (at most once a second) and after an operator
 // action; those waiting on an API outage only at their backoff time.
-func (s *Service) Run(ctx context.Context) error {
-	s.running.Store(true)
-	defer s.running.Store(false)
+//
+// Every wait is on the service's injected clock (Options.Clock and
+// Options.After): a retry, the next sweep, the next expiry run, a fault's
+// backoff. Between them it sleeps until an ingest wakes it; it never polls.
+type Processor struct {
+	s         *Service
+	expireAt  time.Time // the next expiry run
+	needSweep bool      // something applied or an operator asked: sweep the waiting events
+	sweeping  bool      // a sweep is under way, at cursor
+	cursor    uint64
+	lastSweep time.Time
+	faulted   int // attempts in a row that writes failed
+}
+
+func newProcessor(s *Service) *Processor { return &Processor{s: s, needSweep: true} }
+
+// Run is the processor's loop; see Processor.
+func (p *Processor) Run(ctx context.Context) error {
+	s := p.s
 	s.ExpireDue()
-	expireAt := s.clock().Add(time.Minute) // the next expiry run
-	needSweep, sweeping := true, false
-	var cursor uint64
-	var lastSweep time.Time
-	faulted := 0 // attempts in a row that writes failed
+	p.expireAt = s.clock().Add(time.Minute)
 	for {
+		p.gather(ctx)
 		res, err := s.processOnce(ctx, pickDue, 0)
 		probing := err == nil && res.processed == 0 && s.StoreFault() != nil
 		if probing {
@@ -40,60 +64,103 @@ func (s *Service) Run(ctx context.Context) error {
 			// was written and every event stays as it was. Wait, longer
 			// each time; noteWrite has logged the change once. (Or writes
 			// work but have not for long: probe again later.)
-			faulted++
+			p.faulted++
 			select {
 			case <-ctx.Done():
 				s.drain()
 				return nil
-			case <-s.after(faultBackoff(faulted, s.faults.base)):
+			case <-s.after(faultBackoff(p.faulted, s.faults.base)):
 			}
 			continue
 		}
-		faulted = 0
+		p.faulted = 0
 		if err != nil {
 			s.log.Error("processor", "err", err)
 		}
-		if res.applied > 0 || s.retryAll.Swap(false) {
-			needSweep = true
-		}
-		if needSweep && !sweeping && s.clock().Sub(lastSweep) >= time.Second {
-			needSweep, sweeping, cursor, lastSweep = false, true, 0, s.clock()
-		}
-		if sweeping {
-			sw, err := s.processOnce(ctx, pickSweep, cursor)
-			if err != nil {
-				s.log.Error("processor sweep", "err", err)
-			}
-			cursor = sw.lastSeq
-			sweeping = err == nil && sw.processed == s.batch
-			if sw.applied > 0 {
-				needSweep = true
-			}
-		}
-		if ctx.Err() == nil && err == nil && (res.processed > 0 || sweeping) {
+		swept := p.sweep(ctx, res.applied > 0)
+		if ctx.Err() == nil && err == nil && (res.processed > 0 || swept) {
 			continue
-		}
-		// Sleep until the first of: a waiting event's retry, the next
-		// sweep, the next expiry run; or until an ingest wakes us.
-		wait := expireAt.Sub(s.clock())
-		if !res.nextDue.IsZero() {
-			wait = min(wait, max(res.nextDue.Sub(s.clock()), 10*time.Millisecond))
-		}
-		if needSweep {
-			wait = min(wait, max(lastSweep.Add(time.Second).Sub(s.clock()), 10*time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
 			s.drain()
 			return nil
 		case <-s.wake:
-		case <-s.after(max(wait, 0)):
+		case <-s.after(p.idle(res.nextDue)):
 		}
-		if !s.clock().Before(expireAt) {
+		if !s.clock().Before(p.expireAt) {
 			s.ExpireDue()
-			expireAt = s.clock().Add(time.Minute)
+			p.expireAt = s.clock().Add(time.Minute)
 		}
 	}
+}
+
+// gather waits, while webhooks wait for their commit, until a full batch
+// of received events is stored: under a burst the processor then shares a
+// commit with acknowledgements once per batch rather than joining every
+// one of them, and acknowledging Stripe stays first. It returns at once
+// when no ingest waits (a trickle is applied as it arrives), and wakes on
+// ingests, never on a timer.
+func (p *Processor) gather(ctx context.Context) {
+	s := p.s
+	for {
+		idle := s.store.IngestsIdle()
+		select {
+		case <-idle:
+			return
+		default:
+		}
+		if c, err := s.store.Counts(); err != nil || c.Pending-min(c.Pending, c.Waiting) >= uint64(s.batch) {
+			return
+		}
+		select {
+		case <-idle:
+			return
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		}
+	}
+}
+
+// sweep runs one batch of the sweep of waiting events when one is due or
+// under way, and reports whether the sweep goes on.
+func (p *Processor) sweep(ctx context.Context, applied bool) bool {
+	s := p.s
+	if applied || s.retryAll.Swap(false) {
+		p.needSweep = true
+	}
+	if p.needSweep && !p.sweeping && s.clock().Sub(p.lastSweep) >= time.Second {
+		p.needSweep, p.sweeping, p.cursor, p.lastSweep = false, true, 0, s.clock()
+	}
+	if !p.sweeping {
+		return false
+	}
+	sw, err := s.processOnce(ctx, pickSweep, p.cursor)
+	if err != nil {
+		s.log.Error("processor sweep", "err", err)
+	}
+	p.cursor = sw.lastSeq
+	p.sweeping = err == nil && sw.processed == s.batch
+	if sw.applied > 0 {
+		p.needSweep = true
+	}
+	return p.sweeping
+}
+
+// idle is how long to sleep when there is nothing to apply: until the
+// first of a waiting event's retry (nextDue), the next sweep, the next
+// expiry run. An ingest wakes the processor sooner.
+func (p *Processor) idle(nextDue time.Time) time.Duration {
+	now := p.s.clock()
+	wait := p.expireAt.Sub(now)
+	if !nextDue.IsZero() {
+		wait = min(wait, max(nextDue.Sub(now), 10*time.Millisecond))
+	}
+	if p.needSweep {
+		wait = min(wait, max(p.lastSweep.Add(time.Second).Sub(now), 10*time.Millisecond))
+	}
+	return max(wait, 0)
 }
 
 // drain applies every event in state received, then returns: what the
@@ -188,25 +255,21 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 	}
 	res.lastSeq = evs[len(evs)-1].Seq
 	res.processed = len(evs)
-	// Acknowledging Stripe comes first: while webhook requests wait for
-	// their commit, hold back (up to 20 ms) before taking the write lock.
-	if idle := s.store.IngestsIdle(); which != pickReceived {
-		select {
-		case <-idle:
-		default:
-			select {
-			case <-idle:
-			case <-s.after(20 * time.Millisecond):
-			case <-ctx.Done():
-			}
-		}
+	// Payloads are decoded here, before the commit, not under its lock.
+	objs := make([]decoded, len(evs))
+	for i, ev := range evs {
+		objs[i].obj, objs[i].err = DataObject(ev.Payload)
 	}
+	// The batch joins the store's group commit: one transaction and one
+	// fsync with the webhooks being acknowledged meanwhile, and no second
+	// writer holding the lock while they wait. fn may run twice (Shared);
+	// it reports afresh each time.
 	var acts []Activity
 	var fetch []fetchReq
-	err = s.store.Update(now, func(tx Tx) error {
+	err = s.store.Shared(now, func(tx Tx) error {
 		acts, fetch = acts[:0], fetch[:0]
-		for _, ev := range evs {
-			a, f, err := s.applyOne(tx, ev, now)
+		for i, ev := range evs {
+			a, f, err := s.applyOne(tx, ev, objs[i], now)
 			if err != nil {
 				return err
 			}
@@ -227,12 +290,12 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 		// A write failed: apply one by one so one event cannot hold up the
 		// others, and mark the one that fails.
 		acts, fetch = acts[:0], fetch[:0]
-		for _, ev := range evs {
+		for i, ev := range evs {
 			var a Activity
 			var f string
 			err := s.store.Update(now, func(tx Tx) error {
 				var err error
-				a, f, err = s.applyOne(tx, ev, now)
+				a, f, err = s.applyOne(tx, ev, objs[i], now)
 				return err
 			})
 			s.noteWrite(err)
@@ -275,6 +338,12 @@ func (s *Service) publishOutcomes(acts []Activity) (applied, waiting int) {
 	return applied, waiting
 }
 
+// decoded is an event's data.object as DataObject read it, or why not.
+type decoded struct {
+	obj Obj
+	err error
+}
+
 type fetchReq struct {
 	event   string
 	session string
@@ -300,10 +369,13 @@ func waitingSince(rec EventRecord) time.Time {
 
 // applyOne decides one event and writes the decision in tx. An error from
 // the rules marks the event failed; an error from the store aborts tx.
-func (s *Service) applyOne(tx Tx, ev Event, now time.Time) (Activity, string, error) {
+func (s *Service) applyOne(tx Tx, ev Event, obj decoded, now time.Time) (Activity, string, error) {
 	rec := ev.EventRecord
 	rec.Attempts++
-	d, derr := s.rules.Decide(ev, tx, now)
+	d, derr := Decision{}, obj.err
+	if derr == nil {
+		d, derr = s.rules.DecideObject(ev, obj.obj, tx, now)
+	}
 	if derr == nil && d.State == StateWaiting && d.NeedLineItems == "" && !d.Retry &&
 		now.After(waitingSince(rec).Add(s.wait)) {
 		d.Flags = append(d.Flags, Flag{Kind: AttnGaveUp, ID: ev.ID, User: d.User,

@@ -126,6 +126,13 @@ func (r Rules) Decide(ev Event, st State, now time.Time) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
+	return r.DecideObject(ev, obj, st, now)
+}
+
+// DecideObject is Decide with the event's data.object already read
+// (DataObject): the processor reads payloads before it joins a commit, so
+// the decoding is not done while the store's write lock is held.
+func (r Rules) DecideObject(ev Event, obj Obj, st State, now time.Time) (Decision, error) {
 	switch ev.Type {
 	case "checkout.session.completed", "checkout.session.async_payment_succeeded":
 		return r.checkoutCompleted(ev, obj, st)

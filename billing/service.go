@@ -39,7 +39,10 @@ type Options struct {
 	Log   *slog.Logger
 	// Fetcher reads line items; nil when no secret key is configured.
 	Fetcher LineItemFetcher
-	// BatchSize bounds how many events one processor transaction applies.
+	// BatchSize bounds how many events one processor transaction applies
+	// (default 256). A batch takes what is pending up to this: under a
+	// burst many events share one commit and its fsync; at a trickle a
+	// batch is the event that just arrived.
 	BatchSize int
 	// WaitLimit is how long after its arrival (received_at, for webhooks
 	// and resynced events alike) an event may wait for a missing piece
@@ -92,7 +95,7 @@ func NewService(store Store, opt Options) *Service {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	if opt.BatchSize <= 0 {
-		opt.BatchSize = 16
+		opt.BatchSize = 256
 	}
 	if opt.WaitLimit <= 0 {
 		opt.WaitLimit = 72 * time.Hour
