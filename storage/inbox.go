@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -20,9 +19,10 @@ import (
 func (s *Store) Ingest(ev billing.Event) (rec billing.EventRecord, duplicate bool, err error) {
 	s.inflight.begin()
 	defer s.inflight.end()
+	stored := encodePayload(ev.Payload) // before the commit, not under its lock
 	err = s.Shared(time.Now(), func(tx billing.Tx) error {
 		var err error
-		rec, duplicate, err = ingestTx(tx.(*Tx).tx, ev)
+		rec, duplicate, err = ingestTx(tx.(*Tx).tx, ev, stored)
 		return err
 	})
 	return rec, duplicate, err
@@ -77,7 +77,8 @@ func (f *inflight) idle() <-chan struct{} {
 	return f.done
 }
 
-func ingestTx(tx *bolt.Tx, ev billing.Event) (billing.EventRecord, bool, error) {
+// ingestTx stores ev with its payload in its stored form (encodePayload).
+func ingestTx(tx *bolt.Tx, ev billing.Event, stored []byte) (billing.EventRecord, bool, error) {
 	if ev.ID == "" {
 		return billing.EventRecord{}, false, fmt.Errorf("event has no id")
 	}
@@ -104,7 +105,7 @@ func ingestTx(tx *bolt.Tx, ev billing.Event) (billing.EventRecord, bool, error) 
 	if err := putJSON(events, k, rec); err != nil {
 		return billing.EventRecord{}, false, err
 	}
-	if err := tx.Bucket(payloadsBucket).Put(k, ev.Payload); err != nil {
+	if err := putPayload(tx, k, stored); err != nil {
 		return billing.EventRecord{}, false, err
 	}
 	if err := ids.Put([]byte(ev.ID), k); err != nil {
@@ -133,7 +134,7 @@ func (s *Store) Pending(after uint64, limit int, due func(billing.EventRecord) b
 	var out []billing.Event
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(pendingBucket).Cursor()
-		events, payloads := tx.Bucket(eventsBucket), tx.Bucket(payloadsBucket)
+		events := tx.Bucket(eventsBucket)
 		for k, _ := c.Seek(itob(after + 1)); k != nil && len(out) < limit; k, _ = c.Next() {
 			var ev billing.Event
 			if _, err := getJSON(events, k, &ev.EventRecord); err != nil {
@@ -142,7 +143,10 @@ func (s *Store) Pending(after uint64, limit int, due func(billing.EventRecord) b
 			if due != nil && !due(ev.EventRecord) {
 				continue
 			}
-			ev.Payload = bytes.Clone(payloads.Get(k))
+			var err error
+			if ev.Payload, err = payload(tx, k); err != nil {
+				return fmt.Errorf("event %s: %w", ev.ID, err)
+			}
 			out = append(out, ev)
 		}
 		return nil
@@ -161,8 +165,9 @@ func (s *Store) EventByID(id string) (billing.Event, error) {
 		if _, err := getJSON(tx.Bucket(eventsBucket), k, &ev.EventRecord); err != nil {
 			return err
 		}
-		ev.Payload = bytes.Clone(tx.Bucket(payloadsBucket).Get(k))
-		return nil
+		var err error
+		ev.Payload, err = payload(tx, k)
+		return err
 	})
 	return ev, err
 }

@@ -19,7 +19,8 @@ var (
 	// eventsBucket maps an arrival sequence (8 bytes big-endian) to an EventRecord
 	// without its payload, so listing pages of events never reads payloads.
 	eventsBucket = []byte("events")
-	// payloadsBucket maps the same arrival sequence to the raw body Stripe signed.
+	// payloadsBucket maps the same arrival sequence to the body Stripe signed,
+	// zstd-compressed (payloads.go).
 	payloadsBucket = []byte("payloads")
 	// eventIDsBucket maps a Stripe event id to its arrival sequence; it is what
 	// makes a redelivery a no-op.

@@ -81,10 +81,13 @@ func (t *Tx) Event(id string) (billing.Event, bool, error) {
 		return billing.Event{}, false, nil
 	}
 	var ev billing.Event
-	if _, err := getJSON(t.tx.Bucket(eventsBucket), k, &ev.EventRecord); err != nil {
+	_, err := getJSON(t.tx.Bucket(eventsBucket), k, &ev.EventRecord)
+	if err != nil {
 		return billing.Event{}, false, err
 	}
-	ev.Payload = bytes.Clone(t.tx.Bucket(payloadsBucket).Get(k))
+	if ev.Payload, err = payload(t.tx, k); err != nil {
+		return billing.Event{}, false, err
+	}
 	return ev, true, nil
 }
 
