@@ -127,6 +127,12 @@ func checkOpened(db *bolt.DB, path string, size int64) error {
 				return &DamagedError{Path: path, Cause: fmt.Sprintf("truncated: the file is %d bytes, its pages need %d", size, need),
 					Hint: "restore the last backup"}
 			}
+			// Read what follows from the file first: a scribbled page
+			// pointer must be an error here, not a wild read through
+			// bbolt's memory map.
+			if err := checkEdges(tx, path); err != nil {
+				return &DamagedError{Path: path, Cause: oneLine(err.Error()), Hint: "restore the last backup"}
+			}
 			var names []string
 			err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 				names = append(names, string(name))

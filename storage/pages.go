@@ -38,10 +38,21 @@ type pageWalk struct {
 	pageSize int64
 	high     uint64 // the meta's high-water page id: pages are below it
 	seen     map[uint64]bool
+	// edges, when set, follows only the first and the last child of a
+	// branch page below the root bucket's: the pages a cursor's First and
+	// Last read, which is what Open's check makes bbolt read.
+	edges bool
 }
 
 // checkLayout runs pageWalk over the file as tx sees it.
-func checkLayout(tx *bolt.Tx, path string) error {
+func checkLayout(tx *bolt.Tx, path string) error { return walkLayout(tx, path, false) }
+
+// checkEdges runs pageWalk over the root bucket and, in every bucket, the
+// pages from its root to its first and its last leaf: cheap enough for
+// every Open, and what Open's check reads through bbolt next.
+func checkEdges(tx *bolt.Tx, path string) error { return walkLayout(tx, path, true) }
+
+func walkLayout(tx *bolt.Tx, path string, edges bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -51,7 +62,7 @@ func checkLayout(tx *bolt.Tx, path string) error {
 	if err != nil {
 		return err
 	}
-	w := &pageWalk{f: f, size: fi.Size(), pageSize: int64(tx.DB().Info().PageSize), seen: map[uint64]bool{}}
+	w := &pageWalk{f: f, size: fi.Size(), pageSize: int64(tx.DB().Info().PageSize), seen: map[uint64]bool{}, edges: edges}
 	root, err := w.meta(uint64(tx.ID()))
 	if err != nil {
 		return err
@@ -150,6 +161,12 @@ func (w *pageWalk) elements(b []byte, where string, depth int) error {
 			pos, ksize, child := int(le.Uint32(e[0:])), int(le.Uint32(e[4:])), le.Uint64(e[8:])
 			if off+pos+ksize > len(b) || ksize == 0 {
 				return fmt.Errorf("%s: branch key %d lies outside the page", where, i)
+			}
+			if w.edges && depth > 0 && i != 0 && i != count-1 {
+				if child < 2 || child >= w.high {
+					return fmt.Errorf("%s: branch element %d points to page %d, outside the file's %d pages", where, i, child, w.high)
+				}
+				continue
 			}
 			if err := w.tree(child, depth+1); err != nil {
 				return err
