@@ -66,7 +66,7 @@ func buildRollups(tx *bolt.Tx) error {
 	}
 	// Refunds and lost disputes, in arrival order, from their events.
 	state := &Tx{tx: tx}
-	events, payloads := tx.Bucket(eventsBucket), tx.Bucket(payloadsBucket)
+	events := tx.Bucket(eventsBucket)
 	err = events.ForEach(func(k, v []byte) error {
 		var rec billing.EventRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
@@ -75,7 +75,11 @@ func buildRollups(tx *bolt.Tx) error {
 		if rec.State != billing.StateApplied || (rec.Type != "charge.refunded" && rec.Type != "charge.dispute.closed") {
 			return nil
 		}
-		rev, ok, err := billing.ReversalOf(billing.Event{EventRecord: rec, Payload: payloads.Get(k)}, state)
+		body, err := payload(tx, k) // compressed or, as earlier versions stored it, raw
+		if err != nil {
+			return fmt.Errorf("event seq %d: %w", btoi(k), err)
+		}
+		rev, ok, err := billing.ReversalOf(billing.Event{EventRecord: rec, Payload: body}, state)
 		if err != nil || !ok {
 			return err
 		}
