@@ -8,17 +8,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // Envelope is the part of a Stripe event every API version agrees on.
 type Envelope struct {
-	ID         string          `json:"id"`
-	Object     string          `json:"object"`
-	Type       string          `json:"type"`
-	Created    int64           `json:"created"`
-	APIVersion string          `json:"api_version"`
-	Livemode   bool            `json:"livemode"`
-	Data       json.RawMessage `json:"data"`
+	ID         string
+	Object     string
+	Type       string
+	Created    int64
+	APIVersion string
+	Livemode   bool
 }
 
 // ErrMalformed marks a body that is not a Stripe event.
@@ -29,12 +30,52 @@ var ErrMalformed = errors.New("malformed event")
 // store on every redelivery.
 const MaxEventID = 255
 
-// ParseEnvelope reads the event header from a raw body. It does not look at
-// the API version: events of any version are accepted and read field by field.
+// envelopePaths are the fields ParseEnvelope reads, in Envelope's order.
+var envelopePaths = []string{"id", "object", "type", "created", "api_version", "livemode"}
+
+// ParseEnvelope reads the event header from a raw body: it checks that the
+// body is JSON and reads those six fields in place (gjson), without
+// decoding data.object, which the processor reads once, later. It does not
+// look at the API version: events of any version are accepted and read
+// field by field.
 func ParseEnvelope(payload []byte) (Envelope, error) {
 	var env Envelope
-	if err := json.Unmarshal(payload, &env); err != nil {
-		return env, fmt.Errorf("%w: %v", ErrMalformed, err)
+	if !gjson.ValidBytes(payload) {
+		return env, fmt.Errorf("%w: not JSON", ErrMalformed)
+	}
+	if !gjson.ParseBytes(payload).IsObject() {
+		return env, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	f := gjson.GetManyBytes(payload, envelopePaths...)
+	for i, p := range []*string{&env.ID, &env.Object, &env.Type, nil, &env.APIVersion} {
+		if p == nil {
+			continue
+		}
+		switch f[i].Type {
+		case gjson.String:
+			*p = f[i].Str
+		case gjson.Null:
+		default:
+			return env, fmt.Errorf("%w: %s is not a string", ErrMalformed, envelopePaths[i])
+		}
+	}
+	switch c := f[3]; c.Type {
+	case gjson.Number:
+		n, err := strconv.ParseInt(c.Raw, 10, 64)
+		if err != nil {
+			return env, fmt.Errorf("%w: created is not a whole number", ErrMalformed)
+		}
+		env.Created = n
+	case gjson.Null:
+	default:
+		return env, fmt.Errorf("%w: created is not a number", ErrMalformed)
+	}
+	switch l := f[5]; l.Type {
+	case gjson.True, gjson.False:
+		env.Livemode = l.Bool()
+	case gjson.Null:
+	default:
+		return env, fmt.Errorf("%w: livemode is not a boolean", ErrMalformed)
 	}
 	switch {
 	case env.ID == "":
