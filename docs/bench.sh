@@ -29,6 +29,22 @@ scenario() {
   "$BIN" verify --db "$db"
 }
 
+# Issue 13: the processor keeps up. Each line pair is one fresh serve: the
+# simulator's line, then the watcher's (largest backlog, when the sender
+# finished, when the backlog was back to 0, peak RSS). ack ÷ (ack + drain) =
+# sender_done ÷ backlog_zero. BASELINE=path/to/older/creditdesk runs the
+# same against that binary, alternately, so the two compare in one sitting.
+runs=${RUNS:-3}
+echo "== burst: 30,000 pack checkouts at max rate, 32 connections ($runs runs${BASELINE:+, alternating with $BASELINE})"
+for i in $(seq "$runs"); do
+  echo "-- run $i: this build"; bash docs/burst.sh "$BIN" --count 30000 --rate 0 --concurrency 32
+  [ -n "${BASELINE:-}" ] && { echo "-- run $i: baseline"; bash docs/burst.sh "$BASELINE" --count 30000 --rate 0 --concurrency 32; }
+done
+echo "== sustained 1,000 events/s for 10 s, 64 connections, 10 runs: p99 ack and largest backlog"
+for i in $(seq 10); do
+  echo "-- run $i"; bash docs/burst.sh "$BIN" --count 10000 --rate 1000 --concurrency 64
+done
+
 scenario "max throughput: 50,000 signed pack checkouts, 64 connections" --load --count 50000 --concurrency 64
 # The same load with `creditdesk backup` looping through the admin socket
 # meanwhile: ingest goes on during a backup (target: within 15% of the
@@ -71,6 +87,11 @@ if command -v wrk >/dev/null; then
 else
   echo "== (install wrk, e.g. apt-get install wrk, to measure API reads without a Go client on the same cores)"
 fi
+
+echo "== ingest of the real corpus (stripe-events-2020) at 32 connections against a trivial handler's ceiling, 3 rounds"
+go test -run '^$' -bench CorpusIngest -benchtime 3x ./webhook/ | grep -E '^(Benchmark|ok|PASS)'
+echo "== app API spends while webhooks arrive at 1,000/s"
+go test -run '^$' -bench APISpendWithWebhooks -benchtime 40000x -count 3 ./webhook/ | grep -E '^(Benchmark|ok|PASS)'
 
 echo "== Go benchmarks"
 go test -run '^$' -bench . -benchtime 2s ./storage/ ./billing/ ./webhook/ | grep -E '^(Benchmark|ok|PASS)'
