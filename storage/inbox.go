@@ -1,7 +1,8 @@
 package storage
 
 import (
-	"encoding/json"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -84,8 +85,7 @@ func ingestTx(tx *bolt.Tx, ev billing.Event, stored []byte) (billing.EventRecord
 	}
 	ids := tx.Bucket(eventIDsBucket)
 	if seq := ids.Get([]byte(ev.ID)); seq != nil {
-		var rec billing.EventRecord
-		_, err := getJSON(tx.Bucket(eventsBucket), seq, &rec)
+		rec, _, err := getEvent(tx.Bucket(eventsBucket), seq)
 		return rec, true, err
 	}
 	events := tx.Bucket(eventsBucket)
@@ -102,7 +102,7 @@ func ingestTx(tx *bolt.Tx, ev billing.Event, stored []byte) (billing.EventRecord
 		rec.ReceivedAt = time.Now().UTC()
 	}
 	k := itob(seq)
-	if err := putJSON(events, k, rec); err != nil {
+	if err := putEvent(events, rec); err != nil {
 		return billing.EventRecord{}, false, err
 	}
 	if err := putPayload(tx, k, stored); err != nil {
@@ -137,13 +137,13 @@ func (s *Store) Pending(after uint64, limit int, due func(billing.EventRecord) b
 		events := tx.Bucket(eventsBucket)
 		for k, _ := c.Seek(itob(after + 1)); k != nil && len(out) < limit; k, _ = c.Next() {
 			var ev billing.Event
-			if _, err := getJSON(events, k, &ev.EventRecord); err != nil {
+			var err error
+			if ev.EventRecord, _, err = getEvent(events, k); err != nil {
 				return err
 			}
 			if due != nil && !due(ev.EventRecord) {
 				continue
 			}
-			var err error
 			if ev.Payload, err = payload(tx, k); err != nil {
 				return fmt.Errorf("event %s: %w", ev.ID, err)
 			}
@@ -162,10 +162,10 @@ func (s *Store) EventByID(id string) (billing.Event, error) {
 		if k == nil {
 			return billing.ErrNotFound
 		}
-		if _, err := getJSON(tx.Bucket(eventsBucket), k, &ev.EventRecord); err != nil {
+		var err error
+		if ev.EventRecord, _, err = getEvent(tx.Bucket(eventsBucket), k); err != nil {
 			return err
 		}
-		var err error
 		ev.Payload, err = payload(tx, k)
 		return err
 	})
@@ -181,7 +181,8 @@ func (s *Store) EventsPage(before uint64, limit int, match func(billing.EventRec
 		k, v := lastBelow(c, seqBelow(before))
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
 			var rec billing.EventRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
+			var err error
+			if rec, err = decodeEvent(v); err != nil {
 				return err
 			}
 			if match == nil || match(rec) {
@@ -191,4 +192,222 @@ func (s *Store) EventsPage(before uint64, limit int, match func(billing.EventRec
 		return nil
 	})
 	return out, err
+}
+
+// The events bucket (eventsBucket) maps an arrival sequence (8 bytes
+// big-endian) to the event's record without its payload. Since schema
+// version 9 a record is this binary layout, not JSON (a JSON record starts
+// with '{'; a binary one with eventCodecV1):
+//
+//	eventCodecV1
+//	uvarint seq
+//	string id, string type          (a string is a uvarint length, then its bytes)
+//	varint created
+//	string api_version
+//	byte flags                      (1 livemode, 2 waits_for_api, 4 received_at set, 8 next_attempt set)
+//	[varint seconds, uvarint nanoseconds of received_at, if set]
+//	[varint seconds, uvarint nanoseconds of next_attempt, if set]
+//	string state, string reason
+//	varint attempts
+//	string user
+//	varint amount
+//	uvarint number of keys, then each key as a string
+//	string source
+//
+// Times are UTC. Nothing may follow the last field.
+const eventCodecV1 = 0x01
+
+const (
+	evLivemode = 1 << iota
+	evWaitsForAPI
+	evReceivedAt
+	evNextAttempt
+)
+
+// eventFillPercent packs the events and payloads buckets' pages: their keys
+// only grow, so bbolt's default of half-full pages would leave half of every
+// page empty for inserts that never come.
+const eventFillPercent = 1.0
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+// encodeEvent is rec in the events bucket's binary layout.
+func encodeEvent(rec billing.EventRecord) []byte {
+	b := make([]byte, 0, 96+len(rec.ID)+len(rec.Type)+len(rec.Reason)+len(rec.User)+len(rec.Keys)*32)
+	b = append(b, eventCodecV1)
+	b = binary.AppendUvarint(b, rec.Seq)
+	b = appendString(b, rec.ID)
+	b = appendString(b, rec.Type)
+	b = binary.AppendVarint(b, rec.Created)
+	b = appendString(b, rec.APIVersion)
+	var flags byte
+	if rec.Livemode {
+		flags |= evLivemode
+	}
+	if rec.WaitsForAPI {
+		flags |= evWaitsForAPI
+	}
+	if !rec.ReceivedAt.IsZero() {
+		flags |= evReceivedAt
+	}
+	if !rec.NextAttempt.IsZero() {
+		flags |= evNextAttempt
+	}
+	b = append(b, flags)
+	if !rec.ReceivedAt.IsZero() {
+		b = appendTime(b, rec.ReceivedAt)
+	}
+	if !rec.NextAttempt.IsZero() {
+		b = appendTime(b, rec.NextAttempt)
+	}
+	b = appendString(b, string(rec.State))
+	b = appendString(b, rec.Reason)
+	b = binary.AppendVarint(b, int64(rec.Attempts))
+	b = appendString(b, rec.User)
+	b = binary.AppendVarint(b, rec.Amount)
+	b = binary.AppendUvarint(b, uint64(len(rec.Keys)))
+	for _, k := range rec.Keys {
+		b = appendString(b, k)
+	}
+	return appendString(b, rec.Source)
+}
+
+// errEventCodec is a stored event record that is not the layout above.
+var errEventCodec = errors.New("event record is damaged: not the binary layout of schema version 9")
+
+// eventReader reads encodeEvent's fields in order; the first short or
+// impossible field sets err and every later read returns zero.
+type eventReader struct {
+	b   []byte
+	err error
+}
+
+func (r *eventReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errEventCodec
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *eventReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errEventCodec
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *eventReader) str() string {
+	n := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	if n > uint64(len(r.b)) {
+		r.err = errEventCodec
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *eventReader) byte() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.err = errEventCodec
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *eventReader) time() time.Time {
+	s, ns := r.varint(), r.uvarint()
+	if r.err != nil {
+		return time.Time{}
+	}
+	if ns >= 1e9 {
+		r.err = errEventCodec
+		return time.Time{}
+	}
+	return time.Unix(s, int64(ns)).UTC()
+}
+
+// decodeEvent reads a record encodeEvent wrote.
+func decodeEvent(v []byte) (billing.EventRecord, error) {
+	var rec billing.EventRecord
+	if len(v) == 0 || v[0] != eventCodecV1 {
+		return rec, errEventCodec
+	}
+	r := &eventReader{b: v[1:]}
+	rec.Seq = r.uvarint()
+	rec.ID = r.str()
+	rec.Type = r.str()
+	rec.Created = r.varint()
+	rec.APIVersion = r.str()
+	flags := r.byte()
+	rec.Livemode, rec.WaitsForAPI = flags&evLivemode != 0, flags&evWaitsForAPI != 0
+	if flags&evReceivedAt != 0 {
+		rec.ReceivedAt = r.time()
+	}
+	if flags&evNextAttempt != 0 {
+		rec.NextAttempt = r.time()
+	}
+	rec.State = billing.EventState(r.str())
+	rec.Reason = r.str()
+	rec.Attempts = int(r.varint())
+	rec.User = r.str()
+	rec.Amount = r.varint()
+	if n := r.uvarint(); n > uint64(len(r.b)) {
+		r.err = errEventCodec
+	} else if n > 0 {
+		rec.Keys = make([]string, 0, n)
+		for range n {
+			rec.Keys = append(rec.Keys, r.str())
+		}
+	}
+	rec.Source = r.str()
+	if r.err == nil && (len(r.b) != 0 || flags >= evNextAttempt<<1) {
+		r.err = errEventCodec
+	}
+	if r.err != nil {
+		return billing.EventRecord{}, r.err
+	}
+	return rec, nil
+}
+
+// getEvent reads the record under k of the events bucket; ok is false when
+// there is none.
+func getEvent(events *bolt.Bucket, k []byte) (rec billing.EventRecord, ok bool, err error) {
+	v := events.Get(k)
+	if v == nil {
+		return rec, false, nil
+	}
+	rec, err = decodeEvent(v)
+	return rec, err == nil, err
+}
+
+// putEvent stores rec under its sequence, keeping the bucket's pages full.
+func putEvent(events *bolt.Bucket, rec billing.EventRecord) error {
+	events.FillPercent = eventFillPercent
+	return events.Put(itob(rec.Seq), encodeEvent(rec))
 }

@@ -55,7 +55,9 @@ func decodePayload(stored []byte) ([]byte, error) {
 
 // putPayload stores an event's payload, already encoded, under its key.
 func putPayload(tx *bolt.Tx, k, stored []byte) error {
-	return tx.Bucket(payloadsBucket).Put(k, stored)
+	b := tx.Bucket(payloadsBucket)
+	b.FillPercent = eventFillPercent // written once, keys only grow
+	return b.Put(k, stored)
 }
 
 // payload reads the body stored under k (nil when none is).

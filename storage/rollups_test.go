@@ -216,6 +216,9 @@ func previousLayout(t *testing.T, path string) {
 		if err != nil {
 			return err
 		}
+		if err := eventsAsJSON(tx); err != nil {
+			return err
+		}
 		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(6))
 	})
 	if err != nil {

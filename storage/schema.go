@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -164,6 +165,27 @@ var migrations = []migration{
 	}},
 	{version: 6, name: "typed buckets instead of kv; attention flags counted", apply: migrateKV},
 	{version: 8, name: "per-day rollups of money, credits and plans (rollups.go)", apply: buildRollups},
+	{version: 9, name: "event records in a binary layout, not JSON (inbox.go)", apply: binaryEvents},
+}
+
+// binaryEvents rewrites every event record from JSON to encodeEvent's
+// layout; a record that is not JSON stops the migration (nothing changes).
+func binaryEvents(tx *bolt.Tx) error {
+	events := tx.Bucket(eventsBucket)
+	events.FillPercent = eventFillPercent
+	c := events.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var rec billing.EventRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("event seq %d: %w", btoi(k), err)
+		}
+		k = bytes.Clone(k)
+		if err := events.Put(k, encodeEvent(rec)); err != nil {
+			return err
+		}
+		c.Seek(k) // a Put may move the cursor's page: find the key again
+	}
+	return nil
 }
 
 // kvKinds are the record kinds the kv bucket held, by key prefix, and where

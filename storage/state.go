@@ -15,13 +15,13 @@ import (
 func (t *Tx) SetEvent(rec billing.EventRecord) error {
 	k := itob(rec.Seq)
 	events := t.tx.Bucket(eventsBucket)
-	var prev billing.EventRecord
-	if ok, err := getJSON(events, k, &prev); err != nil {
+	prev, ok, err := getEvent(events, k)
+	if err != nil {
 		return err
 	} else if !ok {
 		return billing.ErrNotFound
 	}
-	if err := putJSON(events, k, rec); err != nil {
+	if err := putEvent(events, rec); err != nil {
 		return err
 	}
 	pending := t.tx.Bucket(pendingBucket)
@@ -81,7 +81,8 @@ func (t *Tx) Event(id string) (billing.Event, bool, error) {
 		return billing.Event{}, false, nil
 	}
 	var ev billing.Event
-	_, err := getJSON(t.tx.Bucket(eventsBucket), k, &ev.EventRecord)
+	var err error
+	ev.EventRecord, _, err = getEvent(t.tx.Bucket(eventsBucket), k)
 	if err != nil {
 		return billing.Event{}, false, err
 	}

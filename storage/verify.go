@@ -193,8 +193,8 @@ func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 		return fmt.Errorf("%d events pending, the counter says %d", n, c)
 	}
 	return tx.Bucket(eventsBucket).ForEach(func(k, v []byte) error {
-		var rec billing.EventRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
+		rec, err := decodeEvent(v)
+		if err != nil {
 			return fmt.Errorf("event seq %d: %w", btoi(k), err)
 		}
 		r.Events++
