@@ -37,6 +37,7 @@ type memState struct {
 	apiKeys   map[string]APIKey
 	apiReqs   map[string]APIRequest
 	entrySeq  uint64
+	outbox    []OutboxMessage // by sequence - 1
 }
 
 func newMemStore() *memStore {
@@ -48,6 +49,7 @@ func newMemStore() *memStore {
 func (s memState) clone() memState {
 	c := s
 	c.events = append([]Event(nil), s.events...)
+	c.outbox = append([]OutboxMessage(nil), s.outbox...)
 	c.eventIDs, c.users, c.customers = maps.Clone(s.eventIDs), maps.Clone(s.users), maps.Clone(s.customers)
 	c.entries, c.keys, c.purchases = maps.Clone(s.entries), maps.Clone(s.keys), maps.Clone(s.purchases)
 	c.order = append([]string(nil), s.order...)
@@ -121,6 +123,14 @@ func (m *memStore) Counts() (Counts, error) {
 	for k := range m.st.kv {
 		if strings.HasPrefix(k, "flag:") {
 			c.Flags++
+		}
+	}
+	for _, o := range m.st.outbox {
+		switch o.State {
+		case DeliveryPending:
+			c.OutboxPending++
+		case DeliveryFailed:
+			c.OutboxFailed++
 		}
 	}
 	for _, ev := range m.st.events {

@@ -372,6 +372,8 @@ func waitingSince(rec EventRecord) time.Time {
 func (s *Service) applyOne(tx Tx, ev Event, obj decoded, now time.Time) (Activity, string, error) {
 	rec := ev.EventRecord
 	rec.Attempts++
+	setEvent(tx, ev.ID)
+	defer setEvent(tx, "")
 	d, derr := Decision{}, obj.err
 	if derr == nil {
 		d, derr = s.rules.DecideObject(ev, obj.obj, tx, now)

@@ -198,6 +198,10 @@ type Counts struct {
 	Purchases uint64
 	// Flags is how many attention flags are open.
 	Flags uint64
+	// OutboxPending and OutboxFailed count the app's messages not yet
+	// delivered and given up on.
+	OutboxPending uint64
+	OutboxFailed  uint64
 }
 
 // APIKey is a bearer key the founder's app uses to call creditdesk's API.

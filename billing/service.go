@@ -54,6 +54,9 @@ type Options struct {
 	// a store fault (full disk, I/O error) is over: /healthz answers 200
 	// again and Attention drops it. Default 10s.
 	FaultSettle time.Duration
+	// Outbox configures the messages to the founder's app; with no
+	// endpoints, none is written.
+	Outbox OutboxConfig
 }
 
 // Service runs the billing rules over a store.
@@ -81,6 +84,9 @@ type Service struct {
 	problems                               problems
 	outcomes                               outcomes
 	faults                                 storeFaults
+
+	outbox     OutboxConfig
+	outboxWake chan struct{}
 }
 
 // NewService returns a service over store. Call Run to start the processor.
@@ -101,7 +107,12 @@ func NewService(store Store, opt Options) *Service {
 		opt.WaitLimit = 72 * time.Hour
 	}
 	opt.Rules.LineItems = opt.Fetcher != nil
+	wake := make(chan struct{}, 1)
+	if len(opt.Outbox.Endpoints) > 0 {
+		store = &outboxStore{Store: store, cfg: opt.Outbox, wake: wake}
+	}
 	return &Service{
+		outbox: opt.Outbox, outboxWake: wake,
 		store: store, rules: opt.Rules, clock: opt.Clock, after: opt.After, log: opt.Log, fetcher: opt.Fetcher, batch: opt.BatchSize, wait: opt.WaitLimit,
 		wake: make(chan struct{}, 1), rejected: map[string]uint64{}, started: opt.Clock(),
 		faults: storeFaults{settle: opt.FaultSettle},

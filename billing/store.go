@@ -44,6 +44,10 @@ type Store interface {
 	// sequence before (0: from the newest).
 	PurchasesPage(before uint64, limit int) ([]Purchase, error)
 
+	// OutboxPage returns up to limit outbox messages newest first below
+	// sequence before (0: from the newest); failedOnly keeps the failed.
+	OutboxPage(before uint64, limit int, failedOnly bool) ([]OutboxMessage, error)
+
 	// Verify checks every invariant of the stored records.
 	Verify() (VerifyReport, error)
 	// WriteTo writes a consistent copy of the database to w.
@@ -119,6 +123,21 @@ type Tx interface {
 	// CatalogSynced is when the catalog was last listed (zero: never).
 	CatalogSynced() (time.Time, error)
 	SetCatalogSynced(at time.Time) error
+
+	// AddOutbox numbers m (Seq, ID) and stores it; PutOutbox stores a
+	// message already numbered. The store keeps the pending and failed
+	// indexes and their counters (Counts.OutboxPending, OutboxFailed) in
+	// step with State.
+	AddOutbox(m OutboxMessage) (OutboxMessage, error)
+	PutOutbox(m OutboxMessage) error
+	OutboxMessage(seq uint64) (OutboxMessage, bool, error)
+	// PendingOutbox calls fn with every pending message in sequence order
+	// until fn returns false; FailedOutbox the same for failed ones.
+	PendingOutbox(fn func(OutboxMessage) bool) error
+	FailedOutbox(fn func(OutboxMessage) bool) error
+	// AppEndpoint and PutAppEndpoint keep each endpoint's delivery state.
+	AppEndpoint(id string) (EndpointState, bool, error)
+	PutAppEndpoint(e EndpointState) error
 
 	APIKey(name string) (APIKey, bool, error)
 	APIKeyNameByHash(hash []byte) (string, bool)

@@ -164,6 +164,7 @@ var migrations = []migration{
 		})
 	}},
 	{version: 6, name: "typed buckets instead of kv; attention flags counted", apply: migrateKV},
+	{version: 7, name: "outbox of messages to the app (outbox.go)", apply: migrateOutbox},
 	{version: 8, name: "per-day rollups of money, credits and plans (rollups.go)", apply: buildRollups},
 	{version: 9, name: "event records in a binary layout, not JSON (inbox.go)", apply: binaryEvents},
 }

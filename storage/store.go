@@ -350,6 +350,8 @@ func (s *Store) Counts() (billing.Counts, error) {
 		c.Purchases = btoi(meta.Get(counterKey("purchases")))
 		c.Pending = btoi(meta.Get(counterKey("pending")))
 		c.Flags = btoi(meta.Get(counterKey("flags")))
+		c.OutboxPending = btoi(meta.Get(counterKey("outbox_pending")))
+		c.OutboxFailed = btoi(meta.Get(counterKey("outbox_failed")))
 		return nil
 	})
 	return c, err

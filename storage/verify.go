@@ -182,6 +182,9 @@ func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 	if n, m := tx.Bucket(userPurchasesBucket).Stats().KeyN, tx.Bucket(purchasesBucket).Stats().KeyN; n != m {
 		return fmt.Errorf("%d purchases, %d in the per-user index", m, n)
 	}
+	if err := verifyOutbox(tx); err != nil {
+		return err
+	}
 	if err := verifyTyped(tx); err != nil {
 		return err
 	}

@@ -1,0 +1,247 @@
+package billing_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	. "creditdesk/billing"
+	"creditdesk/storage"
+)
+
+var allKinds = AppEndpoint{ID: "ep_all", URL: "https://app.example/hooks", Events: MessageKinds}
+
+func outboxConfig() OutboxConfig {
+	return OutboxConfig{Endpoints: []AppEndpoint{allKinds, {ID: "ep_default", URL: "https://other.example/hooks"}},
+		LowCredits: 50, LowCreditsByTier: map[string]int64{"pro": 200}}
+}
+
+func newOutboxHarness(t *testing.T, st testStore) *harness {
+	h := &harness{t: t, st: st, now: t0}
+	h.svc = NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, Clock: func() time.Time { return h.now },
+		Outbox: outboxConfig()})
+	h.svc.SetWaitLimit(365 * day)
+	return h
+}
+
+func bboltStore(t *testing.T) testStore {
+	st, err := storage.Open(filepath.Join(t.TempDir(), "b.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// outbox returns the messages to one endpoint, oldest first, with their
+// bodies decoded.
+func (h *harness) outbox(endpoint string) []MessageBody {
+	h.t.Helper()
+	ms, err := h.st.OutboxPage(0, 10000, false)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []MessageBody
+	for _, m := range slices.Backward(ms) {
+		if m.Endpoint != endpoint {
+			continue
+		}
+		var b MessageBody
+		if err := json.Unmarshal(m.Body, &b); err != nil {
+			h.t.Fatal(err)
+		}
+		if b.Type != m.Type || m.State != DeliveryPending || m.ID == "" {
+			h.t.Fatalf("message %+v: body type %s", m, b.Type)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func kinds(ms []MessageBody) string {
+	var k []string
+	for _, m := range ms {
+		k = append(k, m.Type)
+	}
+	return strings.Join(k, " ")
+}
+
+// A subscription's life, a top-up, its refund, manual and API changes:
+// each makes the messages the README lists, in the order they happened,
+// with the balance and tier after each, on bbolt and in memory alike.
+func TestOutboxMessagesOfALifecycle(t *testing.T) {
+	for name, st := range map[string]func(*testing.T) testStore{"bbolt": bboltStore, "memory": func(*testing.T) testStore { return newMemStore() }} {
+		t.Run(name, func(t *testing.T) {
+			h := newOutboxHarness(t, st(t))
+			lc := subscriptionLifecycle(v2023)
+			h.now = lc.now
+			for _, ev := range lc.events {
+				h.send(ev)
+			}
+			got := h.outbox("ep_all")
+			// The clock stands at the story's end, so each past period's
+			// plan credits expire as soon as they are granted.
+			want := "purchase.completed plan.started " + // checkout, subscription created
+				"purchase.completed credits.granted credits.expired " + // invoice 1: its purchase, grant, expiry
+				"plan.renewed " +
+				"purchase.completed credits.granted credits.expired " + // invoice 2
+				"purchase.completed credits.granted " + // the top-up
+				"plan.renewed " +
+				"purchase.completed credits.granted " + // invoice 3, period still running
+				"purchase.refunded credits.clawed_back " + // the top-up refunded
+				"plan.canceled credits.expired credits.granted" // cancellation: plan credits expire, free allowance
+			if kinds(got) != want {
+				t.Fatalf("messages\n got %s\nwant %s", kinds(got), want)
+			}
+			for _, m := range got {
+				if m.Data.UserID != "u1" || m.Data.StripeEvent == "" || !strings.HasPrefix(m.Data.StripeEvent, "evt_") {
+					t.Fatalf("message %s: %+v", m.Type, m.Data)
+				}
+			}
+			first := got[3] // the first plan grant
+			if first.Data.Entry == nil || first.Data.Entry.Delta != 2500 || first.Data.Balance != 2500 || first.Data.Tier != "free" && first.Data.Tier != "pro" {
+				t.Fatalf("first grant %+v", first.Data)
+			}
+			last := got[len(got)-1]
+			if last.Data.Balance != 100 || last.Data.Tier != "free" || last.Data.Entry.Kind != KindFree {
+				t.Fatalf("last message %+v", last.Data)
+			}
+			if c := got[len(got)-3]; c.Data.Subscription == nil || c.Data.Subscription.ID != "sub_1" || c.Data.Plan != "pro" || c.Data.StripeEvent != "evt_del" {
+				t.Fatalf("plan.canceled %+v", c.Data)
+			}
+
+			// Operator and API changes; credits.spent only where asked for.
+			ctx := context.Background()
+			if _, err := h.svc.Adjust(ctx, "u1", 400, "goodwill", false, "g1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.svc.Adjust(ctx, "u1", -100, "oops", false, "r1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.svc.Spend(ctx, "app", "u1", 380, "render", "s1"); err != nil {
+				t.Fatal(err)
+			}
+			// A replayed spend is the same entry: no second message.
+			if _, err := h.svc.Spend(ctx, "app", "u1", 380, "render", "s1"); err != nil {
+				t.Fatal(err)
+			}
+			tail := h.outbox("ep_all")[len(got):]
+			if kinds(tail) != "credits.granted credits.revoked credits.spent credits.low" {
+				t.Fatalf("after adjust and spend: %s", kinds(tail))
+			}
+			if low := tail[3]; low.Data.Balance != 20 || low.Data.Threshold != 50 {
+				t.Fatalf("credits.low %+v", low.Data)
+			}
+			if d := kinds(h.outbox("ep_default")); strings.Contains(d, "credits.spent") || !strings.HasSuffix(d, "credits.granted credits.revoked credits.low") {
+				t.Fatalf("default endpoint got %s", d)
+			}
+			c, err := h.st.Counts()
+			if err != nil || c.OutboxPending != uint64(len(h.outbox("ep_all"))+len(h.outbox("ep_default"))) {
+				t.Fatalf("counts %+v %v", c, err)
+			}
+			h.verify()
+		})
+	}
+}
+
+// A dispute flags the purchase: dispute.opened and attention.added, once
+// (the flag raised again is not new).
+func TestOutboxDisputeAndAttention(t *testing.T) {
+	h := newOutboxHarness(t, bboltStore(t))
+	h.send(payload("evt_p", "checkout.session.completed", t0, "2023-10-16", session("cs_d", "u4", M{"user_id": "u4", "type": "topup"}, nil)))
+	dispute := payload("evt_dc", "charge.dispute.created", t0, "2023-10-16", M{"id": "dp_1", "charge": "ch_d", "payment_intent": "pi_cs_d", "reason": "fraudulent", "status": "needs_response"})
+	h.send(dispute)
+	h.send(payload("evt_dc2", "charge.dispute.updated", t0, "2023-10-16", M{"id": "dp_1", "charge": "ch_d", "payment_intent": "pi_cs_d", "reason": "fraudulent", "status": "under_review"}))
+	got := h.outbox("ep_all")
+	if kinds(got) != "purchase.completed credits.granted dispute.opened attention.added" {
+		t.Fatalf("messages %s", kinds(got))
+	}
+	if d := got[2].Data; d.Attention == nil || d.Attention.Kind != AttnDisputed || d.StripeEvent != "evt_dc" || d.Balance != 1000 {
+		t.Fatalf("dispute.opened %+v", d)
+	}
+}
+
+// The plan transitions that the lifecycle does not show, from the pure
+// function alone.
+func TestMessagesForPlanTransitions(t *testing.T) {
+	cfg := OutboxConfig{Features: func(tier string) map[string]any { return map[string]any{"tier_" + tier: true} }}
+	u := User{ID: "u1", Tier: "team", Balance: 7}
+	sub := func(plan, status string, end time.Time) *Subscription {
+		return &Subscription{ID: "sub_1", UserID: "u1", Plan: plan, Status: status, PeriodEnd: end}
+	}
+	for _, c := range []struct {
+		name     string
+		old, new *Subscription
+		want     string
+	}{
+		{"new active", nil, sub("pro", "active", t0), "plan.started"},
+		{"upgrade", sub("pro", "active", t0), sub("team", "active", t0), "plan.changed"},
+		{"payment failed", sub("pro", "active", t0), sub("pro", "past_due", t0), "plan.past_due"},
+		{"recovered", sub("pro", "past_due", t0), sub("pro", "active", t0.Add(30*day)), "plan.renewed"},
+		{"canceled", sub("pro", "active", t0), sub("pro", "canceled", t0), "plan.canceled"},
+		{"canceled again", sub("pro", "canceled", t0), sub("pro", "canceled", t0), ""},
+		{"incomplete", nil, sub("pro", "incomplete", t0), ""},
+		{"nothing new", sub("pro", "active", t0), sub("pro", "active", t0), ""},
+	} {
+		ms := cfg.MessagesFor(Change{Event: "evt_1", OldSub: c.old, NewSub: c.new}, u)
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.Type)
+			if m.Data.UserID != "u1" || m.Data.Tier != "team" || m.Data.Balance != 7 || m.Data.StripeEvent != "evt_1" ||
+				m.Data.Features["tier_team"] != true || m.Data.Plan != c.new.Plan {
+				t.Fatalf("%s: %+v", c.name, m.Data)
+			}
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Fatalf("%s: %v, want %q", c.name, got, c.want)
+		}
+	}
+	if ms := cfg.MessagesFor(Change{OldSub: sub("pro", "active", t0), NewSub: sub("team", "active", t0)}, u); ms[0].Data.PreviousPlan != "pro" {
+		t.Fatalf("plan.changed %+v", ms[0].Data)
+	}
+}
+
+// A transaction that fails at its commit (a full disk) writes neither the
+// ledger entry nor its message; the same grant once the disk has room
+// writes both, once.
+func TestOutboxIsInTheLedgerTransaction(t *testing.T) {
+	var full atomic.Bool
+	st, err := storage.Open(filepath.Join(t.TempDir(), "b.db"), storage.Options{CommitFault: func() error {
+		if full.Load() {
+			return syscall.ENOSPC
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := newOutboxHarness(t, st)
+	full.Store(true)
+	if _, err := h.svc.Adjust(context.Background(), "u1", 100, "grant", false, "k1"); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("grant on a full disk: %v", err)
+	}
+	if got := kinds(h.outbox("ep_all")); got != "" {
+		t.Fatalf("messages after a failed commit: %s", got)
+	}
+	full.Store(false)
+	if _, err := h.svc.Adjust(context.Background(), "u1", 100, "grant", false, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.outbox("ep_all"); kinds(got) != "credits.granted" || got[0].Data.Balance != 100 {
+		t.Fatalf("messages %s", kinds(got))
+	}
+	select {
+	case <-h.svc.OutboxWake():
+	default:
+		t.Fatal("the commit that wrote a message did not wake the sender")
+	}
+	h.verify()
+}

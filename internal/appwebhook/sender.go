@@ -1,0 +1,274 @@
+// Package appwebhook delivers the outbox's messages to the founder's app,
+// signed as the Standard Webhooks specification says (webhook-id,
+// webhook-timestamp, webhook-signature "v1,<base64 HMAC-SHA256 of
+// id.timestamp.body>"), so the app verifies them with an existing library.
+//
+// The sender is woken by the outbox when a commit adds messages and by a
+// timer for the next retry; it never polls. A user's messages go out one
+// at a time, in order (billing.Service.DueMessages hands out only the
+// oldest pending one of each user); different users' go out in parallel.
+package appwebhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"creditdesk/billing"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// Outbox is what the sender needs of billing.Service.
+type Outbox interface {
+	OutboxWake() <-chan struct{}
+	DueMessages(limit int) ([]billing.OutboxMessage, time.Time, error)
+	RecordDeliveries(results []billing.DeliveryResult) error
+}
+
+// Endpoint is one destination, as configured.
+type Endpoint struct {
+	ID  string
+	URL string
+	// AllowPrivate lets requests reach loopback and private addresses.
+	AllowPrivate bool
+}
+
+// EndpointID is the outbox's name for the endpoint at url: stable for a
+// URL, so reordering the configuration keeps each endpoint's messages.
+func EndpointID(url string) string {
+	h := sha256.Sum256([]byte(url))
+	return "ep_" + hex.EncodeToString(h[:4])
+}
+
+// Options configure a Sender.
+type Options struct {
+	Outbox    Outbox
+	Endpoints []Endpoint
+	// Secrets returns the signing secrets in force ("whsec_…"), newest
+	// first; every one signs each request (rotation).
+	Secrets func() ([]string, error)
+	// Clock and After, as billing's: a test moves time instead of waiting.
+	Clock func() time.Time
+	After func(time.Duration) <-chan time.Time
+	// Timeout bounds one attempt (default 10s).
+	Timeout time.Duration
+	// Jitter returns a number in [0, 1) (default math/rand).
+	Jitter func() float64
+	// Workers bounds requests in flight (default 8).
+	Workers int
+	Log     *slog.Logger
+}
+
+// Sender delivers the outbox.
+type Sender struct {
+	opt     Options
+	clients map[string]*http.Client
+	urls    map[string]string
+}
+
+// New returns a sender; Run starts it.
+func New(opt Options) *Sender {
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
+	if opt.After == nil {
+		opt.After = time.After
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.Jitter == nil {
+		opt.Jitter = rand.Float64
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = 8
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sender{opt: opt, clients: map[string]*http.Client{}, urls: map[string]string{}}
+	for _, ep := range opt.Endpoints {
+		s.clients[ep.ID] = newClient(ep.AllowPrivate, opt.Timeout)
+		s.urls[ep.ID] = ep.URL
+	}
+	return s
+}
+
+// Backoff is how long after failed attempt n (1, 2, …) the next one is
+// made: 5 s doubling to at most 6 h, each stretched or shrunk by up to a
+// quarter at random (jitter in [0, 1)), so endpoints that failed together
+// are not retried together. Over GiveUpAfter (3 days) that is about 20
+// attempts.
+func Backoff(n int, jitter float64) time.Duration {
+	d := 5 * time.Second
+	for i := 1; i < n && d < 6*time.Hour; i++ {
+		d *= 2
+	}
+	d = min(d, 6*time.Hour)
+	return time.Duration(float64(d) * (0.75 + jitter/2))
+}
+
+// Run delivers until ctx ends.
+func (s *Sender) Run(ctx context.Context) error {
+	wake := s.opt.Outbox.OutboxWake()
+	for {
+		due, next, err := s.opt.Outbox.DueMessages(64)
+		if err != nil {
+			s.opt.Log.Error("app webhooks: read outbox", "err", err)
+			next = s.opt.Clock().Add(time.Second)
+		}
+		if len(due) > 0 {
+			results := s.deliverAll(ctx, due)
+			if ctx.Err() != nil {
+				return nil // attempts cut short by shutdown are not failures
+			}
+			if err := s.opt.Outbox.RecordDeliveries(results); err != nil {
+				s.opt.Log.Error("app webhooks: record deliveries", "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-s.opt.After(time.Second):
+				}
+			}
+			continue
+		}
+		var timer <-chan time.Time
+		if !next.IsZero() {
+			timer = s.opt.After(max(next.Sub(s.opt.Clock()), 0))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-timer:
+		}
+	}
+}
+
+func (s *Sender) deliverAll(ctx context.Context, due []billing.OutboxMessage) []billing.DeliveryResult {
+	results := make([]billing.DeliveryResult, 0, len(due))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.opt.Workers)
+	for _, m := range due {
+		if _, ok := s.clients[m.Endpoint]; !ok {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := s.Deliver(ctx, m)
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// Deliver makes one attempt at m and says what came of it.
+func (s *Sender) Deliver(ctx context.Context, m billing.OutboxMessage) billing.DeliveryResult {
+	now := s.opt.Clock()
+	r := billing.DeliveryResult{Seq: m.Seq, At: now}
+	r.Retry = now.Add(Backoff(m.Attempts+1, s.opt.Jitter()))
+	req, err := s.request(ctx, m, now)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	resp, err := s.clients[m.Endpoint].Do(req)
+	if err != nil {
+		r.Err = describe(err, s.opt.Timeout)
+		return r
+	}
+	defer resp.Body.Close()
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	r.Status, r.Response = resp.StatusCode, printable(head, 120)
+	r.OK = resp.StatusCode >= 200 && resp.StatusCode < 300
+	return r
+}
+
+// request builds the signed POST for m, signed at now with every secret.
+func (s *Sender) request(ctx context.Context, m billing.OutboxMessage, now time.Time) (*http.Request, error) {
+	if s.opt.Secrets == nil {
+		return nil, errors.New("no signing secret: run creditdesk appwebhook secret")
+	}
+	secrets, err := s.opt.Secrets()
+	if err != nil {
+		return nil, err
+	}
+	if len(secrets) == 0 {
+		return nil, errors.New("no signing secret: run creditdesk appwebhook secret")
+	}
+	var sigs []string
+	for _, secret := range secrets {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			return nil, errors.New("a signing secret does not decode (not whsec_ and base64): run creditdesk appwebhook secret")
+		}
+		sig, err := wh.Sign(m.ID, now, m.Body)
+		if err != nil {
+			return nil, err
+		}
+		sigs = append(sigs, sig)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.urls[m.Endpoint], bytes.NewReader(m.Body))
+	if err != nil {
+		return nil, fmt.Errorf("endpoint URL: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "creditdesk-webhooks")
+	req.Header.Set(standardwebhooks.HeaderWebhookID, m.ID)
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(standardwebhooks.HeaderWebhookSignature, strings.Join(sigs, " "))
+	return req, nil
+}
+
+// describe says in one line why a request got no answer.
+func describe(err error, timeout time.Duration) string {
+	var refused *RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return refused.Error()
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout"):
+		return fmt.Sprintf("no answer within %s", timeout)
+	}
+	return err.Error()
+}
+
+// printable keeps the first n runes of b that a terminal shows as text.
+func printable(b []byte, n int) string {
+	var sb strings.Builder
+	for len(b) > 0 && n > 0 {
+		r, size := utf8.DecodeRune(b)
+		b = b[size:]
+		switch {
+		case r == utf8.RuneError:
+			continue
+		case r == '\n' || r == '\r' || r == '\t':
+			r = ' '
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0:
+			continue
+		}
+		sb.WriteRune(r)
+		n--
+	}
+	return sb.String()
+}
