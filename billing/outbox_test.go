@@ -245,3 +245,75 @@ func TestOutboxIsInTheLedgerTransaction(t *testing.T) {
 	}
 	h.verify()
 }
+
+// An endpoint that fails for the whole retry window: its message is
+// failed, the endpoint disabled and flagged; its newer messages wait
+// (none lost) until the operator re-enables it, and "resend failed" queues
+// the failed one again with the same id.
+func TestEndpointDisabledAfterThreeDaysFailing(t *testing.T) {
+	h := newOutboxHarness(t, bboltStore(t))
+	ctx := context.Background()
+	if _, err := h.svc.Adjust(ctx, "u1", 100, "grant", false, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := h.svc.DueMessages(10)
+	if err != nil || len(due) != 2 {
+		t.Fatalf("due %d %v", len(due), err)
+	}
+	var m OutboxMessage
+	for _, d := range due {
+		if d.Endpoint == "ep_all" {
+			m = d
+		}
+	}
+	fail := func(at time.Time) {
+		t.Helper()
+		h.now = at
+		if err := h.svc.RecordDeliveries([]DeliveryResult{{Seq: m.Seq, At: at, Status: 500, Response: "down", Retry: at.Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail(t0)
+	fail(t0.Add(71 * time.Hour))
+	if items, _ := h.svc.Attention(); len(items) != 0 {
+		t.Fatalf("flagged before three days: %+v", items)
+	}
+	fail(t0.Add(72 * time.Hour))
+	items, _ := h.svc.Attention()
+	if len(items) != 1 || items[0].Kind != AttnAppWebhook || items[0].ID != "ep_all" || !strings.Contains(items[0].Detail, "https://app.example/hooks") {
+		t.Fatalf("attention %+v", items)
+	}
+	if _, err := h.svc.Adjust(ctx, "u1", 5, "grant", false, "k2"); err != nil {
+		t.Fatal(err)
+	}
+	due, _, _ = h.svc.DueMessages(10)
+	for _, d := range due {
+		if d.Endpoint == "ep_all" {
+			t.Fatalf("a disabled endpoint's message is due: %+v", d)
+		}
+	}
+	c, _ := h.st.Counts()
+	if c.OutboxFailed != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	if err := h.svc.EnableEndpoint("ep_all"); err != nil {
+		t.Fatal(err)
+	}
+	if items, _ := h.svc.Attention(); len(items) != 0 {
+		t.Fatalf("flag stays after re-enabling: %+v", items)
+	}
+	if n, err := h.svc.ResendFailed(); n != 1 || err != nil {
+		t.Fatalf("resend failed: %d %v", n, err)
+	}
+	due, _, _ = h.svc.DueMessages(10)
+	var ids []string
+	for _, d := range due {
+		if d.Endpoint == "ep_all" {
+			ids = append(ids, d.ID)
+		}
+	}
+	if len(ids) != 1 || ids[0] != m.ID { // u1's newer message waits behind it
+		t.Fatalf("due after re-enabling: %v, want %s first", ids, m.ID)
+	}
+	h.verify()
+}

@@ -70,6 +70,9 @@ type Options struct {
 	// Workers bounds requests in flight (default 8).
 	Workers int
 	Log     *slog.Logger
+	// Recorded, when set, is called after each batch of attempts is
+	// stored (tests wait on it).
+	Recorded func([]billing.DeliveryResult)
 }
 
 // Sender delivers the outbox.
@@ -132,9 +135,6 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		if len(due) > 0 {
 			results := s.deliverAll(ctx, due)
-			if ctx.Err() != nil {
-				return nil // attempts cut short by shutdown are not failures
-			}
 			if err := s.opt.Outbox.RecordDeliveries(results); err != nil {
 				s.opt.Log.Error("app webhooks: record deliveries", "err", err)
 				select {
@@ -142,6 +142,11 @@ func (s *Sender) Run(ctx context.Context) error {
 					return nil
 				case <-s.opt.After(time.Second):
 				}
+			} else if s.opt.Recorded != nil {
+				s.opt.Recorded(results)
+			}
+			if ctx.Err() != nil {
+				return nil
 			}
 			continue
 		}
@@ -173,6 +178,9 @@ func (s *Sender) deliverAll(ctx context.Context, due []billing.OutboxMessage) []
 			defer wg.Done()
 			defer func() { <-sem }()
 			r := s.Deliver(ctx, m)
+			if r.Status == 0 && ctx.Err() != nil {
+				return // cut short by shutdown: not a failure, tried again at start
+			}
 			mu.Lock()
 			results = append(results, r)
 			mu.Unlock()
