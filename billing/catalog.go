@@ -20,6 +20,10 @@ type Plan struct {
 	PriceIDs       []string `toml:"price_ids"`
 	Amount         int64    `toml:"amount"`
 	Currency       string   `toml:"currency"`
+	// Features are what the plan unlocks in the app (max_projects = 5,
+	// models = [...]), returned by GET /api/users/{id} and in plan.*
+	// messages.
+	Features map[string]any `toml:"features"`
 }
 
 // Pack is a one-time purchase of Credits that never expire.
@@ -31,6 +35,8 @@ type Pack struct {
 	// with an ad-hoc price when it has no Stripe price id.
 	Amount   int64  `toml:"amount"`
 	Currency string `toml:"currency"`
+	// Features, as a plan's, are carried by the pack's messages.
+	Features map[string]any `toml:"features"`
 }
 
 // Catalog is what can be bought. A plan's or pack's name is its purchase type.
@@ -44,6 +50,30 @@ type Catalog struct {
 	ProductMap map[string]string `toml:"product_map"`
 	// PaymentLinks maps a purchase type to a payment-link URL kept in config.
 	PaymentLinks map[string]string `toml:"payment_links"`
+	// FreeFeatures are what a user without a plan has; a plan's features
+	// are merged over them.
+	FreeFeatures map[string]any `toml:"free_features"`
+}
+
+// Features returns what tier unlocks: the free tier's features with the
+// plan's merged over them (a copy the caller may keep); nil when neither
+// names any.
+func (c Catalog) Features(tier string) map[string]any {
+	var plan map[string]any
+	if p, ok := c.Plans[tier]; ok {
+		plan = p.Features
+	}
+	if len(c.FreeFeatures) == 0 && len(plan) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(c.FreeFeatures)+len(plan))
+	for k, v := range c.FreeFeatures {
+		out[k] = v
+	}
+	for k, v := range plan {
+		out[k] = v
+	}
+	return out
 }
 
 // DefaultFreeCredits is the free-tier allowance when the catalog names none.
@@ -90,8 +120,13 @@ func ParseCatalog(name, text string) (Catalog, error) {
 		}
 		return Catalog{}, tomlError(name, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return Catalog{}, fmt.Errorf("%s: unknown key %s", name, und[0].String())
+	for _, k := range md.Undecoded() {
+		// The app's webhooks are settings of the same file that
+		// internal/config reads.
+		if k[0] == "app_webhooks" || k[0] == "low_credits" {
+			continue
+		}
+		return Catalog{}, fmt.Errorf("%s: unknown key %s", name, k.String())
 	}
 	if !md.IsDefined("free_credits") {
 		c.FreeCredits = DefaultFreeCredits

@@ -53,10 +53,10 @@ type child struct {
 	out *bytes.Buffer
 }
 
-func startServe(t *testing.T, bin, db, addr string) *child {
+func startServe(t *testing.T, bin, db, addr string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr)
-	cmd.Env = append(os.Environ(), "STRIPE_WEBHOOK_SECRET="+crashSecret, "STRIPE_SECRET_KEY=")
+	cmd.Env = append(append(os.Environ(), "STRIPE_WEBHOOK_SECRET="+crashSecret, "STRIPE_SECRET_KEY="), env...)
 	cmd.Dir = t.TempDir() // no stray .env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

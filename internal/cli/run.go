@@ -42,6 +42,8 @@ type app struct {
 	stripe   *appStripe // nil without STRIPE_SECRET_KEY
 	// stopAdmin closes the admin socket.
 	stopAdmin func()
+	// senderDone is closed when the app webhooks' sender has stopped.
+	senderDone chan struct{}
 }
 
 type appOptions struct {
@@ -85,6 +87,10 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	hooks, err := config.LoadAppWebhooks(cfg.CatalogPath, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	// A second process on a held database: say who holds it before the
 	// port it also holds gets in the way.
 	if c, err := dialRunning(cfg.DB); err == nil {
@@ -112,7 +118,8 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 		srvTLS.Close()
 		return nil, err
 	}
-	svc := billing.NewService(st, billing.Options{Rules: r, Log: opt.log, Fetcher: lineItems})
+	outbox, endpoints := appWebhookConfig(hooks, r)
+	svc := billing.NewService(st, billing.Options{Rules: r, Log: opt.log, Fetcher: lineItems, Outbox: outbox})
 	sc, err := newAppStripe(env, r, svc, opt.log)
 	if err != nil {
 		st.Close()
@@ -158,6 +165,7 @@ func startApp(env *Env, opt appOptions) (*app, error) {
 	}()
 	a.stripe = sc
 	sc.start(procCtx) // catalog sync and resync in the background
+	a.senderDone = startSender(procCtx, svc, endpoints, cfg.DB, opt.log)
 	go func() { a.srvDone <- a.server.Serve() }()
 	return a, nil
 }
@@ -176,6 +184,11 @@ func (a *app) stop() error {
 	case <-a.procDone:
 	case <-time.After(5 * time.Second):
 		a.log.Warn("processor did not finish in 5s; unapplied events stay stored and are applied on next start")
+	}
+	select {
+	case <-a.senderDone:
+	case <-time.After(15 * time.Second):
+		a.log.Warn("app webhooks: a delivery did not finish; it is sent again on next start")
 	}
 	if cerr := a.store.Close(); err == nil {
 		err = cerr

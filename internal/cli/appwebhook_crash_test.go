@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"creditdesk/billing"
+	"creditdesk/internal/appwebhook"
+	"creditdesk/internal/simulate"
+	"creditdesk/storage"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// TestKill9BetweenGrantAndDeliveryStillDelivers: serve commits grants
+// (and their messages) and starts delivering them to an app that does not
+// answer yet; it is killed with SIGKILL while those requests hang. After a
+// restart the app, now answering, gets every message, the hung ones with
+// the webhook-id they had, each verified with the Standard Webhooks
+// library; nothing is left pending.
+func TestKill9BetweenGrantAndDeliveryStillDelivers(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "crash.db")
+	secret, _, err := appwebhook.RotateSecret(appwebhook.SecretPath(db), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	answering := false
+	hung := map[string]bool{}  // webhook-ids in flight at the kill
+	got := map[string]string{} // webhook-id → type, delivered
+	users := map[string]bool{} // users whose credits.granted arrived
+	inFlight := make(chan struct{}, 1000)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		if err := wh.Verify(raw, r.Header); err != nil {
+			t.Errorf("signature: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		id := r.Header.Get("webhook-id")
+		mu.Lock()
+		if !answering {
+			hung[id] = true
+			mu.Unlock()
+			inFlight <- struct{}{}
+			<-r.Context().Done() // hangs until the client is gone
+			return
+		}
+		var b billing.MessageBody
+		_ = json.Unmarshal(raw, &b)
+		if _, dup := got[id]; dup {
+			t.Errorf("%s delivered twice after a 2xx", id)
+		}
+		got[id] = b.Type
+		if b.Type == billing.MsgCreditsGranted {
+			users[b.Data.UserID] = true
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer app.Close()
+	env := []string{"CREDITDESK_APP_WEBHOOK_URL=" + app.URL + "/hooks", "CREDITDESK_APP_WEBHOOK_ALLOW_PRIVATE=true"}
+	addr := freeAddr(t)
+	url := "http://" + addr + "/api/stripe/webhook"
+	c := startServe(t, bin, db, addr, env...)
+	client := simulate.NewClient(4)
+	const events = 20 // 20 users, one pack each
+	for i := 1; i <= events; i++ {
+		_, _, body := packEvent(i)
+		if code, err := deliver(client, url, body); err != nil || code != 200 {
+			t.Fatalf("event %d: %d %v", i, code, err)
+		}
+	}
+	for range 8 { // the sender's eight requests in flight, none answered
+		select {
+		case <-inFlight:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the app got no request:\n%s", c.out.String())
+		}
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Wait()
+	mu.Lock()
+	answering = true
+	hungAtKill := len(hung)
+	mu.Unlock()
+
+	c = startServe(t, bin, db, addr, env...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(users)
+		mu.Unlock()
+		if n == events {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart %d of %d users' grants delivered:\n%s", n, events, c.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	c.cmd.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for id := range hung {
+		if _, ok := got[id]; !ok {
+			t.Errorf("message %s was in flight at the kill and never delivered after", id)
+		}
+	}
+	st, err := storage.Open(db, storage.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	cnt, err := st.Counts()
+	if err != nil || cnt.OutboxPending != 0 {
+		t.Fatalf("pending after delivery: %+v %v", cnt, err)
+	}
+	ms, err := st.OutboxPage(0, 1000, false)
+	if err != nil || len(ms) != 2*events || len(got) != 2*events {
+		t.Fatalf("%d messages stored, %d delivered, want %d of each (a grant and a purchase per event); %v", len(ms), len(got), 2*events, err)
+	}
+	t.Logf("%d requests hung at SIGKILL; all %d messages delivered after restart", hungAtKill, len(got))
+}
