@@ -119,10 +119,10 @@ func TestOutboxMessagesOfALifecycle(t *testing.T) {
 
 			// Operator and API changes; credits.spent only where asked for.
 			ctx := context.Background()
-			if _, err := h.svc.Adjust(ctx, "u1", 400, "goodwill", false, "g1"); err != nil {
+			if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: 400, Reason: "goodwill", Create: true, Key: "g1"}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := h.svc.Adjust(ctx, "u1", -100, "oops", false, "r1"); err != nil {
+			if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: -100, Reason: "oops", Create: true, Key: "r1"}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := h.svc.Spend(ctx, "app", "u1", 380, "render", "s1"); err != nil {
@@ -225,14 +225,14 @@ func TestOutboxIsInTheLedgerTransaction(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	h := newOutboxHarness(t, st)
 	full.Store(true)
-	if _, err := h.svc.Adjust(context.Background(), "u1", 100, "grant", false, "k1"); !errors.Is(err, syscall.ENOSPC) {
+	if _, err := h.svc.Adjust(context.Background(), Adjustment{User: "u1", Delta: 100, Reason: "grant", Create: true, Key: "k1"}); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("grant on a full disk: %v", err)
 	}
 	if got := kinds(h.outbox("ep_all")); got != "" {
 		t.Fatalf("messages after a failed commit: %s", got)
 	}
 	full.Store(false)
-	if _, err := h.svc.Adjust(context.Background(), "u1", 100, "grant", false, "k1"); err != nil {
+	if _, err := h.svc.Adjust(context.Background(), Adjustment{User: "u1", Delta: 100, Reason: "grant", Create: true, Key: "k1"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.outbox("ep_all"); kinds(got) != "credits.granted" || got[0].Data.Balance != 100 {
@@ -253,7 +253,7 @@ func TestOutboxIsInTheLedgerTransaction(t *testing.T) {
 func TestEndpointDisabledAfterThreeDaysFailing(t *testing.T) {
 	h := newOutboxHarness(t, bboltStore(t))
 	ctx := context.Background()
-	if _, err := h.svc.Adjust(ctx, "u1", 100, "grant", false, "k1"); err != nil {
+	if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: 100, Reason: "grant", Create: true, Key: "k1"}); err != nil {
 		t.Fatal(err)
 	}
 	due, _, err := h.svc.DueMessages(10)
@@ -283,7 +283,7 @@ func TestEndpointDisabledAfterThreeDaysFailing(t *testing.T) {
 	if len(items) != 1 || items[0].Kind != AttnAppWebhook || items[0].ID != "ep_all" || !strings.Contains(items[0].Detail, "https://app.example/hooks") {
 		t.Fatalf("attention %+v", items)
 	}
-	if _, err := h.svc.Adjust(ctx, "u1", 5, "grant", false, "k2"); err != nil {
+	if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: 5, Reason: "grant", Create: true, Key: "k2"}); err != nil {
 		t.Fatal(err)
 	}
 	due, _, _ = h.svc.DueMessages(10)

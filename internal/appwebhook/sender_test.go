@@ -301,10 +301,10 @@ func TestEveryKindDeliveredOnceWithItsBody(t *testing.T) {
 	}())
 	r.send("evt_t2", "checkout.session.completed", topup("cs_t2", "u2"))
 	r.send("evt_dc", "charge.dispute.created", M{"id": "dp_1", "charge": "ch_t2", "payment_intent": "pi_cs_t2", "reason": "fraudulent", "status": "needs_response"})
-	if _, err := r.svc.Adjust(ctx, "u3", 100, "welcome", false, "g1"); err != nil {
+	if _, err := r.svc.Adjust(ctx, billing.Adjustment{User: "u3", Delta: 100, Reason: "welcome", Create: true, Key: "g1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.svc.Adjust(ctx, "u3", -20, "correction", false, "r1"); err != nil {
+	if _, err := r.svc.Adjust(ctx, billing.Adjustment{User: "u3", Delta: -20, Reason: "correction", Create: true, Key: "r1"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.svc.Spend(ctx, "app", "u3", 60, "render", "s1"); err != nil {
@@ -406,7 +406,7 @@ func TestRetriedWithBackoffUntilItSucceeds(t *testing.T) {
 		}
 		return http.StatusNoContent
 	}
-	if _, err := r.svc.Adjust(context.Background(), "u1", 100, "welcome", false, "g1"); err != nil {
+	if _, err := r.svc.Adjust(context.Background(), billing.Adjustment{User: "u1", Delta: 100, Reason: "welcome", Create: true, Key: "g1"}); err != nil {
 		t.Fatal(err)
 	}
 	first := r.recv.next()
@@ -464,7 +464,7 @@ func TestOneUsersMessagesArriveInOrder(t *testing.T) {
 	ctx := context.Background()
 	for i := range 10 {
 		for _, u := range []string{"u1", "u2"} {
-			if _, err := r.svc.Adjust(ctx, u, int64(i+1), "grant", false, u+strconv.Itoa(i)); err != nil {
+			if _, err := r.svc.Adjust(ctx, billing.Adjustment{User: u, Delta: int64(i + 1), Reason: "grant", Create: true, Key: u + strconv.Itoa(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -505,7 +505,7 @@ func TestPrivateAddressRefused(t *testing.T) {
 		}
 		s := appwebhook.New(appwebhook.Options{Outbox: r.svc, Endpoints: []appwebhook.Endpoint{{ID: r.ep, URL: url}},
 			Secrets: func() ([]string, error) { return []string{r.recv.secret}, nil }, Clock: r.clock.Now})
-		if _, err := r.svc.Adjust(context.Background(), "u1", 100, "welcome", false, "g1"); err != nil {
+		if _, err := r.svc.Adjust(context.Background(), billing.Adjustment{User: "u1", Delta: 100, Reason: "welcome", Create: true, Key: "g1"}); err != nil {
 			t.Fatal(err)
 		}
 		m := r.outbox()[0]
