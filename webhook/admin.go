@@ -51,6 +51,8 @@ type AdminService interface {
 	Insight(since, until time.Time) (billing.Insight, error)
 	// Reconcile compares what Stripe listed with the purchases and ledger.
 	Reconcile(l billing.StripeListing) ([]billing.Difference, error)
+	// The app webhooks' outbox (admin_deliveries.go).
+	DeliveriesService
 }
 
 // backupWriteTimeout bounds one write of a backup stream to its client.
@@ -114,6 +116,7 @@ func NewAdminHandler(svc AdminService) http.Handler {
 		return n
 	}
 	reply := AdminReply
+	mountDeliveries(mux, svc)
 	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		v, err := svc.UsersPage(q.Get("after"), q.Get("filter"), limit(r))

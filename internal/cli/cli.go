@@ -98,43 +98,45 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"console":   {"console and webhook receiver (the default)", runConsole},
-		"serve":     {"webhook receiver and processor without a console; logs to stdout", runServe},
-		"demo":      {"console fed by a built-in Stripe simulator; no account needed", runDemo},
-		"users":     {"list users [--json]", runUsers},
-		"events":    {"list recent events [--json] [--limit N] [--state waiting|failed|…]", runEvents},
-		"ledger":    {"USER: a user's ledger [--json]", runLedger},
-		"grant":     {"USER N --reason TEXT: add credits by hand", runGrant},
-		"revoke":    {"USER N --reason TEXT [--force]: take credits by hand", runRevoke},
-		"verify":    {"check every invariant of the database", runVerify},
-		"attention": {"what needs you: waiting and failed events, unresolved or unlinked purchases [--json]", runAttention},
-		"export":    {"ledger|purchases|events [--since 30d] [--user ID] [--format csv|jsonl]: stream records to stdout", runExport},
-		"report":    {"[--since 30d] [--until DATE] [--json]: revenue, credits and plans by day", runReport},
-		"retry":     {"EVENT | --failed | --all: queue events again now (also while creditdesk runs)", runRetry},
-		"backup":    {"FILE: a verified copy of the database, also while creditdesk runs", runBackup},
-		"restore":   {"FILE --db DB: put a backup in place of a stopped database (the old one is kept)", runRestore},
-		"simulate":  {"send signed simulated Stripe events; a load generator", runSimulate},
-		"apikey":    {"create NAME | list | revoke NAME: keys for your app's API", runAPIKey},
-		"checkout":  {"USER TYPE [--promo] [--tax] [--manual-capture]: print a Stripe Checkout link", runCheckout},
-		"portal":    {"USER: print a Stripe customer portal link", runPortal},
-		"captures":  {"list payments authorized and waiting for capture", runCaptures},
-		"capture":   {"PI: capture an authorized payment (credits follow Stripe's event)", runCapture},
-		"cancel":    {"PI: release an authorized payment", runCancel},
-		"reconcile": {"[--since 30d] [--json]: Stripe's payments, refunds and lost disputes against purchases and ledger; non-zero exit on differences", runReconcile},
-		"resync":    {"[--since 72h] [--failed-only]: fetch missed events from Stripe's Events API", runResync},
-		"catalog":   {"[--sync]: Stripe products, prices and coupons against the catalog", runCatalog},
-		"webhook":   {"setup URL [--dry-run]: create the Stripe webhook endpoint", runWebhook},
-		"doctor":    {"check key, account, webhook endpoints and events; non-zero exit on problems", runDoctor},
-		"help":      {"this list", func(env *Env, _ []string) error { usage(env.Stdout); return nil }},
+		"console":    {"console and webhook receiver (the default)", runConsole},
+		"serve":      {"webhook receiver and processor without a console; logs to stdout", runServe},
+		"demo":       {"console fed by a built-in Stripe simulator; no account needed", runDemo},
+		"users":      {"list users [--json]", runUsers},
+		"events":     {"list recent events [--json] [--limit N] [--state waiting|failed|…]", runEvents},
+		"ledger":     {"USER: a user's ledger [--json]", runLedger},
+		"grant":      {"USER N --reason TEXT: add credits by hand", runGrant},
+		"revoke":     {"USER N --reason TEXT [--force]: take credits by hand", runRevoke},
+		"verify":     {"check every invariant of the database", runVerify},
+		"attention":  {"what needs you: waiting and failed events, unresolved or unlinked purchases [--json]", runAttention},
+		"export":     {"ledger|purchases|events [--since 30d] [--user ID] [--format csv|jsonl]: stream records to stdout", runExport},
+		"report":     {"[--since 30d] [--until DATE] [--json]: revenue, credits and plans by day", runReport},
+		"retry":      {"EVENT | --failed | --all: queue events again now (also while creditdesk runs)", runRetry},
+		"backup":     {"FILE: a verified copy of the database, also while creditdesk runs", runBackup},
+		"restore":    {"FILE --db DB: put a backup in place of a stopped database (the old one is kept)", runRestore},
+		"simulate":   {"send signed simulated Stripe events; a load generator", runSimulate},
+		"apikey":     {"create NAME | list | revoke NAME: keys for your app's API", runAPIKey},
+		"appwebhook": {"secret: create or rotate the signing secret of the webhooks to your app (shown once)", runAppWebhook},
+		"deliveries": {"[--failed] [--json] | resend ID | resend --failed | enable ENDPOINT: messages to your app", runDeliveries},
+		"checkout":   {"USER TYPE [--promo] [--tax] [--manual-capture]: print a Stripe Checkout link", runCheckout},
+		"portal":     {"USER: print a Stripe customer portal link", runPortal},
+		"captures":   {"list payments authorized and waiting for capture", runCaptures},
+		"capture":    {"PI: capture an authorized payment (credits follow Stripe's event)", runCapture},
+		"cancel":     {"PI: release an authorized payment", runCancel},
+		"reconcile":  {"[--since 30d] [--json]: Stripe's payments, refunds and lost disputes against purchases and ledger; non-zero exit on differences", runReconcile},
+		"resync":     {"[--since 72h] [--failed-only]: fetch missed events from Stripe's Events API", runResync},
+		"catalog":    {"[--sync]: Stripe products, prices and coupons against the catalog", runCatalog},
+		"webhook":    {"setup URL [--dry-run]: create the Stripe webhook endpoint", runWebhook},
+		"doctor":     {"check key, account, webhook endpoints and events; non-zero exit on problems", runDoctor},
+		"help":       {"this list", func(env *Env, _ []string) error { usage(env.Stdout); return nil }},
 	}
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: creditdesk [command] [flags]")
 	fmt.Fprintln(w)
-	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "attention", "report", "export", "retry", "backup", "restore", "simulate", "apikey",
+	for _, name := range []string{"console", "serve", "demo", "users", "events", "ledger", "grant", "revoke", "verify", "attention", "report", "export", "retry", "backup", "restore", "simulate", "apikey", "appwebhook", "deliveries",
 		"checkout", "portal", "captures", "capture", "cancel", "resync", "reconcile", "catalog", "webhook", "doctor", "help"} {
-		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every command takes --db FILE (CREDITDESK_DB, default creditdesk.db) and --config FILE (CREDITDESK_CONFIG, default creditdesk.toml),")
