@@ -55,6 +55,18 @@ type Backend interface {
 	ListAPIKeys() ([]billing.APIKey, error)
 	// RevokeAPIKey stops a key from working at once.
 	RevokeAPIKey(ctx context.Context, name string) error
+
+	// Deliveries returns up to limit messages to the app, newest first,
+	// below sequence before (0: newest); failedOnly keeps the failed.
+	Deliveries(before uint64, limit int, failedOnly bool) ([]billing.Delivery, error)
+	// EndpointStates says how each app endpoint is doing.
+	EndpointStates() ([]billing.EndpointState, error)
+	// ResendDelivery queues one message again now (same webhook-id).
+	ResendDelivery(seq uint64) error
+	// ResendFailed queues every failed message again; how many.
+	ResendFailed() (int, error)
+	// EnableEndpoint re-enables an endpoint disabled after failing.
+	EnableEndpoint(id string) error
 }
 
 // Attached is a Backend that reaches a running creditdesk over its admin

@@ -28,6 +28,7 @@ type fakeBackend struct {
 	// insight is what Insight returns, its From and Until set from the call.
 	insight      billing.Insight
 	insightCalls []insightCall
+	out          fakeDeliveries
 
 	// failNext, when set, makes the next Adjust apply its change and then
 	// report this error, as a call that timed out after the store wrote.
@@ -259,4 +260,73 @@ func (f *fakeBackend) RevokeAPIKey(_ context.Context, name string) error {
 		}
 	}
 	return fmt.Errorf("no API key named %q", name)
+}
+
+// The outbox of the fake: deliveries newest last, endpoint states, and
+// what the console asked to resend or re-enable.
+type fakeDeliveries struct {
+	deliveries []billing.Delivery
+	endpoints  []billing.EndpointState
+	resent     []uint64
+	enabled    []string
+}
+
+func (f *fakeBackend) Deliveries(before uint64, limit int, failedOnly bool) ([]billing.Delivery, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []billing.Delivery
+	for i := len(f.out.deliveries) - 1; i >= 0 && len(out) < limit; i-- {
+		d := f.out.deliveries[i]
+		if before != 0 && d.Seq >= before || failedOnly && d.State != billing.DeliveryFailed {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (f *fakeBackend) EndpointStates() ([]billing.EndpointState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]billing.EndpointState(nil), f.out.endpoints...), nil
+}
+
+func (f *fakeBackend) ResendDelivery(seq uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, d := range f.out.deliveries {
+		if d.Seq == seq {
+			f.out.deliveries[i].State = billing.DeliveryPending
+			f.out.resent = append(f.out.resent, seq)
+			return nil
+		}
+	}
+	return fmt.Errorf("no delivery %d", seq)
+}
+
+func (f *fakeBackend) ResendFailed() (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for i, d := range f.out.deliveries {
+		if d.State == billing.DeliveryFailed {
+			f.out.deliveries[i].State = billing.DeliveryPending
+			f.out.resent = append(f.out.resent, d.Seq)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (f *fakeBackend) EnableEndpoint(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, ep := range f.out.endpoints {
+		if ep.ID == id {
+			f.out.endpoints[i].Disabled = false
+			f.out.enabled = append(f.out.enabled, id)
+			return nil
+		}
+	}
+	return fmt.Errorf("no endpoint %s", id)
 }

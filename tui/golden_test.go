@@ -75,6 +75,24 @@ func goldenBackend() *attnBackend {
 		{Name: "staging", Hint: "cdk_…c3d4", CreatedAt: fixedNow.AddDate(0, 0, -3), RevokedAt: fixedNow.Add(-time.Hour)},
 	}
 	f.insight = goldenInsight()
+	f.out.endpoints = []billing.EndpointState{{ID: "ep_1", URL: "https://app.example.com/hooks/credits?token=secret",
+		FailingSince: fixedNow.Add(-10 * time.Minute), LastSuccess: fixedNow.Add(-time.Hour)}}
+	msg := func(seq uint64, typ, user string, st billing.DeliveryState, tries, status int, resp, errText string, age time.Duration) billing.Delivery {
+		d := billing.Delivery{URL: f.out.endpoints[0].URL, OutboxMessage: billing.OutboxMessage{Seq: seq, ID: fmt.Sprintf("msg_%d_ab12cd", seq),
+			Endpoint: "ep_1", User: user, Type: typ, State: st, Attempts: tries, LastStatus: status, LastResponse: resp, LastError: errText,
+			CreatedAt: fixedNow.Add(-age)}}
+		if st == billing.DeliveryPending && tries > 0 {
+			d.NextAttempt = fixedNow.Add(40 * time.Second)
+		}
+		return d
+	}
+	f.out.deliveries = []billing.Delivery{
+		msg(1, "purchase.completed", "u_042", billing.DeliveryFailed, 21, 500, "Internal Server Error", "", 80*time.Hour),
+		msg(2, "credits.granted", "u_042", billing.DeliveryDelivered, 1, 204, "", "", time.Hour),
+		msg(3, "plan.started", "u_007", billing.DeliveryDelivered, 2, 200, "ok", "", 50*time.Minute),
+		msg(4, "credits.low", "u_003", billing.DeliveryPending, 3, 0, "", "no answer within 10s", 10*time.Minute),
+		msg(5, "credits.granted", "u_003", billing.DeliveryPending, 0, 0, "", "", time.Minute),
+	}
 	return b
 }
 
@@ -183,6 +201,10 @@ var goldenCases = []goldenCase{
 	{"health", keys("0"), func(m *model) bool {
 		p, ok := tab[*healthPane](m, 9)
 		return ok && p.loaded && !p.loading
+	}},
+	{"deliveries", keys("shift+tab"), func(m *model) bool {
+		p, ok := m.tabs[m.active].(*deliveriesPane)
+		return ok && p.pager.list.loaded && !p.pager.loading
 	}},
 }
 

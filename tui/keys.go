@@ -44,6 +44,11 @@ type KeyMap struct {
 	// API keys.
 	NewKey key.Binding
 
+	// Deliveries.
+	Resend    key.Binding
+	ResendAll key.Binding
+	Enable    key.Binding
+
 	// Forms.
 	Submit    key.Binding
 	Cancel    key.Binding
@@ -96,6 +101,10 @@ func DefaultKeyMap() KeyMap {
 		Reload: key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "reload")),
 
 		NewKey: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "new key")),
+
+		Resend:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "resend")),
+		ResendAll: key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "resend failed")),
+		Enable:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "re-enable endpoint")),
 
 		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
 		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),

@@ -88,6 +88,7 @@ func newModel(ctx context.Context, b Backend, opt Options, now func() time.Time)
 			newHealthPane(ctx, c, opt.Operator),
 		)
 	}
+	m.tabs = append(m.tabs, newDeliveriesPane(c, b))
 	m.usersTab = 3
 	m.feed, m.stopFeed = b.Subscribe()
 	m.width, m.height = 80, 24

@@ -116,7 +116,7 @@ func NewAdminHandler(svc AdminService) http.Handler {
 		return n
 	}
 	reply := AdminReply
-	mountDeliveries(mux, svc)
+	MountDeliveries(mux, "", svc)
 	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		v, err := svc.UsersPage(q.Get("after"), q.Get("filter"), limit(r))

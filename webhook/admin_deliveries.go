@@ -20,9 +20,10 @@ type DeliveriesService interface {
 	EnableEndpoint(id string) error
 }
 
-// mountDeliveries adds the outbox's routes to the admin socket.
-func mountDeliveries(mux *http.ServeMux, svc DeliveriesService) {
-	mux.HandleFunc("GET /deliveries", func(w http.ResponseWriter, r *http.Request) {
+// MountDeliveries adds the outbox's routes under prefix ("" on the admin
+// socket, "/console" for the attached console).
+func MountDeliveries(mux *http.ServeMux, prefix string, svc DeliveriesService) {
+	mux.HandleFunc("GET "+prefix+"/deliveries", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		before, _ := strconv.ParseUint(q.Get("before"), 10, 64)
 		limit, err := strconv.Atoi(q.Get("limit"))
@@ -32,15 +33,15 @@ func mountDeliveries(mux *http.ServeMux, svc DeliveriesService) {
 		v, err := svc.Deliveries(before, min(limit, 1000), q.Get("failed") == "1")
 		AdminReply(w, v, err)
 	})
-	mux.HandleFunc("GET /deliveries/endpoints", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+prefix+"/deliveries/endpoints", func(w http.ResponseWriter, r *http.Request) {
 		v, err := svc.EndpointStates()
 		AdminReply(w, v, err)
 	})
-	mux.HandleFunc("POST /deliveries/resend-failed", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+prefix+"/deliveries/resend-failed", func(w http.ResponseWriter, r *http.Request) {
 		n, err := svc.ResendFailed()
 		AdminReply(w, map[string]int{"queued": n}, err)
 	})
-	mux.HandleFunc("POST /deliveries/{seq}/resend", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+prefix+"/deliveries/{seq}/resend", func(w http.ResponseWriter, r *http.Request) {
 		seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
 		if err != nil {
 			AdminReply(w, nil, fmt.Errorf("%w: delivery %q is not a number", billing.ErrInvalid, r.PathValue("seq")))
@@ -48,7 +49,7 @@ func mountDeliveries(mux *http.ServeMux, svc DeliveriesService) {
 		}
 		AdminReply(w, map[string]bool{"queued": true}, svc.ResendDelivery(seq))
 	})
-	mux.HandleFunc("POST /deliveries/endpoints/{id}/enable", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+prefix+"/deliveries/endpoints/{id}/enable", func(w http.ResponseWriter, r *http.Request) {
 		AdminReply(w, map[string]bool{"enabled": true}, svc.EnableEndpoint(r.PathValue("id")))
 	})
 }

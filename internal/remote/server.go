@@ -128,6 +128,7 @@ func NewHandler(b tui.Backend, op tui.Operator, info Info) http.Handler {
 	mux.HandleFunc("POST /console/link", posted(func(r *http.Request, req linkRequest) (any, error) {
 		return struct{}{}, b.LinkUser(r.Context(), req.From, req.To)
 	}))
+	webhook.MountDeliveries(mux, "/console", b)
 	mux.HandleFunc("GET /console/types", func(w http.ResponseWriter, r *http.Request) { reply(w, b.PurchaseTypes(), nil) })
 	mux.HandleFunc("GET /console/apikeys", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.ListAPIKeys()
