@@ -392,6 +392,11 @@ func runDemo(env *Env, args []string) error {
 	env.Config.Addr = "127.0.0.1:0"
 	log, closeLog := consoleLog(env.Config.DB)
 	defer closeLog()
+	// A month of history first, so the Overview opens on a believable month.
+	fmt.Fprintln(env.Stderr, "demo: simulating the last 30 days…")
+	if n, err := backfillDemo(env, demoSeed(), time.Now()); err != nil {
+		log.Warn("demo history", "err", err, "events", n)
+	}
 	a, err := startApp(env, appOptions{demo: true, requireSecret: true, log: log, mode: "demo"})
 	if err != nil {
 		return err

@@ -104,6 +104,10 @@ type Generator struct {
 	// Mistakes adds, now and then, a checkout whose type nothing maps or
 	// that names no user, as real setups produce (the demo sets it).
 	Mistakes bool
+	// Paced keeps the simulated clock moving a flow at a time: a renewal
+	// waits until its subscription is due instead of jumping to it, so the
+	// events cover the days in order (the demo's backfilled month).
+	Paced bool
 
 	rng       *rand.Rand
 	clock     time.Time
@@ -398,6 +402,9 @@ func (g *Generator) renewal() {
 		}
 	}
 	if s.due.After(g.clock) {
+		if g.Paced {
+			return // nothing is due yet, and time does not jump
+		}
 		g.clock = s.due
 	}
 	if inv := s.pastDue; inv != nil { // retry of a failed renewal
