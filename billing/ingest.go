@@ -6,7 +6,8 @@ import (
 
 // Ingest stores a verified event body durably. When it returns without
 // error the event is committed; duplicate is true for an event id already
-// stored, in which case nothing changed.
+// stored, in which case nothing changed. payload may be reused by the
+// caller once Ingest returns.
 func (s *Service) Ingest(payload []byte, source string) (rec EventRecord, duplicate bool, err error) {
 	env, err := ParseEnvelope(payload)
 	if err != nil {

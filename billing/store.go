@@ -21,7 +21,8 @@ type Store interface {
 	Shared(now time.Time, fn func(Tx) error) error
 
 	// Ingest stores a verified event durably; an event id already stored
-	// is a duplicate and changes nothing.
+	// is a duplicate and changes nothing. It keeps none of ev.Payload's
+	// bytes once it returns (the receiver reuses its buffers).
 	Ingest(ev Event) (rec EventRecord, duplicate bool, err error)
 	// IngestsIdle returns a channel closed once no Ingest call waits for
 	// its commit (closed already when none does).

@@ -3,10 +3,10 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -26,7 +26,8 @@ const DefaultPath = "/api/stripe/webhook"
 // smaller.
 const MaxBody = 1 << 20
 
-// Inbox is where verified events go.
+// Inbox is where verified events go. Ingest keeps none of payload's bytes
+// once it returns: the receiver reads bodies into pooled buffers.
 type Inbox interface {
 	Ingest(payload []byte, source string) (billing.EventRecord, bool, error)
 	NoteRejected(reason, detail string)
@@ -96,13 +97,36 @@ func (rc *Receiver) reject(w http.ResponseWriter, status int, reason, detail str
 
 // ServeHTTP verifies the signature on the raw body, stores the event and
 // only then answers 200. It accepts events of any API version.
+// receivedBody is the 200's body: {"duplicate":false,"id":"evt_…","received":true}.
+type receivedBody struct {
+	Duplicate bool   `json:"duplicate"`
+	ID        string `json:"id"`
+	Received  bool   `json:"received"`
+}
+
+// bodyPool holds the buffers request bodies are read into. A body is not
+// kept past its request: Ingest stores a compressed copy and keeps none of
+// the bytes it was given.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBody(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return // a rare large body: let it go rather than pin it
+	}
+	b.Reset()
+	bodyPool.Put(b)
+}
+
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		rc.reject(w, http.StatusMethodNotAllowed, RejectMethod, r.Method)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer putBody(buf)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBody))
+	body := buf.Bytes()
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -140,7 +164,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "could not store event, retry"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"received": true, "id": rec.ID, "duplicate": dup})
+	writeJSON(w, http.StatusOK, receivedBody{Duplicate: dup, ID: rec.ID, Received: true})
 }
 
 // verify checks the signature against every configured secret; it returns

@@ -60,12 +60,22 @@ type appOptions struct {
 	tls *tlsOptions
 }
 
+// serveMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// is set; bbolt's mapped pages come on top of it.
+const serveMemoryLimit = 48 << 20
+
 func startApp(env *Env, opt appOptions) (*app, error) {
 	cfg := env.Config
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small (tens of MB) and the receiver allocates per
 		// request: collecting less often buys about a tenth more throughput.
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// ...but not past a soft limit: near it the collector runs as often
+		// as it must, so a burst does not take the heap to five times its
+		// live size (issue 13: serve under 100 MiB resident).
+		debug.SetMemoryLimit(serveMemoryLimit)
 	}
 	kind, err := config.CheckSecretKey(cfg.SecretKey)
 	if err != nil {
