@@ -146,7 +146,7 @@ func TestFirstFrameOnBigStore(t *testing.T) {
 			t.Fatalf("no first frame with data in 10s:\n%s", v)
 		}
 		t0 := time.Now()
-		c.m, cmd = c.m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("3")})
+		c.m, cmd = c.m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("4")}) // Users is the fourth tab
 		c.run(cmd)
 		if v, ok = c.until([]string{"user_000001"}, 5*time.Second); !ok {
 			t.Fatalf("users tab:\n%s", v)
