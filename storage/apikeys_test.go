@@ -36,6 +36,9 @@ func TestMigratesSchema1ToAPIBuckets(t *testing.T) {
 				return err
 			}
 		}
+		if err := recordsAsJSON(tx); err != nil {
+			return err
+		}
 		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(1))
 	})
 	s.Close()

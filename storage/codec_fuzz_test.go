@@ -23,6 +23,8 @@ func FuzzRecordValues(f *testing.F) {
 	f.Add(uint8(4), []byte(`{"entry_id":"x"}`))
 	f.Add(uint8(0), []byte(`null`))
 	f.Add(uint8(1), encodeEvent(billing.EventRecord{Seq: 1, ID: "evt_1", State: billing.StateApplied})[:9])
+	f.Add(uint8(3), encodeEntry(billing.Entry{ID: 1, UserID: "u1", Delta: 10, BalanceAfter: 10, Key: "seed"})[:7])
+	f.Add(uint8(4), encodeGrant(billing.Grant{EntryID: 1, UserID: "u1", Amount: 10, Remaining: 99}))
 	st, err := Open(filepath.Join(f.TempDir(), "fz.db"), Options{})
 	if err != nil {
 		f.Fatal(err)
@@ -68,8 +70,16 @@ func FuzzRecordValues(f *testing.F) {
 			return nil
 		})
 		valid := json.Valid(value)
-		if i == 1 { // event records are binary since schema version 9
-			_, err := decodeEvent(value)
+		var err error
+		switch i { // event records (version 9), entries and grants (version 10) are binary
+		case 1:
+			_, err = decodeEvent(value)
+			valid = err == nil
+		case 3:
+			_, err = decodeEntry(value)
+			valid = err == nil
+		case 4:
+			_, err = decodeGrant(value)
 			valid = err == nil
 		}
 		if _, err := st.Verify(); err == nil && !valid {

@@ -229,16 +229,6 @@ const (
 // page empty for inserts that never come.
 const eventFillPercent = 1.0
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendTime(b []byte, t time.Time) []byte {
-	b = binary.AppendVarint(b, t.Unix())
-	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
-}
-
 // encodeEvent is rec in the events bucket's binary layout.
 func encodeEvent(rec billing.EventRecord) []byte {
 	b := make([]byte, 0, 96+len(rec.ID)+len(rec.Type)+len(rec.Reason)+len(rec.User)+len(rec.Keys)*32)
@@ -283,82 +273,13 @@ func encodeEvent(rec billing.EventRecord) []byte {
 // errEventCodec is a stored event record that is not the layout above.
 var errEventCodec = errors.New("event record is damaged: not the binary layout of schema version 9")
 
-// eventReader reads encodeEvent's fields in order; the first short or
-// impossible field sets err and every later read returns zero.
-type eventReader struct {
-	b   []byte
-	err error
-}
-
-func (r *eventReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errEventCodec
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *eventReader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errEventCodec
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *eventReader) str() string {
-	n := r.uvarint()
-	if r.err != nil {
-		return ""
-	}
-	if n > uint64(len(r.b)) {
-		r.err = errEventCodec
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
-
-func (r *eventReader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.err = errEventCodec
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *eventReader) time() time.Time {
-	s, ns := r.varint(), r.uvarint()
-	if r.err != nil {
-		return time.Time{}
-	}
-	if ns >= 1e9 {
-		r.err = errEventCodec
-		return time.Time{}
-	}
-	return time.Unix(s, int64(ns)).UTC()
-}
-
 // decodeEvent reads a record encodeEvent wrote.
 func decodeEvent(v []byte) (billing.EventRecord, error) {
 	var rec billing.EventRecord
 	if len(v) == 0 || v[0] != eventCodecV1 {
 		return rec, errEventCodec
 	}
-	r := &eventReader{b: v[1:]}
+	r := &recordReader{b: v[1:], bad: errEventCodec}
 	rec.Seq = r.uvarint()
 	rec.ID = r.str()
 	rec.Type = r.str()
@@ -378,7 +299,7 @@ func decodeEvent(v []byte) (billing.EventRecord, error) {
 	rec.User = r.str()
 	rec.Amount = r.varint()
 	if n := r.uvarint(); n > uint64(len(r.b)) {
-		r.err = errEventCodec
+		r.fail()
 	} else if n > 0 {
 		rec.Keys = make([]string, 0, n)
 		for range n {
@@ -386,8 +307,8 @@ func decodeEvent(v []byte) (billing.EventRecord, error) {
 		}
 	}
 	rec.Source = r.str()
-	if r.err == nil && (len(r.b) != 0 || flags >= evNextAttempt<<1) {
-		r.err = errEventCodec
+	if len(r.b) != 0 || flags >= evNextAttempt<<1 {
+		r.fail()
 	}
 	if r.err != nil {
 		return billing.EventRecord{}, r.err

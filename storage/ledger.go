@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"creditdesk/billing"
@@ -108,9 +110,12 @@ func (t *Tx) EntryByKey(key string) (billing.Entry, bool, error) {
 	if err := json.Unmarshal(v, &ref); err != nil {
 		return billing.Entry{}, false, err
 	}
-	var e billing.Entry
-	ok, err := getJSON(t.tx.Bucket(ledgerBucket), userKey(ref.User, ref.ID), &e)
-	return e, ok, err
+	v = t.tx.Bucket(ledgerBucket).Get(userKey(ref.User, ref.ID))
+	if v == nil {
+		return billing.Entry{}, false, nil
+	}
+	e, err := decodeEntry(v)
+	return e, err == nil, err
 }
 
 type keyRef struct {
@@ -125,8 +130,8 @@ func (t *Tx) Grants(userID string) ([]billing.Grant, error) {
 	c := t.tx.Bucket(grantsBucket).Cursor()
 	p := userPrefix(userID)
 	for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
-		var g billing.Grant
-		if err := json.Unmarshal(v, &g); err != nil {
+		g, err := decodeGrant(v)
+		if err != nil {
 			return nil, err
 		}
 		gs = append(gs, g)
@@ -160,7 +165,7 @@ func (t *Tx) WriteLedger(ch billing.LedgerChange) ([]billing.Entry, error) {
 		if err := t.rollEntry(e); err != nil {
 			return nil, err
 		}
-		if err := putJSON(ledger, userKey(e.UserID, id), e); err != nil {
+		if err := ledger.Put(userKey(e.UserID, id), encodeEntry(e)); err != nil {
 			return nil, err
 		}
 		ref, _ := json.Marshal(keyRef{User: e.UserID, ID: id})
@@ -178,7 +183,7 @@ func (t *Tx) WriteLedger(ch billing.LedgerChange) ([]billing.Entry, error) {
 		if c.Removed() {
 			err = grants.Delete(userKey(g.UserID, g.EntryID))
 		} else {
-			err = putJSON(grants, userKey(g.UserID, g.EntryID), g)
+			err = grants.Put(userKey(g.UserID, g.EntryID), encodeGrant(g))
 		}
 		if err != nil {
 			return nil, err
@@ -207,8 +212,8 @@ func (t *Tx) Entries(userID string, before uint64, limit int) ([]billing.Entry, 
 	}
 	k, v := lastBelow(c, userKey(userID, before))
 	for ; k != nil && hasPrefix(k, p) && len(out) < limit; k, v = c.Prev() {
-		var e billing.Entry
-		if err := json.Unmarshal(v, &e); err != nil {
+		e, err := decodeEntry(v)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, e)
@@ -226,4 +231,98 @@ func (t *Tx) UsersWithExpiry() ([]string, error) {
 		ids = append(ids, string(k[8:]))
 	}
 	return ids, nil
+}
+
+// The ledger bucket (ledgerBucket, key userKey(user, entry id)) holds each
+// entry and the grants bucket (grantsBucket, the same key: the entry that
+// created the grant) each open grant. Since schema version 10 both are
+// binary (codec.go's pieces), not JSON:
+//
+//	entry: 0x01, uvarint id, string user_id, varint delta, varint balance_after,
+//	       string reason, string source, string key, optional time at,
+//	       string kind, string operator
+//	grant: 0x01, uvarint entry_id, string user_id, varint amount, varint remaining,
+//	       optional time expires_at, string kind, string source, string purchase_id,
+//	       string subscription, optional time at
+//
+// Nothing may follow the last field.
+const ledgerCodecV1 = 0x01
+
+var (
+	errEntryCodec = errors.New("ledger entry is damaged: not the binary layout of schema version 10")
+	errGrantCodec = errors.New("grant is damaged: not the binary layout of schema version 10")
+)
+
+func encodeEntry(e billing.Entry) []byte {
+	b := make([]byte, 0, 48+len(e.UserID)+len(e.Reason)+len(e.Source)+len(e.Key)+len(e.Kind)+len(e.Operator))
+	b = append(b, ledgerCodecV1)
+	b = binary.AppendUvarint(b, e.ID)
+	b = appendString(b, e.UserID)
+	b = binary.AppendVarint(b, e.Delta)
+	b = binary.AppendVarint(b, e.BalanceAfter)
+	b = appendString(b, e.Reason)
+	b = appendString(b, e.Source)
+	b = appendString(b, e.Key)
+	b = appendOptTime(b, e.At)
+	b = appendString(b, string(e.Kind))
+	return appendString(b, e.Operator)
+}
+
+func decodeEntry(v []byte) (billing.Entry, error) {
+	var e billing.Entry
+	if len(v) == 0 || v[0] != ledgerCodecV1 {
+		return e, errEntryCodec
+	}
+	r := &recordReader{b: v[1:], bad: errEntryCodec}
+	e.ID = r.uvarint()
+	e.UserID = r.str()
+	e.Delta = r.varint()
+	e.BalanceAfter = r.varint()
+	e.Reason = r.str()
+	e.Source = r.str()
+	e.Key = r.str()
+	e.At = r.optTime()
+	e.Kind = billing.EntryKind(r.str())
+	e.Operator = r.str()
+	if err := r.end(); err != nil {
+		return billing.Entry{}, err
+	}
+	return e, nil
+}
+
+func encodeGrant(g billing.Grant) []byte {
+	b := make([]byte, 0, 48+len(g.UserID)+len(g.Kind)+len(g.Source)+len(g.PurchaseID)+len(g.Subscription))
+	b = append(b, ledgerCodecV1)
+	b = binary.AppendUvarint(b, g.EntryID)
+	b = appendString(b, g.UserID)
+	b = binary.AppendVarint(b, g.Amount)
+	b = binary.AppendVarint(b, g.Remaining)
+	b = appendOptTime(b, g.ExpiresAt)
+	b = appendString(b, string(g.Kind))
+	b = appendString(b, g.Source)
+	b = appendString(b, g.PurchaseID)
+	b = appendString(b, g.Subscription)
+	return appendOptTime(b, g.At)
+}
+
+func decodeGrant(v []byte) (billing.Grant, error) {
+	var g billing.Grant
+	if len(v) == 0 || v[0] != ledgerCodecV1 {
+		return g, errGrantCodec
+	}
+	r := &recordReader{b: v[1:], bad: errGrantCodec}
+	g.EntryID = r.uvarint()
+	g.UserID = r.str()
+	g.Amount = r.varint()
+	g.Remaining = r.varint()
+	g.ExpiresAt = r.optTime()
+	g.Kind = billing.GrantKind(r.str())
+	g.Source = r.str()
+	g.PurchaseID = r.str()
+	g.Subscription = r.str()
+	g.At = r.optTime()
+	if err := r.end(); err != nil {
+		return billing.Grant{}, err
+	}
+	return g, nil
 }

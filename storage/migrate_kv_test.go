@@ -34,6 +34,9 @@ func oldLayout(t *testing.T, path string, kv map[string]any) {
 		if err := meta.Put(schemaVersionKey, itob(5)); err != nil {
 			return err
 		}
+		if err := recordsAsJSON(tx); err != nil {
+			return err
+		}
 		b, err := tx.CreateBucket(kvBucket)
 		if err != nil {
 			return err

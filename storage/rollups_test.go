@@ -216,7 +216,7 @@ func previousLayout(t *testing.T, path string) {
 		if err != nil {
 			return err
 		}
-		if err := eventsAsJSON(tx); err != nil {
+		if err := recordsAsJSON(tx); err != nil {
 			return err
 		}
 		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(6))

@@ -30,8 +30,8 @@ func verifyRollups(tx *bolt.Tx) error {
 	}
 	credits := map[string]billing.CreditFlow{}
 	err := tx.Bucket(ledgerBucket).ForEach(func(k, v []byte) error {
-		var e billing.Entry
-		if err := json.Unmarshal(v, &e); err != nil {
+		e, err := decodeEntry(v)
+		if err != nil {
 			return fmt.Errorf("ledger entry %s: %w", shortKey(k), err)
 		}
 		d := billing.EntryRollup(e)

@@ -167,6 +167,45 @@ var migrations = []migration{
 	{version: 7, name: "outbox of messages to the app (outbox.go)", apply: migrateOutbox},
 	{version: 8, name: "per-day rollups of money, credits and plans (rollups.go)", apply: buildRollups},
 	{version: 9, name: "event records in a binary layout, not JSON (inbox.go)", apply: binaryEvents},
+	{version: 10, name: "ledger entries and grants in a binary layout, not JSON (ledger.go)", apply: binaryLedger},
+}
+
+// binaryLedger rewrites every ledger entry and grant from JSON to
+// encodeEntry's and encodeGrant's layouts; a record that is not JSON stops
+// the migration (nothing changes).
+func binaryLedger(tx *bolt.Tx) error {
+	if err := rewrite(tx.Bucket(ledgerBucket), func(v []byte) ([]byte, error) {
+		var e billing.Entry
+		err := json.Unmarshal(v, &e)
+		return encodeEntry(e), err
+	}); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	if err := rewrite(tx.Bucket(grantsBucket), func(v []byte) ([]byte, error) {
+		var g billing.Grant
+		err := json.Unmarshal(v, &g)
+		return encodeGrant(g), err
+	}); err != nil {
+		return fmt.Errorf("grants: %w", err)
+	}
+	return nil
+}
+
+// rewrite replaces every value of b with what conv makes of it.
+func rewrite(b *bolt.Bucket, conv func([]byte) ([]byte, error)) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		nv, err := conv(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", shortKey(k), err)
+		}
+		k = bytes.Clone(k)
+		if err := b.Put(k, nv); err != nil {
+			return err
+		}
+		c.Seek(k) // a Put may move the cursor's page: find the key again
+	}
+	return nil
 }
 
 // binaryEvents rewrites every event record from JSON to encodeEvent's

@@ -284,7 +284,7 @@ func TestMigrationCountsPendingEventsOfAnOlderStore(t *testing.T) {
 	s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		meta.Delete(counterKey("pending"))
-		if err := eventsAsJSON(tx); err != nil {
+		if err := recordsAsJSON(tx); err != nil {
 			return err
 		}
 		return meta.Put(schemaVersionKey, itob(2))

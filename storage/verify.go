@@ -120,8 +120,8 @@ func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 		c := ledger.Cursor()
 		p := userPrefix(u.ID)
 		for ek, ev := c.Seek(p); ek != nil && hasPrefix(ek, p); ek, ev = c.Next() {
-			var e billing.Entry
-			if err := json.Unmarshal(ev, &e); err != nil {
+			e, err := decodeEntry(ev)
+			if err != nil {
 				return fmt.Errorf("user %s entry: %w", u.ID, err)
 			}
 			sum += e.Delta
@@ -150,8 +150,8 @@ func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 		var held int64
 		gc := grants.Cursor()
 		for gk, gv := gc.Seek(p); gk != nil && hasPrefix(gk, p); gk, gv = gc.Next() {
-			var g billing.Grant
-			if err := json.Unmarshal(gv, &g); err != nil {
+			g, err := decodeGrant(gv)
+			if err != nil {
 				return fmt.Errorf("user %s grant %d: %w", u.ID, btoi(gk[len(p):]), err)
 			}
 			if g.Remaining < 0 || g.Remaining > g.Amount {

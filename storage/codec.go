@@ -1,0 +1,123 @@
+package storage
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// The pieces the binary record layouts are made of (each record kind's file
+// states its layout): a string is a uvarint length then its bytes; a time
+// is a varint of unix seconds then a uvarint of nanoseconds, read back in
+// UTC; an optional time is a byte, 0 for the zero time, else 1 and a time.
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+func appendOptTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	return appendTime(append(b, 1), t)
+}
+
+// recordReader reads a binary record's fields in order; the first short or
+// impossible field sets err to bad, and every later read returns zero.
+type recordReader struct {
+	b   []byte
+	bad error // the error for a record that is not its layout
+	err error
+}
+
+func (r *recordReader) fail() {
+	if r.err == nil {
+		r.err = r.bad
+	}
+}
+
+func (r *recordReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) str() string {
+	n := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	if n > uint64(len(r.b)) {
+		r.fail()
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *recordReader) byte() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.fail()
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *recordReader) time() time.Time {
+	s, ns := r.varint(), r.uvarint()
+	if r.err != nil {
+		return time.Time{}
+	}
+	if ns >= 1e9 {
+		r.fail()
+		return time.Time{}
+	}
+	return time.Unix(s, int64(ns)).UTC()
+}
+
+func (r *recordReader) optTime() time.Time {
+	switch r.byte() {
+	case 0:
+		return time.Time{}
+	case 1:
+		return r.time()
+	}
+	r.fail()
+	return time.Time{}
+}
+
+// end checks that nothing follows the last field, and returns the error.
+func (r *recordReader) end() error {
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	return r.err
+}
