@@ -101,4 +101,4 @@ go test -run '^$' -bench IngestWithSSHSessions -benchtime 3x ./internal/sshconso
 
 echo "== console first frame on a store of 100,000 users and 1,000,000 events"
 echo "   (the store is seeded once into bin/bigstore.db, a few minutes)"
-CREDITDESK_BIGSTORE="$PWD/bin/bigstore.db" go test -count=1 -run FirstFrameOnBigStore -v -timeout 30m ./internal/cli/ | grep -E 'BIGSTORE|seeded|run [0-9]|FAIL|ok'
+CREDITDESK_BIGSTORE="$PWD/bin/bigstore.db" go test -count=1 -run 'FirstFrameOnBigStore' -v -timeout 30m ./internal/cli/ | grep -E 'BIGSTORE|seeded|run [0-9]|FAIL|ok'
