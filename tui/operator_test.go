@@ -2,15 +2,16 @@ package tui
 
 import (
 	"context"
-	"creditdesk/internal/testkit"
 	"encoding/base64"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"creditdesk/billing"
+	"creditdesk/internal/testkit"
 )
 
 // fakeOperator is an in-memory Operator that records what the console
@@ -33,6 +34,15 @@ type fakeOperator struct {
 }
 
 type captureCall struct{ verb, pi, key string }
+
+// operatorConsole is the console over the fake backend and op, w columns
+// by 30 lines, links copied to clip, on tab.
+func operatorConsole(t *testing.T, op *fakeOperator, clip io.Writer, w int, tab string) *driver {
+	t.Helper()
+	d := newDriver(t, newFake(), Options{Operator: op, Clipboard: clip}, w, 30)
+	d.press(tab)
+	return d
+}
 
 func newFakeOperator() *fakeOperator {
 	return &fakeOperator{
@@ -178,8 +188,7 @@ const (
 func TestCheckoutFormCreatesLinkCopiesItAndNotesItInLive(t *testing.T) {
 	op := newFakeOperator()
 	clip := &syncBuffer{}
-	d := newDriver(t, newFake(), Options{Operator: op, Clipboard: clip}, 100, 30)
-	d.press(checkoutTab)
+	d := operatorConsole(t, op, clip, 100, checkoutTab)
 	d.expect("enter: new checkout or portal link")
 	d.press("enter")
 	d.typeText("u_42q") // q types q: the form holds the keyboard
@@ -226,8 +235,7 @@ func TestCheckoutFormLiveAsksTwiceAndRetriesWithTheSameKey(t *testing.T) {
 	op := newFakeOperator()
 	op.live = true
 	op.failNext = errors.New("creating checkout session: Stripe API unreachable")
-	d := newDriver(t, newFake(), Options{Operator: op, Clipboard: &syncBuffer{}}, 100, 30)
-	d.press(checkoutTab)
+	d := operatorConsole(t, op, &syncBuffer{}, 100, checkoutTab)
 	d.expect("LIVE mode")
 	d.press("enter")
 	d.typeText("u_7")
@@ -261,8 +269,8 @@ func TestCheckoutFormLiveAsksTwiceAndRetriesWithTheSameKey(t *testing.T) {
 
 func TestCheckoutFormRefusesBadInputAndOffersThePortal(t *testing.T) {
 	op := newFakeOperator()
-	d := newDriver(t, newFake(), Options{Operator: op, Clipboard: &syncBuffer{}}, 100, 30)
-	d.press(checkoutTab, "enter", "enter")
+	d := operatorConsole(t, op, &syncBuffer{}, 100, checkoutTab)
+	d.press("enter", "enter")
 	d.expect("enter the user id the link is for")
 	d.typeText("nobody")
 	d.press("tab", "left") // the customer portal is last
@@ -280,8 +288,7 @@ func TestCheckoutFormRefusesBadInputAndOffersThePortal(t *testing.T) {
 
 func TestCaptureQueueConfirmsEachActionAndReloads(t *testing.T) {
 	op := newFakeOperator()
-	d := newDriver(t, newFake(), Options{Operator: op}, 100, 30)
-	d.press(capturesTab)
+	d := operatorConsole(t, op, nil, 100, capturesTab)
 	v := d.expect("pi_later")
 	for _, want := range []string{"pi_soon", "20.00 USD", "5h left", "7,900 JPY", "4d left"} {
 		if !strings.Contains(v, want) {
@@ -310,8 +317,7 @@ func TestCaptureQueueInLiveModeAsksTwice(t *testing.T) {
 	op := newFakeOperator()
 	op.live = true
 	op.failNext = errors.New("capturing pi_soon: Stripe API unreachable")
-	d := newDriver(t, newFake(), Options{Operator: op}, 100, 30)
-	d.press(capturesTab)
+	d := operatorConsole(t, op, nil, 100, capturesTab)
 	d.expect("pi_soon")
 	d.press("c", "y")
 	d.expect("LIVE MODE: this moves real money")
@@ -334,8 +340,7 @@ func TestCaptureQueueInLiveModeAsksTwice(t *testing.T) {
 
 func TestCatalogAndHealthTabs(t *testing.T) {
 	op := newFakeOperator()
-	d := newDriver(t, newFake(), Options{Operator: op}, 120, 30)
-	d.press(catalogTab)
+	d := operatorConsole(t, op, nil, 120, catalogTab)
 	v := d.expect("price_topup")
 	for _, want := range []string{"20.00 USD", "→ topup", "500 JPY", "— not in the catalog", "payment link https://buy.stripe.com/test_1", "SPRING", "20% off"} {
 		if !strings.Contains(v, want) {
