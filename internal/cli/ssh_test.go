@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/x/ansi"
 	gossh "golang.org/x/crypto/ssh"
 
 	"creditdesk/internal/config"
+	"creditdesk/internal/testkit/sshterm"
 	"creditdesk/tui"
 )
 
@@ -93,32 +93,8 @@ func TestServeConsoleOverSSH(t *testing.T) {
 		t.Fatalf("host key beside the database: %v %v", fi, err)
 	}
 
-	client, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{User: "ops", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	sess, err := client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.RequestPty("xterm-256color", 30, 120, nil); err != nil {
-		t.Fatal(err)
-	}
-	stdout, _ := sess.StdoutPipe()
-	if err := sess.Shell(); err != nil {
-		t.Fatal(err)
-	}
-	var out syncBuffer
-	go func() { _, _ = io.Copy(&out, stdout) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(ansi.Strip(out.String()), a.url) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the console over SSH does not show the webhook URL %s:\n%s", a.url, ansi.Strip(out.String()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	term := sshterm.Open(t, addr, signer, 120, 30, true)
+	term.WaitFor(a.url)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -126,7 +102,7 @@ func TestServeConsoleOverSSH(t *testing.T) {
 		t.Fatalf("stop: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- sess.Wait() }()
+	go func() { done <- term.Sess.Wait() }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):

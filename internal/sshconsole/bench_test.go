@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"creditdesk/internal/simulate"
+	"creditdesk/internal/testkit/sshterm"
 )
 
 const (
@@ -82,12 +83,12 @@ func ingestWithSessions(b *testing.B, nReaders int, stall bool) (lat []time.Dura
 	g := simulate.NewLoadGenerator(1, time.Now())
 	next := func() []byte { return g.Next().Body }
 
-	var readers []*terminal
+	var readers []*sshterm.Terminal
 	for range nReaders {
-		readers = append(readers, openTerminal(b, f.srv.Addr(), f.key.signer, 120, 40, true))
+		readers = append(readers, sshterm.Open(b, f.srv.Addr(), f.key.signer, 120, 40, true))
 	}
 	for _, r := range readers {
-		r.waitFor("creditdesk", "1 Overview")
+		r.WaitFor("creditdesk", "1 Overview")
 	}
 	if stall {
 		// Rows to draw, so each frame of the stalled console is large.
@@ -96,11 +97,11 @@ func ingestWithSessions(b *testing.B, nReaders int, stall bool) (lat []time.Dura
 				b.Fatal(err)
 			}
 		}
-		stalled := openTerminal(b, f.srv.Addr(), f.key.signer, 240, 80, false)
+		stalled := sshterm.Open(b, f.srv.Addr(), f.key.signer, 240, 80, false)
 		stallClient(b, stalled)
 	}
 	for _, r := range readers {
-		r.reset()
+		r.Reset()
 	}
 
 	bodies := make([][]byte, benchEvents)
@@ -137,9 +138,9 @@ func ingestWithSessions(b *testing.B, nReaders int, stall bool) (lat []time.Dura
 	// Every reading console drew the events (their type in the Live tab).
 	for _, r := range readers {
 		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(r.screen(), "checkout.session.completed") {
+		for !strings.Contains(r.Screen(), "checkout.session.completed") {
 			if time.Now().After(deadline) {
-				b.Fatalf("a reading console did not draw the events:\n%s", lastBytes(r.screen(), 2000))
+				b.Fatalf("a reading console did not draw the events:\n%s", lastBytes(r.Screen(), 2000))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -163,11 +164,11 @@ func ingestWithSessions(b *testing.B, nReaders int, stall bool) (lat []time.Dura
 // stallClient makes the console of a client that never reads stuck: it
 // switches tabs (each a full redraw) until the server has sent the whole
 // window and sends no more.
-func stallClient(b testing.TB, term *terminal) {
+func stallClient(b testing.TB, term *sshterm.Terminal) {
 	deadline := time.Now().Add(60 * time.Second)
 	last, since := int64(-1), time.Now()
 	for {
-		n := term.received.Load()
+		n := term.Received.Load()
 		if n != last {
 			last, since = n, time.Now()
 		}
@@ -177,7 +178,7 @@ func stallClient(b testing.TB, term *terminal) {
 		if time.Now().After(deadline) {
 			b.Fatalf("the client that never reads received %d bytes and is not stuck after 60s", n)
 		}
-		term.send("\t")
+		term.Send("\t")
 		time.Sleep(2 * time.Millisecond)
 	}
 }

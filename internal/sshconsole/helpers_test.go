@@ -1,28 +1,23 @@
 package sshconsole
 
 import (
-	"bytes"
 	"context"
-	"creditdesk/internal/testkit"
 	"crypto/ed25519"
 	"crypto/rand"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 	gossh "golang.org/x/crypto/ssh"
 
 	"creditdesk/billing"
+	"creditdesk/internal/testkit"
+	"creditdesk/internal/testkit/sshterm"
 	"creditdesk/storage"
 	"creditdesk/tui"
 )
@@ -122,148 +117,8 @@ func startFixture(t testing.TB, newConsole NewConsole) *fixture {
 }
 
 func dial(addr string, signer gossh.Signer) (*gossh.Client, error) {
-	c, _, err := dialCounting(addr, signer)
+	c, _, err := sshterm.Dial(addr, signer)
 	return c, err
-}
-
-// dialCounting logs in and counts the bytes the client receives.
-func dialCounting(addr string, signer gossh.Signer) (*gossh.Client, *atomic.Int64, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, nil, err
-	}
-	cc := &countingConn{Conn: conn}
-	c, chans, reqs, err := gossh.NewClientConn(cc, addr, &gossh.ClientConfig{
-		User:            "founder",
-		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
-	})
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return gossh.NewClient(c, chans, reqs), &cc.n, nil
-}
-
-type countingConn struct {
-	net.Conn
-	n atomic.Int64
-}
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-// terminal is an SSH session with a PTY whose output the test reads.
-type terminal struct {
-	t      testing.TB
-	client *gossh.Client
-	sess   *gossh.Session
-	stdin  io.WriteCloser
-	// received counts the bytes the connection brought, read or not.
-	received *atomic.Int64
-	mu       sync.Mutex
-	out      bytes.Buffer
-	closed   chan struct{} // stdout reached EOF
-}
-
-// openTerminal logs in with signer and starts a shell on a w×h PTY. When
-// read is false nothing reads its stdout: the client stalls once the
-// channel's window is full.
-func openTerminal(t testing.TB, addr string, signer gossh.Signer, w, h int, read bool) *terminal {
-	t.Helper()
-	client, received, err := dialCounting(addr, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	sess, err := client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.RequestPty("xterm-256color", h, w, gossh.TerminalModes{gossh.ECHO: 0}); err != nil {
-		t.Fatal(err)
-	}
-	term := &terminal{t: t, client: client, sess: sess, received: received, closed: make(chan struct{})}
-	if term.stdin, err = sess.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Shell(); err != nil {
-		t.Fatal(err)
-	}
-	if read {
-		go func() {
-			defer close(term.closed)
-			buf := make([]byte, 32<<10)
-			answered := false
-			for {
-				n, err := stdout.Read(buf)
-				term.mu.Lock()
-				term.out.Write(buf[:n])
-				// Answer the background query as a dark terminal does.
-				ask := !answered && bytes.Contains(term.out.Bytes(), []byte("\x1b]11;?\a\x1b[c"))
-				term.mu.Unlock()
-				if ask {
-					answered = true
-					_, _ = io.WriteString(term.stdin, "\x1b]11;rgb:1c1c/1c1c/1c1c\x1b\\\x1b[?62;22c")
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-	return term
-}
-
-// screen is everything the session printed so far, without escape codes.
-func (term *terminal) screen() string {
-	term.mu.Lock()
-	defer term.mu.Unlock()
-	return ansi.Strip(term.out.String())
-}
-
-// reset forgets what was printed so far.
-func (term *terminal) reset() {
-	term.mu.Lock()
-	defer term.mu.Unlock()
-	term.out.Reset()
-}
-
-// waitFor waits until the output holds every one of want.
-func (term *terminal) waitFor(want ...string) {
-	term.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := term.screen()
-		missing := ""
-		for _, w := range want {
-			if !strings.Contains(s, w) {
-				missing = w
-				break
-			}
-		}
-		if missing == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			term.t.Fatalf("no %q on the screen after 10s; it shows:\n%s", missing, lastBytes(s, 3000))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (term *terminal) send(keys string) {
-	term.t.Helper()
-	if _, err := io.WriteString(term.stdin, keys); err != nil {
-		term.t.Fatal(err)
-	}
 }
 
 func lastBytes(s string, n int) string {

@@ -19,24 +19,25 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"creditdesk/billing"
+	"creditdesk/internal/testkit/sshterm"
 )
 
 func TestConsoleIsDrawnAndAnswersKeys(t *testing.T) {
 	svc := newService(t)
 	f := startFixture(t, realConsole(svc))
-	term := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	term.waitFor("creditdesk", "1 Overview", "nothing paid in the last 30 days")
+	term := sshterm.Open(t, f.srv.Addr(), f.key.signer, 100, 30, true)
+	term.WaitFor("creditdesk", "1 Overview", "nothing paid in the last 30 days")
 
-	term.send("4")
-	term.waitFor("[4 Users]", "no users yet")
+	term.Send("4")
+	term.WaitFor("[4 Users]", "no users yet")
 
-	term.send("q")
+	term.Send("q")
 	select {
-	case <-term.closed:
+	case <-term.Closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("q did not end the session")
 	}
-	if err := term.sess.Wait(); err != nil {
+	if err := term.Sess.Wait(); err != nil {
 		t.Errorf("session ended with %v, want exit 0", err)
 	}
 	if log := f.log.String(); !strings.Contains(log, "console opened") || !strings.Contains(log, "operator=ssh:alice@laptop") {
@@ -53,17 +54,17 @@ func TestGrantFromSSHNamesTheKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := startFixture(t, realConsole(svc))
-	term := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	term.waitFor("creditdesk", "1 Overview")
-	term.send("4")
-	term.waitFor("user_7")
-	term.send("\r") // open the user
-	term.waitFor("grant")
-	term.send("g")
-	term.waitFor("e.g. 500")
-	term.send("250\treturning customer\r")
-	term.waitFor("250")
-	term.send("y")
+	term := sshterm.Open(t, f.srv.Addr(), f.key.signer, 100, 30, true)
+	term.WaitFor("creditdesk", "1 Overview")
+	term.Send("4")
+	term.WaitFor("user_7")
+	term.Send("\r") // open the user
+	term.WaitFor("grant")
+	term.Send("g")
+	term.WaitFor("e.g. 500")
+	term.Send("250\treturning customer\r")
+	term.WaitFor("250")
+	term.Send("y")
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -83,7 +84,7 @@ func TestGrantFromSSHNamesTheKey(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no grant of 250 in the ledger after 10s: %+v\nscreen:\n%s", es, lastBytes(term.screen(), 2000))
+			t.Fatalf("no grant of 250 in the ledger after 10s: %+v\nscreen:\n%s", es, lastBytes(term.Screen(), 2000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -148,8 +149,8 @@ func TestOperatorIsTheKeysCommentOrFingerprint(t *testing.T) {
 	f := startFixture(t, c.console)
 	svc := newService(t)
 
-	term := openTerminal(t, f.srv.Addr(), f.key.signer, 80, 24, true)
-	term.waitFor("minimal console")
+	term := sshterm.Open(t, f.srv.Addr(), f.key.signer, 80, 24, true)
+	term.WaitFor("minimal console")
 	_, _, ctx := c.state()
 	if got := billing.OperatorOf(ctx); got != "ssh:alice@laptop" {
 		t.Fatalf("operator %q, want ssh:alice@laptop", got)
@@ -166,17 +167,17 @@ func TestOperatorIsTheKeysCommentOrFingerprint(t *testing.T) {
 	// A line without a comment names the key by its fingerprint.
 	bare := newClientKey(t, "")
 	writeFile(t, f.keys, f.key.line, bare.line)
-	term2 := openTerminal(t, f.srv.Addr(), bare.signer, 80, 24, true)
-	term2.waitFor("minimal console")
+	term2 := sshterm.Open(t, f.srv.Addr(), bare.signer, 80, 24, true)
+	term2.WaitFor("minimal console")
 	_, _, ctx = c.state()
 	if got, want := billing.OperatorOf(ctx), "ssh:"+gossh.FingerprintSHA256(bare.signer.PublicKey()); got != want {
 		t.Errorf("operator %q, want %q", got, want)
 	}
 
 	// end is called when the console quits and when the client goes away.
-	term.send("q")
+	term.Send("q")
 	c.waitEnded(t, 1)
-	term2.client.Close()
+	term2.Client.Close()
 	c.waitEnded(t, 2)
 	if ctx.Err() == nil {
 		t.Error("the session's context outlived the session")
@@ -204,8 +205,8 @@ func TestOnlyListedKeysGetIn(t *testing.T) {
 
 	// Added to the file, the same key gets in without a restart.
 	writeFile(t, f.keys, f.key.line, stranger.line)
-	term := openTerminal(t, f.srv.Addr(), stranger.signer, 80, 24, true)
-	term.waitFor("minimal console")
+	term := sshterm.Open(t, f.srv.Addr(), stranger.signer, 80, 24, true)
+	term.WaitFor("minimal console")
 	if _, _, ctx := c.state(); billing.OperatorOf(ctx) != "ssh:mallory@elsewhere" {
 		t.Errorf("operator %q", billing.OperatorOf(ctx))
 	}
@@ -388,15 +389,15 @@ func TestHostKeyIsEd25519PrivateAndReused(t *testing.T) {
 func TestResizeRedraws(t *testing.T) {
 	svc := newService(t)
 	f := startFixture(t, realConsole(svc))
-	term := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	term.waitFor("creditdesk", "1 Overview")
-	term.reset()
+	term := sshterm.Open(t, f.srv.Addr(), f.key.signer, 100, 30, true)
+	term.WaitFor("creditdesk", "1 Overview")
+	term.Reset()
 	// Narrow enough that inactive tabs lose their titles.
-	if err := term.sess.WindowChange(20, 40); err != nil {
+	if err := term.Sess.WindowChange(20, 40); err != nil {
 		t.Fatal(err)
 	}
-	term.waitFor("creditdesk")
-	s := term.screen()
+	term.WaitFor("creditdesk")
+	s := term.Screen()
 	for _, line := range strings.Split(s, "\n") {
 		if w := lipgloss.Width(strings.TrimRight(line, "\r")); w > 40 {
 			t.Errorf("after resizing to 40 columns a line is %d wide: %q", w, line)
@@ -415,9 +416,9 @@ func TestStalledClientStallsOnlyItself(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reader := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	reader.waitFor("creditdesk", "1 Overview")
-	stalled := openTerminal(t, f.srv.Addr(), f.key.signer, 300, 100, false)
+	reader := sshterm.Open(t, f.srv.Addr(), f.key.signer, 100, 30, true)
+	reader.WaitFor("creditdesk", "1 Overview")
+	stalled := sshterm.Open(t, f.srv.Addr(), f.key.signer, 300, 100, false)
 	stallClient(t, stalled) // its console is now blocked writing
 
 	start := time.Now()
@@ -430,10 +431,10 @@ func TestStalledClientStallsOnlyItself(t *testing.T) {
 	if _, _, err := svc.Ingest(eventBody(700, "sshtest.marker"), "test"); err != nil {
 		t.Fatal(err)
 	}
-	reader.waitFor("sshtest.marker")
+	reader.WaitFor("sshtest.marker")
 	// Keys still answer in the other console.
-	reader.send("4")
-	reader.waitFor("[4 Users]")
+	reader.Send("4")
+	reader.WaitFor("[4 Users]")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -521,11 +522,11 @@ func TestUnauthenticatedConnectionsAreDropped(t *testing.T) {
 		}
 	}
 
-	term := openTerminal(t, f.srv.Addr(), f.key.signer, 100, 30, true)
-	term.waitFor("creditdesk", "1 Overview")
+	term := sshterm.Open(t, f.srv.Addr(), f.key.signer, 100, 30, true)
+	term.WaitFor("creditdesk", "1 Overview")
 	time.Sleep(3 * handshakeTimeout)
-	term.send("4")
-	term.waitFor("[4 Users]")
+	term.Send("4")
+	term.WaitFor("[4 Users]")
 }
 
 // TestAKeyWithOptionsIsRefusedWithTheReason: a line such as
