@@ -85,6 +85,22 @@ type adminError struct {
 	UnknownUser  *billing.ErrUnknownUser  `json:"unknown_user,omitempty"`
 }
 
+// InsightHandler answers ?since=&until= (RFC 3339 times) with what insight
+// returns for them, as AdminReply does.
+func InsightHandler(insight func(since, until time.Time) (billing.Insight, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		since, err1 := time.Parse(time.RFC3339, q.Get("since"))
+		until, err2 := time.Parse(time.RFC3339, q.Get("until"))
+		if err := errors.Join(err1, err2); err != nil {
+			AdminReply(w, nil, fmt.Errorf("%w: since and until are RFC 3339 times: %v", billing.ErrInvalid, err))
+			return
+		}
+		v, err := insight(since, until)
+		AdminReply(w, v, err)
+	}
+}
+
 // AdminReply answers an admin request: v as JSON, or err in a form
 // AdminClient turns back into the same kind of error (insufficient credits,
 // an unknown user, invalid input).
@@ -164,17 +180,7 @@ func NewAdminHandler(svc AdminService) http.Handler {
 		v, err := svc.Verify()
 		reply(w, v, err)
 	})
-	mux.HandleFunc("GET /insight", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		since, err1 := time.Parse(time.RFC3339, q.Get("since"))
-		until, err2 := time.Parse(time.RFC3339, q.Get("until"))
-		if err := errors.Join(err1, err2); err != nil {
-			reply(w, nil, fmt.Errorf("%w: since and until are RFC 3339 times: %v", billing.ErrInvalid, err))
-			return
-		}
-		v, err := svc.Insight(since, until)
-		reply(w, v, err)
-	})
+	mux.HandleFunc("GET /insight", InsightHandler(svc.Insight))
 	mux.HandleFunc("POST /reconcile", func(w http.ResponseWriter, r *http.Request) {
 		var l billing.StripeListing
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<20)).Decode(&l); err != nil {

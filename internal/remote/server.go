@@ -8,7 +8,6 @@ package remote
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -97,17 +96,7 @@ func NewHandler(b tui.Backend, op tui.Operator, info Info) http.Handler {
 		v, err := b.UsersPage(q.Get("after"), q.Get("filter"), num(r, "limit", 100))
 		reply(w, v, err)
 	})
-	mux.HandleFunc("GET /console/insight", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		since, err1 := time.Parse(time.RFC3339, q.Get("since"))
-		until, err2 := time.Parse(time.RFC3339, q.Get("until"))
-		if err := errors.Join(err1, err2); err != nil {
-			reply(w, nil, fmt.Errorf("%w: since and until are RFC 3339 times: %v", billing.ErrInvalid, err))
-			return
-		}
-		v, err := b.Insight(since, until)
-		reply(w, v, err)
-	})
+	mux.HandleFunc("GET /console/insight", webhook.InsightHandler(b.Insight))
 	mux.HandleFunc("GET /console/users/{id}", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.UserDetail(r.PathValue("id"))
 		reply(w, v, err)
