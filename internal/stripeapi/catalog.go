@@ -27,12 +27,14 @@ func (s CatalogSync) String() string {
 // account from holding the sync forever.
 const maxListed = 10000
 
-// listed reads up to maxListed items of a Stripe list (what names it in an
-// error), converting each.
-func listed[S, T any](it *stripe.Iter, what string, conv func(S) T) ([]T, error) {
+// listed reads up to most objects of a Stripe list, every page (what names
+// it in an error), and returns those conv keeps (ok), converted.
+func listed[S, T any](it *stripe.Iter, most int, what string, conv func(S) (v T, ok bool)) ([]T, error) {
 	var out []T
-	for n := 0; n < maxListed && it.Next(); n++ {
-		out = append(out, conv(it.Current().(S)))
+	for n := 0; n < most && it.Next(); n++ {
+		if v, ok := conv(it.Current().(S)); ok {
+			out = append(out, v)
+		}
 	}
 	if err := it.Err(); err != nil {
 		return nil, wrap("listing "+what, err)
@@ -50,33 +52,33 @@ func (c *Client) SyncCatalog(ctx context.Context) (CatalogSync, error) {
 	}
 	pp := &stripe.ProductListParams{}
 	pp.Context, pp.Limit = ctx, stripe.Int64(100)
-	products, err := listed(c.api.Products.List(pp).Iter, "products", func(p *stripe.Product) billing.CachedProduct {
+	products, err := listed(c.api.Products.List(pp).Iter, maxListed, "products", func(p *stripe.Product) (billing.CachedProduct, bool) {
 		credits, _ := strconv.ParseInt(strings.TrimSpace(p.Metadata["credits"]), 10, 64)
 		return billing.CachedProduct{ID: p.ID, Name: p.Name, Type: p.Metadata["type"], Credits: credits,
-			Active: p.Active, Updated: p.Updated}
+			Active: p.Active, Updated: p.Updated}, true
 	})
 	if err != nil {
 		return CatalogSync{}, err
 	}
 	rp := &stripe.PriceListParams{}
 	rp.Context, rp.Limit = ctx, stripe.Int64(100)
-	prices, err := listed(c.api.Prices.List(rp).Iter, "prices", func(p *stripe.Price) billing.CachedPrice {
+	prices, err := listed(c.api.Prices.List(rp).Iter, maxListed, "prices", func(p *stripe.Price) (billing.CachedPrice, bool) {
 		cp := billing.CachedPrice{ID: p.ID, UnitAmount: p.UnitAmount, Currency: string(p.Currency), Recurring: p.Recurring != nil,
 			Active: p.Active, Updated: p.Created}
 		if p.Product != nil {
 			cp.Product = p.Product.ID
 		}
-		return cp
+		return cp, true
 	})
 	if err != nil {
 		return CatalogSync{}, err
 	}
 	cpp := &stripe.CouponListParams{}
 	cpp.Context, cpp.Limit = ctx, stripe.Int64(100)
-	coupons, err := listed(c.api.Coupons.List(cpp).Iter, "coupons", func(k *stripe.Coupon) billing.CachedCoupon {
+	coupons, err := listed(c.api.Coupons.List(cpp).Iter, maxListed, "coupons", func(k *stripe.Coupon) (billing.CachedCoupon, bool) {
 		return billing.CachedCoupon{ID: k.ID, Name: k.Name, PercentOff: k.PercentOff, AmountOff: k.AmountOff,
 			Currency: string(k.Currency), Duration: string(k.Duration), DurationInMonths: k.DurationInMonths, Valid: k.Valid,
-			Updated: k.Created}
+			Updated: k.Created}, true
 	})
 	if err != nil {
 		return CatalogSync{}, err

@@ -27,83 +27,67 @@ func (c *Client) StripePayments(ctx context.Context, since, until time.Time, mar
 	}
 	list := stripe.ListParams{Context: ctx, Limit: stripe.Int64(100)}
 
-	sp := &stripe.CheckoutSessionListParams{ListParams: list, CreatedRange: created(), Status: stripe.String(string(stripe.CheckoutSessionStatusComplete))}
-	it := c.api.CheckoutSessions.List(sp)
-	for n := 0; n < maxReconciled && it.Next(); n++ {
-		s := it.CheckoutSession()
-		r := billing.StripeRecord{Kind: billing.StripeCheckout, ID: s.ID, Created: time.Unix(s.Created, 0).UTC(), Amount: s.AmountTotal,
-			Currency: string(s.Currency), Mode: string(s.Mode), PaymentStatus: string(s.PaymentStatus)}
-		if s.PaymentIntent != nil {
-			r.PaymentIntent = s.PaymentIntent.ID
-		}
-		if s.Subscription != nil {
-			r.Subscription = s.Subscription.ID
-		}
-		l.Records = append(l.Records, r)
+	// Each kind, listed in turn.
+	kinds := []func() ([]billing.StripeRecord, error){
+		func() ([]billing.StripeRecord, error) {
+			p := &stripe.CheckoutSessionListParams{ListParams: list, CreatedRange: created(), Status: stripe.String(string(stripe.CheckoutSessionStatusComplete))}
+			return listed(c.api.CheckoutSessions.List(p).Iter, maxReconciled, "checkout sessions", func(s *stripe.CheckoutSession) (billing.StripeRecord, bool) {
+				r := billing.StripeRecord{Kind: billing.StripeCheckout, ID: s.ID, Created: time.Unix(s.Created, 0).UTC(), Amount: s.AmountTotal,
+					Currency: string(s.Currency), Mode: string(s.Mode), PaymentStatus: string(s.PaymentStatus)}
+				if s.PaymentIntent != nil {
+					r.PaymentIntent = s.PaymentIntent.ID
+				}
+				if s.Subscription != nil {
+					r.Subscription = s.Subscription.ID
+				}
+				return r, true
+			})
+		},
+		func() ([]billing.StripeRecord, error) {
+			p := &stripe.InvoiceListParams{ListParams: list, CreatedRange: created(), Status: stripe.String(string(stripe.InvoiceStatusPaid))}
+			return listed(c.api.Invoices.List(p).Iter, maxReconciled, "invoices", func(in *stripe.Invoice) (billing.StripeRecord, bool) {
+				r := billing.StripeRecord{Kind: billing.StripeInvoice, ID: in.ID, Created: time.Unix(in.Created, 0).UTC(), Amount: in.AmountPaid,
+					Currency: string(in.Currency), BillingReason: string(in.BillingReason)}
+				r = paidBy(r, in.PaymentIntent, in.Charge)
+				if in.Subscription != nil {
+					r.Subscription = in.Subscription.ID
+				}
+				return r, true
+			})
+		},
+		func() ([]billing.StripeRecord, error) {
+			p := &stripe.RefundListParams{ListParams: list, CreatedRange: created()}
+			return listed(c.api.Refunds.List(p).Iter, maxReconciled, "refunds", func(f *stripe.Refund) (billing.StripeRecord, bool) {
+				r := billing.StripeRecord{Kind: billing.StripeRefund, ID: f.ID, Created: time.Unix(f.Created, 0).UTC(), Amount: f.Amount, Currency: string(f.Currency)}
+				return paidBy(r, f.PaymentIntent, f.Charge), f.Status == stripe.RefundStatusSucceeded
+			})
+		},
+		func() ([]billing.StripeRecord, error) {
+			p := &stripe.DisputeListParams{ListParams: list, CreatedRange: created()}
+			return listed(c.api.Disputes.List(p).Iter, maxReconciled, "disputes", func(d *stripe.Dispute) (billing.StripeRecord, bool) {
+				r := billing.StripeRecord{Kind: billing.StripeDispute, ID: d.ID, Created: time.Unix(d.Created, 0).UTC(), Amount: d.Amount, Currency: string(d.Currency)}
+				return paidBy(r, d.PaymentIntent, d.Charge), d.Status == stripe.DisputeStatusLost
+			})
+		},
 	}
-	if err := it.Err(); err != nil {
-		return l, wrap("listing checkout sessions", err)
-	}
-
-	ip := &stripe.InvoiceListParams{ListParams: list, CreatedRange: created(), Status: stripe.String(string(stripe.InvoiceStatusPaid))}
-	ii := c.api.Invoices.List(ip)
-	for n := 0; n < maxReconciled && ii.Next(); n++ {
-		in := ii.Invoice()
-		r := billing.StripeRecord{Kind: billing.StripeInvoice, ID: in.ID, Created: time.Unix(in.Created, 0).UTC(), Amount: in.AmountPaid,
-			Currency: string(in.Currency), BillingReason: string(in.BillingReason)}
-		if in.PaymentIntent != nil {
-			r.PaymentIntent = in.PaymentIntent.ID
+	for _, kind := range kinds {
+		rs, err := kind()
+		if err != nil {
+			return l, err
 		}
-		if in.Charge != nil {
-			r.Charge = in.Charge.ID
-		}
-		if in.Subscription != nil {
-			r.Subscription = in.Subscription.ID
-		}
-		l.Records = append(l.Records, r)
-	}
-	if err := ii.Err(); err != nil {
-		return l, wrap("listing invoices", err)
-	}
-
-	rp := &stripe.RefundListParams{ListParams: list, CreatedRange: created()}
-	ri := c.api.Refunds.List(rp)
-	for n := 0; n < maxReconciled && ri.Next(); n++ {
-		f := ri.Refund()
-		if f.Status != stripe.RefundStatusSucceeded {
-			continue
-		}
-		r := billing.StripeRecord{Kind: billing.StripeRefund, ID: f.ID, Created: time.Unix(f.Created, 0).UTC(), Amount: f.Amount, Currency: string(f.Currency)}
-		if f.PaymentIntent != nil {
-			r.PaymentIntent = f.PaymentIntent.ID
-		}
-		if f.Charge != nil {
-			r.Charge = f.Charge.ID
-		}
-		l.Records = append(l.Records, r)
-	}
-	if err := ri.Err(); err != nil {
-		return l, wrap("listing refunds", err)
-	}
-
-	dp := &stripe.DisputeListParams{ListParams: list, CreatedRange: created()}
-	di := c.api.Disputes.List(dp)
-	for n := 0; n < maxReconciled && di.Next(); n++ {
-		d := di.Dispute()
-		if d.Status != stripe.DisputeStatusLost {
-			continue
-		}
-		r := billing.StripeRecord{Kind: billing.StripeDispute, ID: d.ID, Created: time.Unix(d.Created, 0).UTC(), Amount: d.Amount, Currency: string(d.Currency)}
-		if d.PaymentIntent != nil {
-			r.PaymentIntent = d.PaymentIntent.ID
-		}
-		if d.Charge != nil {
-			r.Charge = d.Charge.ID
-		}
-		l.Records = append(l.Records, r)
-	}
-	if err := di.Err(); err != nil {
-		return l, wrap("listing disputes", err)
+		l.Records = append(l.Records, rs...)
 	}
 	return l, nil
+}
+
+// paidBy is r naming the payment intent and charge it is about, when
+// Stripe gave them.
+func paidBy(r billing.StripeRecord, pi *stripe.PaymentIntent, ch *stripe.Charge) billing.StripeRecord {
+	if pi != nil {
+		r.PaymentIntent = pi.ID
+	}
+	if ch != nil {
+		r.Charge = ch.ID
+	}
+	return r
 }
