@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"creditdesk/billing"
-	"creditdesk/internal/config"
-	"creditdesk/internal/stripeapi"
 	"creditdesk/webhook"
 )
 
@@ -37,10 +35,7 @@ func runReconcile(env *Env, args []string) error {
 	if err != nil {
 		return usageErr(err.Error())
 	}
-	if _, err := config.CheckSecretKey(env.Config.SecretKey); err != nil {
-		return err
-	}
-	client, err := stripeapi.New(clientConfig(env, billing.Catalog{}), nil)
+	client, err := catalogFreeClient(env)
 	if err != nil {
 		return err
 	}

@@ -154,39 +154,25 @@ func runReport(env *Env, args []string) error {
 func printReport(env *Env, r reportJSON) {
 	w := env.Stdout
 	fmt.Fprintf(w, "Report %s to %s (UTC days)\n\n", r.From, r.Until)
-	if len(r.Revenue) == 0 {
-		fmt.Fprintln(w, "Revenue: nothing paid in this period")
-	} else {
-		tw := newTable(w, "REVENUE\tGROSS\tREFUNDED\tDISPUTED\tNET")
-		for _, cur := range slices.Sorted(maps.Keys(r.Revenue)) {
-			m := r.Revenue[cur]
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(cur), billing.FormatAmount(m.Gross, cur),
-				billing.FormatAmount(m.Refunded, cur), billing.FormatAmount(m.Disputed, cur), billing.FormatAmount(m.Net, cur))
-		}
-		_ = tw.Flush()
-	}
+	_ = printRows(env, slices.Sorted(maps.Keys(r.Revenue)), "Revenue: nothing paid in this period", "REVENUE\tGROSS\tREFUNDED\tDISPUTED\tNET", func(cur string) string {
+		m := r.Revenue[cur]
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", strings.ToUpper(cur), billing.FormatAmount(m.Gross, cur),
+			billing.FormatAmount(m.Refunded, cur), billing.FormatAmount(m.Disputed, cur), billing.FormatAmount(m.Net, cur))
+	})
 	c := r.Credits
 	fmt.Fprintf(w, "\nCredits: %s granted, %s spent, %s expired, %s clawed back, %s revoked\n",
 		billing.Credits(c.Granted), billing.Credits(c.Spent), billing.Credits(c.Expired), billing.Credits(c.ClawedBack), billing.Credits(c.Revoked))
 	fmt.Fprintln(w)
-	if len(r.Subscriptions) == 0 {
-		fmt.Fprintln(w, "Subscriptions: none")
-	} else {
-		tw := newTable(w, "PLAN\tACTIVE\tNEW\tCHURNED\tMRR")
-		for _, name := range slices.Sorted(maps.Keys(r.Subscriptions)) {
-			p := r.Subscriptions[name]
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", shown(name), p.Active, p.New, p.Churned, moneyList(p.MRR))
-		}
-		_ = tw.Flush()
-	}
+	_ = printRows(env, slices.Sorted(maps.Keys(r.Subscriptions)), "Subscriptions: none", "PLAN\tACTIVE\tNEW\tCHURNED\tMRR", func(name string) string {
+		p := r.Subscriptions[name]
+		return fmt.Sprintf("%s\t%d\t%d\t%d\t%s", shown(name), p.Active, p.New, p.Churned, moneyList(p.MRR))
+	})
 	fmt.Fprintf(w, "MRR: %s\n", moneyList(r.MRR))
 	if len(r.TopUsers) > 0 {
 		fmt.Fprintln(w)
-		tw := newTable(w, "TOP USERS (ALL TIME)\tNET PAID")
-		for _, u := range r.TopUsers {
-			fmt.Fprintf(tw, "%s\t%s\n", shown(u.User), billing.FormatAmount(u.Net, u.Currency))
-		}
-		_ = tw.Flush()
+		_ = printRows(env, r.TopUsers, "", "TOP USERS (ALL TIME)\tNET PAID", func(u billing.UserSpend) string {
+			return fmt.Sprintf("%s\t%s", shown(u.User), billing.FormatAmount(u.Net, u.Currency))
+		})
 	}
 }
 

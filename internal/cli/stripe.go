@@ -118,6 +118,16 @@ func withStripe(env *Env, fn func(ctx context.Context, s *stripeSession) error) 
 	return fn(ctx, s)
 }
 
+// catalogFreeClient is a Stripe client for a command that needs neither the
+// catalog nor the store (webhook setup, reconcile's listing), the key
+// checked first.
+func catalogFreeClient(env *Env) (*stripeapi.Client, error) {
+	if _, err := config.CheckSecretKey(env.Config.SecretKey); err != nil {
+		return nil, err
+	}
+	return stripeapi.New(clientConfig(env, billing.Catalog{}), nil)
+}
+
 func usageErr(msg string) error { return &exitError{code: 2, msg: msg} }
 
 func runCheckout(env *Env, args []string) error {
@@ -325,10 +335,7 @@ func runWebhook(env *Env, args []string) error {
 		}
 		return nil
 	}
-	if _, err := config.CheckSecretKey(env.Config.SecretKey); err != nil {
-		return err
-	}
-	c, err := stripeapi.New(clientConfig(env, billing.Catalog{}), nil)
+	c, err := catalogFreeClient(env)
 	if err != nil {
 		return err
 	}
