@@ -31,15 +31,10 @@ func TestMigratesSchema1ToAPIBuckets(t *testing.T) {
 	}
 	// Make it a version 1 file.
 	s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{apiKeysBucket, apiKeyHashesBucket, apiRequestsBucket} {
-			if err := tx.DeleteBucket(b); err != nil {
-				return err
-			}
-		}
-		if err := recordsAsJSON(tx); err != nil {
+		if err := asVersion(tx, 1, apiKeysBucket, apiKeyHashesBucket, apiRequestsBucket); err != nil {
 			return err
 		}
-		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(1))
+		return recordsAsJSON(tx)
 	})
 	s.Close()
 	if _, err := Open(path, Options{ReadOnly: true}); err == nil {

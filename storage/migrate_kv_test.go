@@ -16,22 +16,11 @@ import (
 // values as JSON (strings too), no flag counter.
 func oldLayout(t *testing.T, path string, kv map[string]any) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range typedBuckets {
-			if err := tx.DeleteBucket(b); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(metaBucket)
-		if err := meta.Delete(counterKey("flags")); err != nil {
+	rewriteFile(t, path, func(tx *bolt.Tx) error {
+		if err := asVersion(tx, 5, typedBuckets...); err != nil {
 			return err
 		}
-		if err := meta.Put(schemaVersionKey, itob(5)); err != nil {
+		if err := tx.Bucket(metaBucket).Delete(counterKey("flags")); err != nil {
 			return err
 		}
 		if err := recordsAsJSON(tx); err != nil {
@@ -52,9 +41,6 @@ func oldLayout(t *testing.T, path string, kv map[string]any) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A database of the previous layout opens: migration 6 moves every kv

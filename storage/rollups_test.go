@@ -191,16 +191,9 @@ func TestPlanTotalsCountTheSubscriptionInForce(t *testing.T) {
 // money.
 func previousLayout(t *testing.T, path string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range rollupBuckets {
-			if err := tx.DeleteBucket(b); err != nil {
-				return err
-			}
+	rewriteFile(t, path, func(tx *bolt.Tx) error {
+		if err := asVersion(tx, 6, rollupBuckets...); err != nil {
+			return err
 		}
 		b := tx.Bucket(purchasesBucket)
 		err := b.ForEach(func(k, v []byte) error {
@@ -216,14 +209,8 @@ func previousLayout(t *testing.T, path string) {
 		if err != nil {
 			return err
 		}
-		if err := recordsAsJSON(tx); err != nil {
-			return err
-		}
-		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(6))
+		return recordsAsJSON(tx)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A database of the previous layout opens: migration 8 builds the rollups
@@ -262,17 +249,9 @@ func TestVerifyFindsARollupOutOfStep(t *testing.T) {
 	k := newKnownEvents(t)
 	k.month()
 	k.st.Close()
-	db, err := bolt.Open(k.path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rewriteFile(t, k.path, func(tx *bolt.Tx) error {
 		return addDay(tx, billing.DayRollup{Day: "2026-11-04", Credits: billing.CreditFlow{Granted: 7}})
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	k.open()
 	if _, err := k.st.Verify(); err == nil {
 		t.Fatal("verify passed with 7 credits granted that no entry moved")

@@ -16,6 +16,31 @@ import (
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
+// rewriteFile changes the closed database at path in one transaction: how a
+// test gives it the layout of another release.
+func rewriteFile(t testing.TB, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// asVersion drops the buckets a later schema version added and sets the
+// version.
+func asVersion(tx *bolt.Tx, version uint64, added ...[]byte) error {
+	for _, b := range added {
+		if err := tx.DeleteBucket(b); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(version))
+}
+
 func openTemp(t *testing.T) *Store {
 	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "t.db"), Options{})
