@@ -221,7 +221,7 @@ func TestLiveFeedGetsEveryStep(t *testing.T) {
 // the service's clock, which the test moves.
 func TestRunSweepsEveryWaitingEventWhenThePieceArrives(t *testing.T) {
 	h := newHarness(t, testCatalog())
-	clock := newFakeClock(t0.Add(day))
+	clock := testkit.NewClock(t0.Add(day))
 	h.svc = NewService(h.st, Options{Rules: Rules{Catalog: testCatalog()}, Clock: clock.Now, After: clock.After})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -16,6 +16,7 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/appwebhook"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -24,61 +25,6 @@ import (
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 const day = 24 * time.Hour
-
-// fakeClock is a clock the test moves; After's channel receives when
-// Advance passes its time, and armed signals each After call.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []fakeTimer
-	armed  chan struct{}
-}
-
-type fakeTimer struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func newFakeClock(now time.Time) *fakeClock {
-	return &fakeClock{now: now, armed: make(chan struct{}, 1)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-	} else {
-		c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), c: ch})
-	}
-	select {
-	case c.armed <- struct{}{}:
-	default:
-	}
-	return ch
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.timers[:0]
-	for _, t := range c.timers {
-		if t.at.After(c.now) {
-			keep = append(keep, t)
-			continue
-		}
-		t.c <- c.now
-	}
-	c.timers = keep
-}
 
 // received is one request the app's receiver verified.
 type received struct {
@@ -166,7 +112,7 @@ type rig struct {
 	t      *testing.T
 	svc    *billing.Service
 	st     *storage.Store
-	clock  *fakeClock
+	clock  *testkit.Clock
 	recv   *receiver
 	sender *appwebhook.Sender
 	ep     string
@@ -185,7 +131,7 @@ func (r *rig) waitDelivered(n int) {
 			if res.OK {
 				ok++
 			}
-		case <-r.clock.armed:
+		case <-r.clock.Armed:
 			// The sender waits for a retry: let it come.
 			r.clock.Advance(10 * time.Minute)
 		case <-time.After(20 * time.Second): // a failsafe
@@ -201,7 +147,7 @@ func (r *rig) waitDelivered(n int) {
 // the receiver, and (with run) the sender, all on the fake clock.
 func newRig(t *testing.T, events []string, allowPrivate bool, run bool) *rig {
 	t.Helper()
-	clock := newFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	secret := "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // a test secret
 	recv := newReceiver(t, secret)
 	st, err := storage.Open(filepath.Join(t.TempDir(), "c.db"), storage.Options{})
@@ -412,7 +358,7 @@ func TestRetriedWithBackoffUntilItSucceeds(t *testing.T) {
 	first := r.recv.next()
 	at := []int64{first.timestamp}
 	for _, wait := range []time.Duration{5, 10, 20, 40, 80} {
-		<-r.clock.armed // the sender waits for the retry
+		<-r.clock.Armed // the sender waits for the retry
 		r.clock.Advance(wait*time.Second - time.Millisecond)
 		select {
 		case rec := <-r.recv.ch:
