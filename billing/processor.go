@@ -95,10 +95,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 }
 
-// gather waits, while webhooks wait for their commit, until a full batch
-// of received events is stored: under a burst the processor then shares a
-// commit with acknowledgements once per batch rather than joining every
-// one of them, and acknowledging Stripe stays first. It returns at once
+// gather waits, while webhooks wait for their commit, until half a batch
+// of received events is stored (gatherBatch): under a burst the processor
+// then shares a commit with acknowledgements once per 128 events rather
+// than joining every one of them, acknowledging Stripe stays first, and the
+// backlog stays near that half batch. It returns at once
 // when no ingest waits (a trickle is applied as it arrives), and wakes on
 // ingests, never on a timer.
 func (p *Processor) gather(ctx context.Context) {
@@ -110,7 +111,7 @@ func (p *Processor) gather(ctx context.Context) {
 			return
 		default:
 		}
-		if c, err := s.store.Counts(); err != nil || c.Pending-min(c.Pending, c.Waiting) >= uint64(s.batch) {
+		if c, err := s.store.Counts(); err != nil || c.Pending-min(c.Pending, c.Waiting) >= uint64(gatherBatch(s.batch)) {
 			return
 		}
 		select {
@@ -122,6 +123,11 @@ func (p *Processor) gather(ctx context.Context) {
 		}
 	}
 }
+
+// gatherBatch is how many received events gather waits for: half the
+// largest batch, so that a batch joins a commit while the next half
+// arrives.
+func gatherBatch(batch int) int { return max(batch/2, 1) }
 
 // sweep runs one batch of the sweep of waiting events when one is due or
 // under way, and reports whether the sweep goes on.
