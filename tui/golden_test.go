@@ -224,10 +224,11 @@ func TestGoldenPanes(t *testing.T) {
 }
 
 // TestGoldenOverview draws the Overview, the tab the console opens on, at
-// 80x24 (charts give way to numbers) and 140x40 (two columns, the revenue
-// chart and the credits sparklines): testdata/TestGoldenOverview.
+// 80x24 (charts give way to numbers), 120x40 (the size every pane is drawn
+// at) and 140x40 (two columns, the revenue chart and the credits
+// sparklines): testdata/TestGoldenOverview.
 func TestGoldenOverview(t *testing.T) {
-	for _, size := range [][2]int{{80, 24}, {140, 40}} {
+	for _, size := range [][2]int{{80, 24}, {120, 40}, {140, 40}} {
 		w, h := size[0], size[1]
 		t.Run(fmt.Sprintf("overview_%dx%d", w, h), func(t *testing.T) {
 			requireGolden(t, goldenBackend(), Options{Operator: newFakeOperator(), Clipboard: io.Discard}, w, h, overviewReady)
