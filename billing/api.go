@@ -54,6 +54,9 @@ type Balance struct {
 	Grants []Grant
 	// Plan is the user's subscription, nil when they never had one.
 	Plan *Subscription
+	// Features are what the user's tier unlocks (Catalog.TierFeatures):
+	// the free tier's for a user without a plan.
+	Features map[string]any
 }
 
 // ValidID reports whether s can be a user id, key name or idempotency key:
@@ -252,6 +255,7 @@ func (s *Service) UserBalance(id string) (Balance, error) {
 				b.Grants = append(b.Grants, g)
 			}
 		}
+		b.Features = s.rules.Catalog.TierFeatures(tx, b.User.Tier)
 		return nil
 	})
 	return b, err

@@ -55,25 +55,72 @@ type Catalog struct {
 	FreeFeatures map[string]any `toml:"free_features"`
 }
 
-// Features returns what tier unlocks: the free tier's features with the
-// plan's merged over them (a copy the caller may keep); nil when neither
-// names any.
-func (c Catalog) Features(tier string) map[string]any {
-	var plan map[string]any
-	if p, ok := c.Plans[tier]; ok {
-		plan = p.Features
-	}
-	if len(c.FreeFeatures) == 0 && len(plan) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(c.FreeFeatures)+len(plan))
+// ProductState is what TierFeatures reads of the Stripe catalog cache
+// (a Tx has it).
+type ProductState interface {
+	Price(id string) (CachedPrice, bool, error)
+	Product(id string) (CachedProduct, bool, error)
+}
+
+// TierFeatures returns what tier unlocks (a copy the caller may keep; nil
+// when nothing names any): the free tier's features, then the features.*
+// metadata of the Stripe products the plan's prices belong to (read from
+// st, the catalog cache; nil: none), then the plan's features in the
+// catalog file, each merged over the one before.
+func (c Catalog) TierFeatures(st ProductState, tier string) map[string]any {
+	out := map[string]any{}
 	for k, v := range c.FreeFeatures {
 		out[k] = v
 	}
-	for k, v := range plan {
-		out[k] = v
+	if p, ok := c.Plans[tier]; ok {
+		if st != nil {
+			for _, id := range p.PriceIDs {
+				pr, ok, err := st.Price(id)
+				if err != nil || !ok {
+					continue
+				}
+				prod, ok, err := st.Product(pr.Product)
+				if err != nil || !ok {
+					continue
+				}
+				for k, v := range prod.Features {
+					out[k] = FeatureValue(v)
+				}
+			}
+		}
+		for k, v := range p.Features {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
+}
+
+// FeaturesFromMetadata picks the features.* keys of a Stripe product's
+// metadata ("features.max_projects" = "5"), without the prefix.
+func FeaturesFromMetadata(md map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range md {
+		if name, ok := strings.CutPrefix(k, "features."); ok && name != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// FeatureValue reads a metadata value as the app would want it: JSON when
+// it is JSON (5, true, ["gpt-4o","claude"]), else the string.
+func FeatureValue(s string) any {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err == nil {
+		return v
+	}
+	return s
 }
 
 // DefaultFreeCredits is the free-tier allowance when the catalog names none.

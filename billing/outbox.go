@@ -77,8 +77,10 @@ type OutboxConfig struct {
 	// LowCreditsByTier overrides it per tier (plan name). Zero: none.
 	LowCredits       int64
 	LowCreditsByTier map[string]int64
-	// Features returns what a tier unlocks, for plan.* messages (nil: none).
-	Features func(tier string) map[string]any
+	// Features returns what a tier unlocks, for plan.* messages (nil: none);
+	// st is the transaction, for the Stripe catalog cache (nil in tests of
+	// MessagesFor). Catalog.TierFeatures is the real one.
+	Features func(st ProductState, tier string) map[string]any
 }
 
 func (c OutboxConfig) lowFor(tier string) int64 {
@@ -183,9 +185,10 @@ type Change struct {
 }
 
 // MessagesFor says which messages one change produces; user is the user
-// the change is about as it stands after the transaction (tier, balance).
-// It is pure: the same change always makes the same messages.
-func (c OutboxConfig) MessagesFor(ch Change, user User) []Message {
+// the change is about as it stands after the transaction (tier, balance);
+// st is read for the features of plan.* messages only. The same change
+// and state always make the same messages.
+func (c OutboxConfig) MessagesFor(ch Change, user User, st ProductState) []Message {
 	data := MessageData{UserID: user.ID, Balance: user.Balance, Tier: user.Tier, StripeEvent: ch.Event}
 	var out []Message
 	add := func(kind string, d MessageData) { out = append(out, Message{Type: kind, Data: d}) }
@@ -203,7 +206,7 @@ func (c OutboxConfig) MessagesFor(ch Change, user User) []Message {
 		d := data
 		d.Subscription, d.Plan = &n, n.Plan
 		if c.Features != nil {
-			d.Features = c.Features(user.Tier)
+			d.Features = c.Features(st, user.Tier)
 		}
 		o := ch.OldSub
 		was := o != nil && inForce(*o)

@@ -171,7 +171,7 @@ func TestOutboxDisputeAndAttention(t *testing.T) {
 // The plan transitions that the lifecycle does not show, from the pure
 // function alone.
 func TestMessagesForPlanTransitions(t *testing.T) {
-	cfg := OutboxConfig{Features: func(tier string) map[string]any { return map[string]any{"tier_" + tier: true} }}
+	cfg := OutboxConfig{Features: func(_ ProductState, tier string) map[string]any { return map[string]any{"tier_" + tier: true} }}
 	u := User{ID: "u1", Tier: "team", Balance: 7}
 	sub := func(plan, status string, end time.Time) *Subscription {
 		return &Subscription{ID: "sub_1", UserID: "u1", Plan: plan, Status: status, PeriodEnd: end}
@@ -190,7 +190,7 @@ func TestMessagesForPlanTransitions(t *testing.T) {
 		{"incomplete", nil, sub("pro", "incomplete", t0), ""},
 		{"nothing new", sub("pro", "active", t0), sub("pro", "active", t0), ""},
 	} {
-		ms := cfg.MessagesFor(Change{Event: "evt_1", OldSub: c.old, NewSub: c.new}, u)
+		ms := cfg.MessagesFor(Change{Event: "evt_1", OldSub: c.old, NewSub: c.new}, u, nil)
 		var got []string
 		for _, m := range ms {
 			got = append(got, m.Type)
@@ -203,7 +203,7 @@ func TestMessagesForPlanTransitions(t *testing.T) {
 			t.Fatalf("%s: %v, want %q", c.name, got, c.want)
 		}
 	}
-	if ms := cfg.MessagesFor(Change{OldSub: sub("pro", "active", t0), NewSub: sub("team", "active", t0)}, u); ms[0].Data.PreviousPlan != "pro" {
+	if ms := cfg.MessagesFor(Change{OldSub: sub("pro", "active", t0), NewSub: sub("team", "active", t0)}, u, nil); ms[0].Data.PreviousPlan != "pro" {
 		t.Fatalf("plan.changed %+v", ms[0].Data)
 	}
 }
@@ -316,4 +316,27 @@ func TestEndpointDisabledAfterThreeDaysFailing(t *testing.T) {
 		t.Fatalf("due after re-enabling: %v, want %s first", ids, m.ID)
 	}
 	h.verify()
+}
+
+// A product.updated event caches the product's features.* metadata; a
+// plan whose price belongs to it unlocks them, under the catalog file's.
+func TestProductMetadataFeatures(t *testing.T) {
+	h := newHarness(t, testCatalog())
+	h.send(payload("evt_pr", "price.updated", t0, "2023-10-16", M{"id": "price_pro_monthly", "object": "price", "product": "prod_pro", "active": true,
+		"unit_amount": 4900, "currency": "usd", "recurring": M{"interval": "month"}}))
+	h.send(payload("evt_prod", "product.updated", t0, "2023-10-16", M{"id": "prod_pro", "object": "product", "name": "Pro", "active": true,
+		"metadata": M{"features.max_projects": "5", "features.models": `["gpt-4o","claude"]`, "type": "pro"}}))
+	var got map[string]any
+	if err := h.st.View(t0, func(tx Tx) error {
+		got = testCatalog().TierFeatures(tx, "pro")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got["max_projects"] != float64(5) || len(got["models"].([]any)) != 2 {
+		t.Fatalf("features %v", got)
+	}
+	if free := testCatalog().TierFeatures(nil, "free"); free != nil {
+		t.Fatalf("free features %v, want none configured", free)
+	}
 }

@@ -193,7 +193,7 @@ func (w *outboxTx) flush() (int, error) {
 			u.Tier = DefaultTier
 		}
 		users[id] = u
-		for _, m := range w.cfg.MessagesFor(c, u) {
+		for _, m := range w.cfg.MessagesFor(c, u, w.Tx) {
 			if err := add(id, m); err != nil {
 				return n, err
 			}

@@ -482,8 +482,16 @@ func cacheProduct(ev Event, obj Obj) Decision {
 		return d
 	}
 	credits, _ := obj.Int("metadata", "credits")
+	md := map[string]string{}
+	if m, ok := obj.Get("metadata").(map[string]any); ok {
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				md[k] = s
+			}
+		}
+	}
 	d.Products = []CachedProduct{{ID: id, Name: obj.Str("name"), Type: obj.Str("metadata", "type"),
-		Credits: credits, Active: obj.Str("active") == "true", Updated: ev.Created}}
+		Credits: credits, Active: obj.Str("active") == "true", Updated: ev.Created, Features: FeaturesFromMetadata(md)}}
 	return d
 }
 

@@ -18,6 +18,8 @@ type CachedProduct struct {
 	Credits int64  `json:"credits,omitempty"`
 	Active  bool   `json:"active"`
 	Updated int64  `json:"updated"`
+	// Features are the product's features.* metadata, without the prefix.
+	Features map[string]string `json:"features,omitempty"`
 }
 
 // CachedPrice is a Stripe price as the store keeps it.

@@ -36,6 +36,8 @@ type userJSON struct {
 	Tier         string            `json:"tier"`
 	Subscription *subscriptionJSON `json:"subscription"`
 	Grants       []grantJSON       `json:"grants"`
+	// Features are what the tier unlocks ({} when nothing is configured).
+	Features map[string]any `json:"features"`
 }
 
 type subscriptionJSON struct {
@@ -70,7 +72,10 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, _ string) {
 		a.internal(w, "read user", err)
 		return
 	}
-	out := userJSON{ID: b.User.ID, Credits: b.Spendable, Tier: b.User.Tier, Grants: make([]grantJSON, 0, len(b.Grants))}
+	out := userJSON{ID: b.User.ID, Credits: b.Spendable, Tier: b.User.Tier, Grants: make([]grantJSON, 0, len(b.Grants)), Features: b.Features}
+	if out.Features == nil {
+		out.Features = map[string]any{}
+	}
 	if p := b.Plan; p != nil {
 		out.Subscription = &subscriptionJSON{Status: p.Status, Plan: p.Plan, PeriodEnd: timePtr(p.PeriodEnd), CancelAtPeriodEnd: p.CancelAtPeriodEnd}
 	}

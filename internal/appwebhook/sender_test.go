@@ -161,7 +161,7 @@ func newRig(t *testing.T, events []string, allowPrivate bool, run bool) *rig {
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: cat}, Clock: clock.Now, After: clock.After,
 		WaitLimit: 365 * day,
 		Outbox: billing.OutboxConfig{Endpoints: []billing.AppEndpoint{{ID: ep, URL: recv.srv.URL, Events: events}}, LowCredits: 50,
-			Features: func(tier string) map[string]any { return map[string]any{"tier": tier} }}})
+			Features: func(_ billing.ProductState, tier string) map[string]any { return map[string]any{"tier": tier} }}})
 	s := appwebhook.New(appwebhook.Options{Outbox: svc, Endpoints: []appwebhook.Endpoint{{ID: ep, URL: recv.srv.URL, AllowPrivate: allowPrivate}},
 		Secrets: func() ([]string, error) { return []string{secret}, nil }, Clock: clock.Now, After: clock.After,
 		Jitter: func() float64 { return 0.5 }, Recorded: func(rs []billing.DeliveryResult) {

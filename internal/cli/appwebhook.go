@@ -21,7 +21,7 @@ func appWebhookConfig(h config.AppWebhooks, r billing.Rules) (billing.OutboxConf
 		eps = append(eps, appwebhook.Endpoint{ID: id, URL: e.URL, AllowPrivate: e.AllowPrivate})
 	}
 	out.LowCredits = h.LowCredits
-	out.Features = r.Catalog.Features
+	out.Features = r.Catalog.TierFeatures
 	return out, eps
 }
 

@@ -55,7 +55,7 @@ func (c *Client) SyncCatalog(ctx context.Context) (CatalogSync, error) {
 	products, err := listed(c.api.Products.List(pp).Iter, maxListed, "products", func(p *stripe.Product) (billing.CachedProduct, bool) {
 		credits, _ := strconv.ParseInt(strings.TrimSpace(p.Metadata["credits"]), 10, 64)
 		return billing.CachedProduct{ID: p.ID, Name: p.Name, Type: p.Metadata["type"], Credits: credits,
-			Active: p.Active, Updated: p.Updated}, true
+			Active: p.Active, Updated: p.Updated, Features: billing.FeaturesFromMetadata(p.Metadata)}, true
 	})
 	if err != nil {
 		return CatalogSync{}, err
