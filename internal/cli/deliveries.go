@@ -126,8 +126,8 @@ func runDeliveries(env *Env, args []string) error {
 		empty = "no failed messages"
 	}
 	return printRows(env, ds, empty, "ID\tTYPE\tUSER\tSTATE\tTRIES\tLAST\tNEXT\tURL", func(d billing.Delivery) string {
-		return shown(fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s", d.Seq, d.Type, d.User, d.State, d.Attempts,
-			lastAnswer(d.OutboxMessage), nextTry(d.OutboxMessage), d.URL))
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s", d.Seq, d.Type, shown(d.User), d.State, d.Attempts,
+			shown(lastAnswer(d.OutboxMessage)), nextTry(d.OutboxMessage), shown(d.URL))
 	})
 }
 
