@@ -46,8 +46,10 @@ func (t *memTx) inState(st DeliveryState, fn func(OutboxMessage) bool) error {
 	return nil
 }
 
-func (t *memTx) PendingOutbox(fn func(OutboxMessage) bool) error {
-	return t.inState(DeliveryPending, fn)
+func (t *memTx) PendingOutbox(fn func(PendingRef) bool) error {
+	return t.inState(DeliveryPending, func(m OutboxMessage) bool {
+		return fn(PendingRef{Seq: m.Seq, Endpoint: m.Endpoint, User: m.User, NextAttempt: m.NextAttempt})
+	})
 }
 
 func (t *memTx) FailedOutbox(fn func(OutboxMessage) bool) error {

@@ -126,6 +126,15 @@ type OutboxMessage struct {
 	DeliveredAt  time.Time `json:"delivered_at,omitzero"`
 }
 
+// PendingRef is what the sender needs to choose a pending message: which
+// endpoint and user it is for, and when it may be tried.
+type PendingRef struct {
+	Seq         uint64
+	Endpoint    string
+	User        string
+	NextAttempt time.Time
+}
+
 // EndpointState is what the outbox keeps of an endpoint between deliveries.
 type EndpointState struct {
 	ID  string `json:"id"`

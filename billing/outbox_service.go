@@ -22,14 +22,17 @@ func (s *Service) wakeOutbox() {
 // AppEndpoints lists the configured endpoints.
 func (s *Service) AppEndpoints() []AppEndpoint { return s.outbox.Endpoints }
 
-// DueMessages returns up to limit messages the sender may deliver now: for
-// each endpoint and user, the oldest pending message, when its time has
-// come (a user's later messages wait for it, so they arrive in order).
-// Messages of a disabled endpoint, or of one no longer configured, wait.
-// next is the earliest retry time of
-// those not due yet (zero: none).
-func (s *Service) DueMessages(limit int) (due []OutboxMessage, next time.Time, err error) {
+// DueMessages returns up to limit messages the sender may deliver now, in
+// sequence order: for each endpoint and user, the oldest pending message
+// when its time has come, and after it up to chain-1 of that user's next
+// ones that are due too. The sender sends a user's chain one after the
+// other and stops at the first that fails, so a user's messages arrive in
+// order while many go out per round. Messages of a disabled endpoint, or
+// of one no longer configured, wait. next is the earliest retry time of
+// the heads not due yet (zero: none).
+func (s *Service) DueMessages(limit, chain int) (due []OutboxMessage, next time.Time, err error) {
 	now := s.now()
+	chain = max(chain, 1)
 	err = s.store.View(now, func(tx Tx) error {
 		due, next = due[:0], time.Time{}
 		enabled := map[string]bool{} // configured and not disabled
@@ -41,22 +44,38 @@ func (s *Service) DueMessages(limit int) (due []OutboxMessage, next time.Time, e
 			enabled[ep.ID] = !st.Disabled
 		}
 		type key struct{ ep, user string }
-		seen := map[key]bool{}
-		return tx.PendingOutbox(func(m OutboxMessage) bool {
+		taken := map[key]int{} // how many of the user's chain are taken; -1: the chain has ended
+		var seqs []uint64
+		err := tx.PendingOutbox(func(m PendingRef) bool {
 			k := key{m.Endpoint, m.User}
-			if seen[k] || !enabled[m.Endpoint] {
+			n, seen := taken[k]
+			if n < 0 || n >= chain || !enabled[m.Endpoint] {
 				return true
 			}
-			seen[k] = true
 			if m.NextAttempt.After(now) {
-				if next.IsZero() || m.NextAttempt.Before(next) {
+				if !seen && (next.IsZero() || m.NextAttempt.Before(next)) {
 					next = m.NextAttempt
 				}
+				taken[k] = -1 // the rest wait behind it
 				return true
 			}
-			due = append(due, m)
-			return len(due) < limit
+			taken[k] = n + 1
+			seqs = append(seqs, m.Seq)
+			return len(seqs) < limit
 		})
+		if err != nil {
+			return err
+		}
+		for _, seq := range seqs {
+			m, ok, err := tx.OutboxMessage(seq)
+			if err != nil {
+				return err
+			}
+			if ok {
+				due = append(due, m)
+			}
+		}
+		return nil
 	})
 	return due, next, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -256,7 +257,7 @@ func TestEndpointDisabledAfterThreeDaysFailing(t *testing.T) {
 	if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: 100, Reason: "grant", Create: true, Key: "k1"}); err != nil {
 		t.Fatal(err)
 	}
-	due, _, err := h.svc.DueMessages(10)
+	due, _, err := h.svc.DueMessages(10, 1)
 	if err != nil || len(due) != 2 {
 		t.Fatalf("due %d %v", len(due), err)
 	}
@@ -286,7 +287,7 @@ func TestEndpointDisabledAfterThreeDaysFailing(t *testing.T) {
 	if _, err := h.svc.Adjust(ctx, Adjustment{User: "u1", Delta: 5, Reason: "grant", Create: true, Key: "k2"}); err != nil {
 		t.Fatal(err)
 	}
-	due, _, _ = h.svc.DueMessages(10)
+	due, _, _ = h.svc.DueMessages(10, 1)
 	for _, d := range due {
 		if d.Endpoint == "ep_all" {
 			t.Fatalf("a disabled endpoint's message is due: %+v", d)
@@ -305,7 +306,7 @@ func TestEndpointDisabledAfterThreeDaysFailing(t *testing.T) {
 	if n, err := h.svc.ResendFailed(); n != 1 || err != nil {
 		t.Fatalf("resend failed: %d %v", n, err)
 	}
-	due, _, _ = h.svc.DueMessages(10)
+	due, _, _ = h.svc.DueMessages(10, 1)
 	var ids []string
 	for _, d := range due {
 		if d.Endpoint == "ep_all" {
@@ -338,5 +339,43 @@ func TestProductMetadataFeatures(t *testing.T) {
 	}
 	if free := testCatalog().TierFeatures(nil, "free"); free != nil {
 		t.Fatalf("free features %v, want none configured", free)
+	}
+}
+
+// DueMessages hands out each user's chain in order: up to chain of their
+// messages, starting with the oldest, and none while the oldest waits for
+// its retry.
+func TestDueMessagesChainsPerUser(t *testing.T) {
+	h := newMemHarness(t, testCatalog())
+	h.svc = NewService(h.st, Options{Rules: Rules{Catalog: testCatalog()}, Clock: func() time.Time { return h.now },
+		Outbox: OutboxConfig{Endpoints: []AppEndpoint{allKinds}}})
+	ctx := context.Background()
+	for i := range 3 {
+		for _, u := range []string{"u1", "u2"} {
+			if _, err := h.svc.Adjust(ctx, Adjustment{User: u, Delta: int64(i + 1), Reason: "r", Create: true, Key: u + string(rune('a'+i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	users := func(ms []OutboxMessage) string {
+		var s []string
+		for _, m := range ms {
+			var b MessageBody
+			_ = json.Unmarshal(m.Body, &b)
+			s = append(s, fmt.Sprintf("%s:%d", m.User, b.Data.Balance))
+		}
+		return strings.Join(s, " ")
+	}
+	due, _, _ := h.svc.DueMessages(10, 2)
+	if got := users(due); got != "u1:1 u2:1 u1:3 u2:3" {
+		t.Fatalf("chains of 2: %s", got)
+	}
+	// u1's oldest fails: its retry holds all of u1's back.
+	if err := h.svc.RecordDeliveries([]DeliveryResult{{Seq: due[0].Seq, At: h.now, Status: 500, Retry: h.now.Add(time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	due, next, _ := h.svc.DueMessages(10, 5)
+	if got := users(due); got != "u2:1 u2:3 u2:6" || !next.Equal(h.now.Add(time.Minute)) {
+		t.Fatalf("after u1's failure: %s, next %s", got, next)
 	}
 }

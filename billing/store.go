@@ -132,9 +132,11 @@ type Tx interface {
 	AddOutbox(m OutboxMessage) (OutboxMessage, error)
 	PutOutbox(m OutboxMessage) error
 	OutboxMessage(seq uint64) (OutboxMessage, bool, error)
-	// PendingOutbox calls fn with every pending message in sequence order
-	// until fn returns false; FailedOutbox the same for failed ones.
-	PendingOutbox(fn func(OutboxMessage) bool) error
+	// PendingOutbox calls fn with a reference to every pending message in
+	// sequence order until fn returns false (without decoding the
+	// messages: the sender walks it often); FailedOutbox calls fn with
+	// every failed message the same way.
+	PendingOutbox(fn func(PendingRef) bool) error
 	FailedOutbox(fn func(OutboxMessage) bool) error
 	// AppEndpoint and PutAppEndpoint keep each endpoint's delivery state.
 	AppEndpoint(id string) (EndpointState, bool, error)

@@ -88,6 +88,8 @@ else
   echo "== (install wrk, e.g. apt-get install wrk, to measure API reads without a Go client on the same cores)"
 fi
 
+bash docs/bench-appwebhook.sh
+
 echo "== ingest of the real corpus (stripe-events-2020) at 32 connections against a trivial handler's ceiling, 3 rounds"
 go test -run '^$' -bench CorpusIngest -benchtime 3x ./webhook/ | grep -E '^(Benchmark|ok|PASS)'
 echo "== app API spends while webhooks arrive at 1,000/s"

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"creditdesk/billing"
 
@@ -18,9 +20,10 @@ var (
 	// outboxBucket maps outboxKey to a billing.OutboxMessage (JSON), every
 	// state; its sequence numbers the messages.
 	outboxBucket = []byte("outbox")
-	// outboxPendingBucket holds the outboxKey of every pending message (no
-	// value): the sender walks it in order. meta "count:outbox_pending"
-	// counts it.
+	// outboxPendingBucket maps the outboxKey of every pending message to
+	// pendingValue (endpoint, user, next attempt), so the sender walks it in
+	// order without decoding messages. meta "count:outbox_pending" counts
+	// it.
 	outboxPendingBucket = []byte("outbox_pending")
 	// outboxFailedBucket holds the outboxKey of every failed message (no
 	// value), for "resend failed". meta "count:outbox_failed" counts it.
@@ -35,6 +38,35 @@ var outboxBuckets = [][]byte{outboxBucket, outboxPendingBucket, outboxFailedBuck
 // outboxKey is the message's sequence as 8 big-endian bytes, so messages
 // sort in the order they were written (which keeps each user's in order).
 func outboxKey(seq uint64) []byte { return itob(seq) }
+
+// pendingValue is the next attempt (8 bytes big-endian, unix
+// nanoseconds; 0: now), the endpoint id, 0x00, then the user id.
+func pendingValue(m billing.OutboxMessage) []byte {
+	var at uint64
+	if !m.NextAttempt.IsZero() {
+		at = uint64(m.NextAttempt.UnixNano())
+	}
+	v := make([]byte, 0, 9+len(m.Endpoint)+len(m.User))
+	v = append(v, itob(at)...)
+	v = append(v, m.Endpoint...)
+	v = append(v, 0)
+	return append(v, m.User...)
+}
+
+func decodePending(seq uint64, v []byte) (billing.PendingRef, bool) {
+	if len(v) < 9 {
+		return billing.PendingRef{}, false
+	}
+	ep, user, ok := strings.Cut(string(v[8:]), "\x00")
+	if !ok {
+		return billing.PendingRef{}, false
+	}
+	r := billing.PendingRef{Seq: seq, Endpoint: ep, User: user}
+	if at := btoi(v[:8]); at != 0 {
+		r.NextAttempt = time.Unix(0, int64(at)).UTC()
+	}
+	return r, true
+}
 
 // messageID is the webhook-id of message seq: the sequence, then a short
 // hash of what makes it unique, so two databases (a restored backup) do not
@@ -77,6 +109,13 @@ func (t *Tx) putOutbox(m billing.OutboxMessage, prev *billing.OutboxMessage) err
 	if prev != nil {
 		was = prev.State
 	}
+	if m.State == billing.DeliveryPending {
+		// The sender's view of it (its next attempt) changes while it stays
+		// pending.
+		if err := t.tx.Bucket(outboxPendingBucket).Put(k, pendingValue(m)); err != nil {
+			return err
+		}
+	}
 	if was != m.State {
 		for _, ix := range []struct {
 			state  billing.DeliveryState
@@ -93,8 +132,10 @@ func (t *Tx) putOutbox(m billing.OutboxMessage, prev *billing.OutboxMessage) err
 					return err
 				}
 			case m.State:
-				if err := b.Put(k, nil); err != nil {
-					return err
+				if ix.state == billing.DeliveryFailed {
+					if err := b.Put(k, nil); err != nil {
+						return err
+					}
 				}
 				if err := addCount(t.tx, ix.count, 1); err != nil {
 					return err
@@ -112,9 +153,29 @@ func (t *Tx) OutboxMessage(seq uint64) (billing.OutboxMessage, bool, error) {
 	return m, ok, err
 }
 
-// PendingOutbox calls fn with each pending message in order.
-func (t *Tx) PendingOutbox(fn func(billing.OutboxMessage) bool) error {
-	return t.indexed(outboxPendingBucket, fn)
+// PendingOutbox calls fn with each pending message's reference in order.
+func (t *Tx) PendingOutbox(fn func(billing.PendingRef) bool) error {
+	msgs := t.tx.Bucket(outboxBucket)
+	c := t.tx.Bucket(outboxPendingBucket).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		raw := msgs.Get(k)
+		if raw == nil {
+			return fmt.Errorf("outbox index names message %d, which is not stored", btoi(k))
+		}
+		r, ok := decodePending(btoi(k), v)
+		if !ok {
+			// Written before the index carried its value: read the message.
+			var m billing.OutboxMessage
+			if err := json.Unmarshal(raw, &m); err != nil {
+				return fmt.Errorf("outbox message %d: %w", btoi(k), err)
+			}
+			r = billing.PendingRef{Seq: m.Seq, Endpoint: m.Endpoint, User: m.User, NextAttempt: m.NextAttempt}
+		}
+		if !fn(r) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // FailedOutbox calls fn with each failed message in order.
@@ -204,7 +265,14 @@ func verifyOutbox(tx *bolt.Tx) error {
 		if string(outboxKey(m.Seq)) != string(k) {
 			return fmt.Errorf("outbox message %d is stored under %s", m.Seq, shortKey(k))
 		}
-		inPending, inFailed := pending.Get(k) != nil, failed.Get(k) != nil
+		pv := pending.Get(k)
+		inPending, inFailed := pv != nil, failed.Get(k) != nil
+		if inPending && len(pv) > 0 {
+			r, ok := decodePending(m.Seq, pv)
+			if !ok || r.Endpoint != m.Endpoint || r.User != m.User || !r.NextAttempt.Equal(m.NextAttempt.UTC()) && !(r.NextAttempt.IsZero() && m.NextAttempt.IsZero()) {
+				return fmt.Errorf("outbox message %d: the pending index says %+v, the message endpoint %s, user %s, next attempt %s", m.Seq, r, m.Endpoint, m.User, m.NextAttempt)
+			}
+		}
 		switch m.State {
 		case billing.DeliveryPending:
 			nPending++

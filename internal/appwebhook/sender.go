@@ -35,7 +35,7 @@ import (
 // Outbox is what the sender needs of billing.Service.
 type Outbox interface {
 	OutboxWake() <-chan struct{}
-	DueMessages(limit int) ([]billing.OutboxMessage, time.Time, error)
+	DueMessages(limit, chain int) ([]billing.OutboxMessage, time.Time, error)
 	RecordDeliveries(results []billing.DeliveryResult) error
 }
 
@@ -68,7 +68,7 @@ type Options struct {
 	Timeout time.Duration
 	// Jitter returns a number in [0, 1) (default math/rand).
 	Jitter func() float64
-	// Workers bounds requests in flight (default 8).
+	// Workers bounds requests in flight (default 16).
 	Workers int
 	Log     *slog.Logger
 	// Recorded, when set, is called after each batch of attempts is
@@ -98,7 +98,7 @@ func New(opt Options) *Sender {
 		opt.Jitter = rand.Float64
 	}
 	if opt.Workers <= 0 {
-		opt.Workers = 8
+		opt.Workers = 16
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -125,11 +125,19 @@ func Backoff(n int, jitter float64) time.Duration {
 	return time.Duration(float64(d) * (0.75 + jitter/2))
 }
 
+// batchSize is how many messages one round takes, their results stored in
+// one transaction; chainSize how many of one user's (sent one after the
+// other, in order) at most.
+const (
+	batchSize = 512
+	chainSize = 32
+)
+
 // Run delivers until ctx ends.
 func (s *Sender) Run(ctx context.Context) error {
 	wake := s.opt.Outbox.OutboxWake()
 	for {
-		due, next, err := s.opt.Outbox.DueMessages(64)
+		due, next, err := s.opt.Outbox.DueMessages(batchSize, chainSize)
 		if err != nil {
 			s.opt.Log.Error("app webhooks: read outbox", "err", err)
 			next = s.opt.Clock().Add(time.Second)
@@ -164,27 +172,46 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 }
 
+// deliverAll sends a round: each user's chain in order, stopping at its
+// first failure (the rest stay as they were, behind it), different users'
+// chains in parallel.
 func (s *Sender) deliverAll(ctx context.Context, due []billing.OutboxMessage) []billing.DeliveryResult {
-	results := make([]billing.DeliveryResult, 0, len(due))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, s.opt.Workers)
+	type key struct{ ep, user string }
+	var order []key
+	chains := map[key][]billing.OutboxMessage{}
 	for _, m := range due {
 		if _, ok := s.clients[m.Endpoint]; !ok {
 			continue
 		}
+		k := key{m.Endpoint, m.User}
+		if _, ok := chains[k]; !ok {
+			order = append(order, k)
+		}
+		chains[k] = append(chains[k], m)
+	}
+	results := make([]billing.DeliveryResult, 0, len(due))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.opt.Workers)
+	for _, k := range order {
+		chain := chains[k]
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := s.Deliver(ctx, m)
-			if r.Status == 0 && ctx.Err() != nil {
-				return // cut short by shutdown: not a failure, tried again at start
+			for _, m := range chain {
+				r := s.Deliver(ctx, m)
+				if r.Status == 0 && ctx.Err() != nil {
+					return // cut short by shutdown: not a failure, tried again at start
+				}
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+				if !r.OK {
+					return // the user's later messages wait behind this one
+				}
 			}
-			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()

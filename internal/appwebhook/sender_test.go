@@ -388,7 +388,7 @@ func TestRetriedWithBackoffUntilItSucceeds(t *testing.T) {
 	}
 	// Started again a day later, it sends nothing more.
 	r.clock.Advance(day)
-	if due, next, err := r.svc.DueMessages(10); len(due) != 0 || !next.IsZero() || err != nil {
+	if due, next, err := r.svc.DueMessages(10, 1); len(due) != 0 || !next.IsZero() || err != nil {
 		t.Fatalf("still due: %v %v %v", due, next, err)
 	}
 }

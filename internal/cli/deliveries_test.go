@@ -55,7 +55,7 @@ func TestDeliveriesListsAndResends(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	due, _, _ := svc.DueMessages(10)
+	due, _, _ := svc.DueMessages(10, 1)
 	if err := svc.RecordDeliveries([]billing.DeliveryResult{{Seq: due[0].Seq, At: due[0].CreatedAt.Add(billing.GiveUpAfter), Status: 500, Response: "oops"},
 		{Seq: due[1].Seq, At: due[1].CreatedAt, OK: true, Status: 200}}); err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ func TestDeliveriesOverTheSocket(t *testing.T) {
 	if _, err := svc.Adjust(t.Context(), billing.Adjustment{User: "u1", Delta: 10, Reason: "hi", Create: true, Key: "k"}); err != nil {
 		t.Fatal(err)
 	}
-	due, _, _ := svc.DueMessages(1)
+	due, _, _ := svc.DueMessages(1, 1)
 	at := due[0].CreatedAt.Add(billing.GiveUpAfter)
 	for _, at := range []time.Time{due[0].CreatedAt, at} { // failing for the whole window
 		if err := svc.RecordDeliveries([]billing.DeliveryResult{{Seq: due[0].Seq, At: at, Status: 503}}); err != nil {
