@@ -206,6 +206,8 @@ func (p *attentionPane) fixWhere(it billing.AttentionItem) string {
 		return "in the backup directory (serve's log says why)"
 	case it.Kind == billing.AttnStore:
 		return "on the disk: free space, or restore the last backup"
+	case it.Kind == billing.AttnAppWebhook:
+		return "in your app, then the Deliveries tab: e re-enables the endpoint, R resends what failed"
 	}
 	return "in the Stripe Dashboard"
 }

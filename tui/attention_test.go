@@ -141,3 +141,15 @@ func TestAttentionKeyARowDoesNotTakeSaysWhereItsFixIs(t *testing.T) {
 	d.press("r")
 	d.expect("the fix is in the Stripe Dashboard")
 }
+
+// A disabled app endpoint in Attention says its fix is in the Deliveries
+// tab, not in Stripe.
+func TestAttentionDisabledEndpointPointsToDeliveries(t *testing.T) {
+	b := newAttnBackend()
+	b.items = []billing.AttentionItem{{Kind: billing.AttnAppWebhook, ID: "ep_1", Detail: "app webhook https://app.example/hooks disabled", At: fixedNow}}
+	d := newDriver(t, b, Options{}, 100, 30)
+	d.press("5")
+	d.expect("ep_1")
+	d.press("r")
+	d.expect("the Deliveries tab")
+}
