@@ -22,6 +22,7 @@ func FuzzRecordValues(f *testing.F) {
 	f.Add(uint8(3), []byte{0xff, 0x00, 0x12})
 	f.Add(uint8(4), []byte(`{"entry_id":"x"}`))
 	f.Add(uint8(0), []byte(`null`))
+	f.Add(uint8(0), encodeUser(billing.User{ID: "u1", Balance: 5})[:4])
 	f.Add(uint8(1), encodeEvent(billing.EventRecord{Seq: 1, ID: "evt_1", State: billing.StateApplied})[:9])
 	f.Add(uint8(3), encodeEntry(billing.Entry{ID: 1, UserID: "u1", Delta: 10, BalanceAfter: 10, Key: "seed"})[:7])
 	f.Add(uint8(4), encodeGrant(billing.Grant{EntryID: 1, UserID: "u1", Amount: 10, Remaining: 99}))
@@ -71,7 +72,10 @@ func FuzzRecordValues(f *testing.F) {
 		})
 		valid := json.Valid(value)
 		var err error
-		switch i { // event records (version 9), entries and grants (version 10) are binary
+		switch i { // users (version 11), event records (9), entries and grants (10) are binary
+		case 0:
+			_, err = decodeUser(value)
+			valid = err == nil
 		case 1:
 			_, err = decodeEvent(value)
 			valid = err == nil

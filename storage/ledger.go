@@ -35,7 +35,12 @@ func (t *Tx) Now() time.Time { return t.now }
 
 // User returns a stored user.
 func (t *Tx) User(id string) (billing.User, bool, error) {
-	return get[billing.User](t.tx.Bucket(usersBucket), []byte(id))
+	v := t.tx.Bucket(usersBucket).Get([]byte(id))
+	if v == nil {
+		return billing.User{}, false, nil
+	}
+	u, err := decodeUser(v)
+	return u, err == nil, err
 }
 
 // PutUser stores u, creating it if new.
@@ -50,10 +55,8 @@ func (t *Tx) PutUser(u billing.User) error {
 			return err
 		}
 	} else {
-		var prev struct {
-			NextExpiry time.Time `json:"next_expiry"`
-		}
-		if err := json.Unmarshal(raw, &prev); err != nil {
+		prev, err := decodeUser(raw)
+		if err != nil {
 			return err
 		}
 		prevExpiry = prev.NextExpiry
@@ -72,7 +75,7 @@ func (t *Tx) PutUser(u billing.User) error {
 		}
 	}
 	u.UpdatedAt = t.now
-	return putJSON(b, []byte(u.ID), u)
+	return b.Put([]byte(u.ID), encodeUser(u))
 }
 
 // expiryKey is the expiry as 8 big-endian bytes of unix nanoseconds, then
@@ -325,4 +328,69 @@ func decodeGrant(v []byte) (billing.Grant, error) {
 		return billing.Grant{}, err
 	}
 	return g, nil
+}
+
+// The users bucket (usersBucket, key the user id) holds each User. Since
+// schema version 11 it is binary, not JSON:
+//
+//	0x01, string id, string email, string name, string tier,
+//	string stripe_customer_id, string subscription_id, varint balance,
+//	optional time next_expiry, byte unlinked (0 or 1), optional time created_at,
+//	optional time updated_at, uvarint entries
+//
+// Nothing may follow the last field. The strings are stored as they are, so
+// UsersPage's filter can still skip a record on its raw bytes first.
+const userCodecV1 = 0x01
+
+var errUserCodec = errors.New("user record is damaged: not the binary layout of schema version 11")
+
+func encodeUser(u billing.User) []byte {
+	b := make([]byte, 0, 64+len(u.ID)+len(u.Email)+len(u.Name)+len(u.Tier)+len(u.CustomerID)+len(u.SubscriptionID))
+	b = append(b, userCodecV1)
+	b = appendString(b, u.ID)
+	b = appendString(b, u.Email)
+	b = appendString(b, u.Name)
+	b = appendString(b, u.Tier)
+	b = appendString(b, u.CustomerID)
+	b = appendString(b, u.SubscriptionID)
+	b = binary.AppendVarint(b, u.Balance)
+	b = appendOptTime(b, u.NextExpiry)
+	if u.Unlinked {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = appendOptTime(b, u.CreatedAt)
+	b = appendOptTime(b, u.UpdatedAt)
+	return binary.AppendUvarint(b, u.Entries)
+}
+
+func decodeUser(v []byte) (billing.User, error) {
+	var u billing.User
+	if len(v) == 0 || v[0] != userCodecV1 {
+		return u, errUserCodec
+	}
+	r := &recordReader{b: v[1:], bad: errUserCodec}
+	u.ID = r.str()
+	u.Email = r.str()
+	u.Name = r.str()
+	u.Tier = r.str()
+	u.CustomerID = r.str()
+	u.SubscriptionID = r.str()
+	u.Balance = r.varint()
+	u.NextExpiry = r.optTime()
+	switch r.byte() {
+	case 0:
+	case 1:
+		u.Unlinked = true
+	default:
+		r.fail()
+	}
+	u.CreatedAt = r.optTime()
+	u.UpdatedAt = r.optTime()
+	u.Entries = r.uvarint()
+	if err := r.end(); err != nil {
+		return billing.User{}, err
+	}
+	return u, nil
 }

@@ -14,14 +14,22 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// recordsAsJSON rewrites every event record, ledger entry and grant as
-// schema version 8 and older wrote them (JSON), for tests that turn a store
-// into an older one.
+// recordsAsJSON rewrites every event record, ledger entry, grant and user
+// as schema version 8 and older wrote them (JSON), for tests that turn a
+// store into an older one.
 func recordsAsJSON(tx *bolt.Tx) error {
 	if err := eventsAsJSON(tx); err != nil {
 		return err
 	}
-	return ledgerAsJSON(tx)
+	if err := ledgerAsJSON(tx); err != nil {
+		return err
+	}
+	return usersAsJSON(tx)
+}
+
+// usersAsJSON rewrites the users as version 10 wrote them.
+func usersAsJSON(tx *bolt.Tx) error {
+	return asJSON(tx.Bucket(usersBucket), func(v []byte) (any, error) { return decodeUser(v) })
 }
 
 // eventsAsJSON rewrites the event records as version 8 wrote them.
@@ -249,6 +257,9 @@ func TestMigrationRewritesLedgerOfAnOlderDatabase(t *testing.T) {
 		if err := ledgerAsJSON(tx); err != nil {
 			return err
 		}
+		if err := usersAsJSON(tx); err != nil {
+			return err
+		}
 		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(9))
 	})
 	if err != nil {
@@ -306,5 +317,84 @@ func TestLedgerCodecRoundTrips(t *testing.T) {
 	}
 	for _, g := range grants {
 		check(encodeGrant(g), func(b []byte) (any, error) { return decodeGrant(b) }, g)
+	}
+}
+
+// A database written by schema version 10 (users as JSON) opens with every
+// user as it was, found by the Users page's filter, and verify passes.
+func TestMigrationRewritesUsersOfAnOlderDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v10.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	err = s.Update(at, func(btx billing.Tx) error {
+		for i := range 400 {
+			id := fmt.Sprintf("user_%03d", i)
+			if _, _, err := billing.Post(btx, billing.Posting{UserID: id, Delta: 100, Key: "k:" + id, Reason: "r", Source: "s", Kind: "manual", At: at,
+				ExpiresAt: at.Add(time.Duration(i) * time.Hour)}); err != nil {
+				return err
+			}
+			u, _, err := btx.User(id)
+			if err != nil {
+				return err
+			}
+			u.Email, u.Name, u.CustomerID, u.Unlinked = id+"@example.com", "Ada "+id, "cus_"+id, i%2 == 0
+			if err := btx.PutUser(u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.UsersPage("", "", 1000)
+	if err != nil || len(before) != 400 {
+		t.Fatalf("%d users, %v", len(before), err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := usersAsJSON(tx); err != nil {
+			return err
+		}
+		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(10))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	after, err := s.UsersPage("", "", 1000)
+	if err != nil || !reflect.DeepEqual(before, after) {
+		t.Fatalf("users changed in the migration (%v)", err)
+	}
+	if found, err := s.UsersPage("", "ADA USER_123", 10); err != nil || len(found) != 1 || found[0].ID != "user_123" {
+		t.Fatalf("filter after migration: %+v, %v", found, err)
+	}
+	mustVerify(t, s)
+}
+
+// A user comes back from its binary layout field for field; a record cut
+// short or with a byte after its end is an error.
+func TestUserCodecRoundTrips(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	for _, u := range []billing.User{{}, {ID: "u", Email: "a@b", Name: "Ada ✓", Tier: "pro", CustomerID: "cus_1", SubscriptionID: "sub_1",
+		Balance: -5, NextExpiry: at, Unlinked: true, CreatedAt: at, UpdatedAt: at.Add(time.Second), Entries: 1 << 40}} {
+		b := encodeUser(u)
+		if got, err := decodeUser(b); err != nil || !reflect.DeepEqual(got, u) {
+			t.Fatalf("round trip of %+v: %+v, %v", u, got, err)
+		}
+		for i := range len(b) {
+			if _, err := decodeUser(b[:i]); err == nil {
+				t.Fatalf("a user cut at %d of %d bytes decoded", i, len(b))
+			}
+		}
+		if _, err := decodeUser(append(b, 0)); err == nil {
+			t.Fatal("a user with a trailing byte decoded")
+		}
 	}
 }

@@ -168,6 +168,20 @@ var migrations = []migration{
 	{version: 8, name: "per-day rollups of money, credits and plans (rollups.go)", apply: buildRollups},
 	{version: 9, name: "event records in a binary layout, not JSON (inbox.go)", apply: binaryEvents},
 	{version: 10, name: "ledger entries and grants in a binary layout, not JSON (ledger.go)", apply: binaryLedger},
+	{version: 11, name: "users in a binary layout, not JSON (ledger.go)", apply: binaryUsers},
+}
+
+// binaryUsers rewrites every user from JSON to encodeUser's layout; a
+// record that is not JSON stops the migration (nothing changes).
+func binaryUsers(tx *bolt.Tx) error {
+	if err := rewrite(tx.Bucket(usersBucket), func(v []byte) ([]byte, error) {
+		var u billing.User
+		err := json.Unmarshal(v, &u)
+		return encodeUser(u), err
+	}); err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	return nil
 }
 
 // binaryLedger rewrites every ledger entry and grant from JSON to

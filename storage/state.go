@@ -177,8 +177,8 @@ func (s *Store) UsersPage(after, filter string, limit int) ([]billing.User, erro
 			if filter != "" && !bytes.Contains(bytes.ToLower(v), []byte(filter)) {
 				continue
 			}
-			var u billing.User
-			if err := json.Unmarshal(v, &u); err != nil {
+			u, err := decodeUser(v)
+			if err != nil {
 				return err
 			}
 			if filter != "" && !userMatches(u, filter) {

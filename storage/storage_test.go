@@ -252,10 +252,9 @@ func TestVerifyFindsBrokenBalance(t *testing.T) {
 	mustVerify(t, s)
 	// Corrupt the stored balance behind the ledger's back.
 	s.db.Update(func(tx *bolt.Tx) error {
-		var u billing.User
-		getJSON(tx.Bucket(usersBucket), []byte("u1"), &u)
+		u, _ := decodeUser(tx.Bucket(usersBucket).Get([]byte("u1")))
 		u.Balance = 999
-		return putJSON(tx.Bucket(usersBucket), []byte("u1"), u)
+		return tx.Bucket(usersBucket).Put([]byte("u1"), encodeUser(u))
 	})
 	if _, err := s.Verify(); err == nil || !strings.Contains(err.Error(), "balance 999") {
 		t.Fatalf("verify missed the broken balance: %v", err)

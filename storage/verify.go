@@ -110,8 +110,8 @@ func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 	seenKeys := map[string]uint64{}
 	expiring := 0
 	err := tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
-		var u billing.User
-		if err := json.Unmarshal(v, &u); err != nil {
+		u, err := decodeUser(v)
+		if err != nil {
 			return fmt.Errorf("user %s: %w", shortKey(k), err)
 		}
 		r.Users++
