@@ -73,34 +73,32 @@ func (w *outboxTx) WriteLedger(ch LedgerChange) ([]Entry, error) {
 }
 
 func (w *outboxTx) PutSubscription(s Subscription) error {
-	old, ok, err := w.Tx.Subscription(s.ID)
-	if err != nil {
-		return err
-	}
-	if err := w.Tx.PutSubscription(s); err != nil {
-		return err
-	}
-	c := Change{Event: w.event, NewSub: &s}
-	if ok {
-		c.OldSub = &old
-	}
-	w.changes = append(w.changes, c)
-	return nil
+	return putNoted(w, s.ID, s, w.Tx.Subscription, w.Tx.PutSubscription, func(old, s *Subscription) Change {
+		return Change{Event: w.event, OldSub: old, NewSub: s}
+	})
 }
 
 func (w *outboxTx) PutPurchase(p Purchase) error {
-	old, ok, err := w.Tx.Purchase(p.ID)
+	return putNoted(w, p.ID, p, w.Tx.Purchase, w.Tx.PutPurchase, func(old, p *Purchase) Change {
+		return Change{Event: w.event, OldPurchase: old, NewPurchase: p}
+	})
+}
+
+// putNoted stores v (id) with put and notes the change from what get read
+// before (old is nil when there was nothing).
+func putNoted[T any](w *outboxTx, id string, v T, get func(string) (T, bool, error), put func(T) error, change func(old, v *T) Change) error {
+	old, ok, err := get(id)
 	if err != nil {
 		return err
 	}
-	if err := w.Tx.PutPurchase(p); err != nil {
+	if err := put(v); err != nil {
 		return err
 	}
-	c := Change{Event: w.event, NewPurchase: &p}
+	var was *T
 	if ok {
-		c.OldPurchase = &old
+		was = &old
 	}
-	w.changes = append(w.changes, c)
+	w.changes = append(w.changes, change(was, &v))
 	return nil
 }
 
