@@ -24,21 +24,7 @@ func TestMigrationAddsTheOutbox(t *testing.T) {
 	// An empty store: the later migrations rewrite records in their own
 	// layouts, which a version-6 file would not hold.
 	s.Close()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range outboxBuckets {
-			if err := tx.DeleteBucket(b); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(6))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	rewriteFile(t, path, func(tx *bolt.Tx) error { return asVersion(tx, 6, outboxBuckets...) })
 
 	s, err = Open(path, Options{})
 	if err != nil {
