@@ -196,10 +196,11 @@ func TestTrickleSendsUntilCancelled(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Trickle did not return after cancel")
 	}
-	after, _, bad := rc.counts()
-	time.Sleep(20 * time.Millisecond)
-	if n, _, _ := rc.counts(); n != after || bad != 0 || errs.Load() != 0 {
-		t.Errorf("after cancel: %d → %d requests, %d rejected, %d errors reported", after, n, bad, errs.Load())
+	// A request cut off by the cancel may still be in the handler: Close
+	// waits for it, so what the receiver counted is final.
+	srv.Close()
+	if n, _, bad := rc.counts(); bad != 0 || errs.Load() != 0 {
+		t.Errorf("after cancel: %d requests, %d rejected, %d errors reported (a cancel is not an error)", n, bad, errs.Load())
 	}
 }
 
