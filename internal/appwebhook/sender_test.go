@@ -510,3 +510,25 @@ func TestRotatedSecretSignsForADay(t *testing.T) {
 		}
 	}
 }
+
+// An endpoint that does not answer within the timeout is a failed attempt
+// that says so, retried like any other (the test's timeout is 100 ms, the
+// real one 10 s).
+func TestNoAnswerWithinTheTimeoutIsARetry(t *testing.T) {
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hang.Close()
+	defer close(release) // before Close, which waits for the handler
+	s := appwebhook.New(appwebhook.Options{Endpoints: []appwebhook.Endpoint{{ID: "ep", URL: hang.URL, AllowPrivate: true}},
+		Secrets: func() ([]string, error) { return []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, nil },
+		Timeout: 100 * time.Millisecond, Clock: func() time.Time { return t0 }, Jitter: func() float64 { return 0.5 }})
+	res := s.Deliver(context.Background(), billing.OutboxMessage{Seq: 1, ID: "msg_1", Endpoint: "ep", Body: []byte(`{}`), Attempts: 2})
+	if res.OK || res.Status != 0 || res.Err != "no answer within 100ms" || !res.Retry.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("%+v", res)
+	}
+}
