@@ -105,6 +105,25 @@ func (r *recordReader) optTime() time.Time {
 	return time.Time{}
 }
 
+// newRecordReader reads the record v whose first byte must be version; a
+// record without it reads as bad from the start.
+func newRecordReader(v []byte, version byte, bad error) *recordReader {
+	if len(v) == 0 || v[0] != version {
+		return &recordReader{bad: bad, err: bad}
+	}
+	return &recordReader{b: v[1:], bad: bad}
+}
+
+// decoded returns rec once nothing follows its last field, else T's zero
+// value and the reader's error.
+func decoded[T any](r *recordReader, rec T) (T, error) {
+	if err := r.end(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return rec, nil
+}
+
 // end checks that nothing follows the last field, and returns the error.
 func (r *recordReader) end() error {
 	if r.err == nil && len(r.b) != 0 {

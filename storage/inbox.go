@@ -276,10 +276,7 @@ var errEventCodec = errors.New("event record is damaged: not the binary layout o
 // decodeEvent reads a record encodeEvent wrote.
 func decodeEvent(v []byte) (billing.EventRecord, error) {
 	var rec billing.EventRecord
-	if len(v) == 0 || v[0] != eventCodecV1 {
-		return rec, errEventCodec
-	}
-	r := &recordReader{b: v[1:], bad: errEventCodec}
+	r := newRecordReader(v, eventCodecV1, errEventCodec)
 	rec.Seq = r.uvarint()
 	rec.ID = r.str()
 	rec.Type = r.str()
@@ -307,13 +304,10 @@ func decodeEvent(v []byte) (billing.EventRecord, error) {
 		}
 	}
 	rec.Source = r.str()
-	if len(r.b) != 0 || flags >= evNextAttempt<<1 {
+	if flags >= evNextAttempt<<1 {
 		r.fail()
 	}
-	if r.err != nil {
-		return billing.EventRecord{}, r.err
-	}
-	return rec, nil
+	return decoded(r, rec)
 }
 
 // getEvent reads the record under k of the events bucket; ok is false when

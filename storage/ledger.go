@@ -273,10 +273,7 @@ func encodeEntry(e billing.Entry) []byte {
 
 func decodeEntry(v []byte) (billing.Entry, error) {
 	var e billing.Entry
-	if len(v) == 0 || v[0] != ledgerCodecV1 {
-		return e, errEntryCodec
-	}
-	r := &recordReader{b: v[1:], bad: errEntryCodec}
+	r := newRecordReader(v, ledgerCodecV1, errEntryCodec)
 	e.ID = r.uvarint()
 	e.UserID = r.str()
 	e.Delta = r.varint()
@@ -287,10 +284,7 @@ func decodeEntry(v []byte) (billing.Entry, error) {
 	e.At = r.optTime()
 	e.Kind = billing.EntryKind(r.str())
 	e.Operator = r.str()
-	if err := r.end(); err != nil {
-		return billing.Entry{}, err
-	}
-	return e, nil
+	return decoded(r, e)
 }
 
 func encodeGrant(g billing.Grant) []byte {
@@ -310,10 +304,7 @@ func encodeGrant(g billing.Grant) []byte {
 
 func decodeGrant(v []byte) (billing.Grant, error) {
 	var g billing.Grant
-	if len(v) == 0 || v[0] != ledgerCodecV1 {
-		return g, errGrantCodec
-	}
-	r := &recordReader{b: v[1:], bad: errGrantCodec}
+	r := newRecordReader(v, ledgerCodecV1, errGrantCodec)
 	g.EntryID = r.uvarint()
 	g.UserID = r.str()
 	g.Amount = r.varint()
@@ -324,10 +315,7 @@ func decodeGrant(v []byte) (billing.Grant, error) {
 	g.PurchaseID = r.str()
 	g.Subscription = r.str()
 	g.At = r.optTime()
-	if err := r.end(); err != nil {
-		return billing.Grant{}, err
-	}
-	return g, nil
+	return decoded(r, g)
 }
 
 // The users bucket (usersBucket, key the user id) holds each User. Since
@@ -367,10 +355,7 @@ func encodeUser(u billing.User) []byte {
 
 func decodeUser(v []byte) (billing.User, error) {
 	var u billing.User
-	if len(v) == 0 || v[0] != userCodecV1 {
-		return u, errUserCodec
-	}
-	r := &recordReader{b: v[1:], bad: errUserCodec}
+	r := newRecordReader(v, userCodecV1, errUserCodec)
 	u.ID = r.str()
 	u.Email = r.str()
 	u.Name = r.str()
@@ -389,8 +374,5 @@ func decodeUser(v []byte) (billing.User, error) {
 	u.CreatedAt = r.optTime()
 	u.UpdatedAt = r.optTime()
 	u.Entries = r.uvarint()
-	if err := r.end(); err != nil {
-		return billing.User{}, err
-	}
-	return u, nil
+	return decoded(r, u)
 }
