@@ -112,22 +112,12 @@ func TestMigrationRewritesEventRecordsOfAnOlderDatabase(t *testing.T) {
 	if err != nil || len(before) != n {
 		t.Fatalf("%d events, %v", len(before), err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	s = reopenAs(t, s, path, func(tx *bolt.Tx) error {
 		if err := eventsAsJSON(tx); err != nil {
 			return err
 		}
-		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(8))
+		return asVersion(tx, 8)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-
-	s, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if v := btoi(tx.Bucket(metaBucket).Get(schemaVersionKey)); v != SchemaVersion() {
 			return fmt.Errorf("schema %d after open, want %d", v, SchemaVersion())
@@ -253,23 +243,15 @@ func TestMigrationRewritesLedgerOfAnOlderDatabase(t *testing.T) {
 		return out
 	}
 	before := read()
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	s = reopenAs(t, s, path, func(tx *bolt.Tx) error {
 		if err := ledgerAsJSON(tx); err != nil {
 			return err
 		}
 		if err := usersAsJSON(tx); err != nil {
 			return err
 		}
-		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(9))
+		return asVersion(tx, 9)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if s, err = Open(path, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	after := read()
 	for _, u := range users {
 		if !reflect.DeepEqual(before[u], after[u]) {
@@ -354,20 +336,12 @@ func TestMigrationRewritesUsersOfAnOlderDatabase(t *testing.T) {
 	if err != nil || len(before) != 400 {
 		t.Fatalf("%d users, %v", len(before), err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	s = reopenAs(t, s, path, func(tx *bolt.Tx) error {
 		if err := usersAsJSON(tx); err != nil {
 			return err
 		}
-		return tx.Bucket(metaBucket).Put(schemaVersionKey, itob(10))
+		return asVersion(tx, 10)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if s, err = Open(path, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	after, err := s.UsersPage("", "", 1000)
 	if err != nil || !reflect.DeepEqual(before, after) {
 		t.Fatalf("users changed in the migration (%v)", err)

@@ -30,6 +30,23 @@ func rewriteFile(t testing.TB, path string, fn func(tx *bolt.Tx) error) {
 	}
 }
 
+// reopenAs closes s after changing its database in one transaction with fn
+// (how an older version wrote it) and opens it again, so that the
+// migrations run; the store is closed when the test ends.
+func reopenAs(t *testing.T, s *Store, path string, fn func(tx *bolt.Tx) error) *Store {
+	t.Helper()
+	if err := s.db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // asVersion drops the buckets a later schema version added and sets the
 // version.
 func asVersion(tx *bolt.Tx, version uint64, added ...[]byte) error {
