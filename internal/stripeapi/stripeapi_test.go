@@ -79,6 +79,16 @@ func (e *env) one(method, path string) stripemock.Request {
 	return rs[0]
 }
 
+// checkout makes a checkout link for req and returns the one request that
+// created its session.
+func (e *env) checkout(req billing.CheckoutRequest) stripemock.Request {
+	e.t.Helper()
+	if _, err := e.c.CreateCheckout(context.Background(), req); err != nil {
+		e.t.Fatal(err)
+	}
+	return e.one("POST", "/v1/checkout/sessions")
+}
+
 func paths(rs []stripemock.Request) []string {
 	var out []string
 	for _, r := range rs {
@@ -179,11 +189,8 @@ func TestCheckoutPackWithManualCaptureCreatesCustomerAndSendsMetadata(t *testing
 
 func TestCheckoutPlanIsASubscriptionWithUserOnTheSubscription(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.c.CreateCheckout(context.Background(), billing.CheckoutRequest{UserID: "u2", Type: "plan-pro",
-		SuccessURL: "https://app.example.com/thanks", IdempotencyKey: "k1"}); err != nil {
-		t.Fatal(err)
-	}
-	s := e.one("POST", "/v1/checkout/sessions")
+	s := e.checkout(billing.CheckoutRequest{UserID: "u2", Type: "plan-pro",
+		SuccessURL: "https://app.example.com/thanks", IdempotencyKey: "k1"})
 	wantForm(t, s, map[string]string{
 		"mode":                                 "subscription",
 		"metadata[type]":                       "pro",
@@ -201,10 +208,7 @@ func TestCheckoutPlanIsASubscriptionWithUserOnTheSubscription(t *testing.T) {
 
 func TestCheckoutPackWithoutPriceIDSellsAdHocPriceData(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.c.CreateCheckout(context.Background(), billing.CheckoutRequest{UserID: "u3", Type: "adhoc"}); err != nil {
-		t.Fatal(err)
-	}
-	s := e.one("POST", "/v1/checkout/sessions")
+	s := e.checkout(billing.CheckoutRequest{UserID: "u3", Type: "adhoc"})
 	wantForm(t, s, map[string]string{
 		"mode":                                   "payment",
 		"line_items[0][price_data][currency]":    "eur",
