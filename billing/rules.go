@@ -474,10 +474,16 @@ func (r Rules) customerChanged(obj Obj, st State) (Decision, error) {
 	return d, nil
 }
 
+// cacheDecision starts the decision of caching obj, a product or price
+// (kind): its id, and whether the event deletes it.
+func cacheDecision(ev Event, obj Obj, kind string) (id string, d Decision, deleted bool) {
+	id = obj.Str("id")
+	return id, Decision{State: StateApplied, Reason: kind + " " + id + " cached"}, ev.Type == kind+".deleted"
+}
+
 func cacheProduct(ev Event, obj Obj) Decision {
-	id := obj.Str("id")
-	d := Decision{State: StateApplied, Reason: "product " + id + " cached"}
-	if ev.Type == "product.deleted" {
+	id, d, deleted := cacheDecision(ev, obj, "product")
+	if deleted {
 		d.DeletedProducts = []string{id}
 		return d
 	}
@@ -496,9 +502,8 @@ func cacheProduct(ev Event, obj Obj) Decision {
 }
 
 func cachePrice(ev Event, obj Obj) Decision {
-	id := obj.Str("id")
-	d := Decision{State: StateApplied, Reason: "price " + id + " cached"}
-	if ev.Type == "price.deleted" {
+	id, d, deleted := cacheDecision(ev, obj, "price")
+	if deleted {
 		d.DeletedPrices = []string{id}
 		return d
 	}
