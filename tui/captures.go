@@ -146,13 +146,11 @@ func (p *capturesPane) deadline(t time.Time) string {
 
 func (p *capturesPane) View() string {
 	w := max(p.width, 10)
+	if p.op == nil {
+		return p.noOperatorView(w, "Capture queue")
+	}
 	var b strings.Builder
 	line := lineWriter(&b, w)
-	if p.op == nil {
-		line(p.st.Title, "  Capture queue")
-		line(p.st.Muted, "  "+noOperator)
-		return b.String()
-	}
 	if p.verb != "" {
 		a := p.target
 		what := "Capture"

@@ -291,13 +291,11 @@ func (p *checkoutPane) choiceLabel(i int) string {
 
 func (p *checkoutPane) View() string {
 	w := max(p.width-2, 10)
+	if p.op == nil {
+		return p.noOperatorView(w, "Checkout and portal links")
+	}
 	var b strings.Builder
 	line := lineWriter(&b, w)
-	if p.op == nil {
-		line(p.st.Title, "  Checkout and portal links")
-		line(p.st.Muted, "  "+noOperator)
-		return b.String()
-	}
 	mode := "test mode"
 	if p.op.Live() {
 		mode = "LIVE mode: links charge real money"

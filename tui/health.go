@@ -95,13 +95,11 @@ func (p *healthPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 func (p *healthPane) View() string {
 	w := max(p.width, 10)
+	if p.op == nil {
+		return p.noOperatorView(w, "Health")
+	}
 	var b strings.Builder
 	line := lineWriter(&b, w)
-	if p.op == nil {
-		line(p.st.Title, "  Health")
-		line(p.st.Muted, "  "+noOperator)
-		return b.String()
-	}
 	problems := 0
 	for _, c := range p.checks {
 		if c.Level == "problem" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aymanbagabas/go-osc52/v2"
@@ -126,6 +127,16 @@ const (
 
 // noOperator is what a Stripe pane shows without a key.
 const noOperator = "set STRIPE_SECRET_KEY to use this (the secret key from Stripe Dashboard → Developers → API keys, in .env)"
+
+// noOperatorView is a Stripe pane without a key, w wide: its heading, and
+// noOperator.
+func (c *common) noOperatorView(w int, heading string) string {
+	var b strings.Builder
+	line := lineWriter(&b, w)
+	line(c.st.Title, "  "+heading)
+	line(c.st.Muted, "  "+noOperator)
+	return b.String()
+}
 
 // Messages of the Stripe panes.
 type (
