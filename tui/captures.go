@@ -163,13 +163,7 @@ func (p *capturesPane) View() string {
 		if p.step == 2 {
 			line(p.st.Danger, "  LIVE MODE: this moves real money. Press y again to "+p.verb+", n to go back.")
 		}
-		switch {
-		case p.pending:
-			line(p.st.Muted, "  sending…")
-		case p.err != nil:
-			line(p.st.Danger, "  failed: "+p.err.Error())
-			line(p.st.Muted, "  "+hints(hint(p.km.Yes, "retry (same request, done at most once)"), hint(p.km.No, "back")))
-		}
+		p.sendLines(line, p.pending, p.err, "sending…", "retry (same request, done at most once)", "back")
 		return b.String()
 	}
 	now := p.now()

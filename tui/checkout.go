@@ -373,13 +373,7 @@ func (p *checkoutPane) View() string {
 		if p.step == coConfirmLive {
 			line(p.st.Danger, "  LIVE MODE: this link takes real money. Press y again to create it, n to go back.")
 		}
-		switch {
-		case p.pending:
-			line(p.st.Muted, "  creating…")
-		case p.err != nil:
-			line(p.st.Danger, "  failed: "+p.err.Error())
-			line(p.st.Muted, "  "+hints(hint(p.km.Yes, "retry (same request, one link at most)"), hint(p.km.No, "edit")))
-		}
+		p.sendLines(line, p.pending, p.err, "creating…", "retry (same request, one link at most)", "edit")
 	}
 	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aymanbagabas/go-osc52/v2"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"creditdesk/billing"
 )
@@ -127,6 +128,18 @@ const (
 
 // noOperator is what a Stripe pane shows without a key.
 const noOperator = "set STRIPE_SECRET_KEY to use this (the secret key from Stripe Dashboard → Developers → API keys, in .env)"
+
+// sendLines writes where a confirmed Stripe request is: doing while it is
+// pending, else its error with the keys to retry it or go back.
+func (c *common) sendLines(line func(lipgloss.Style, string), pending bool, err error, doing, retry, back string) {
+	switch {
+	case pending:
+		line(c.st.Muted, "  "+doing)
+	case err != nil:
+		line(c.st.Danger, "  failed: "+err.Error())
+		line(c.st.Muted, "  "+hints(hint(c.km.Yes, retry), hint(c.km.No, back)))
+	}
+}
 
 // noOperatorView is a Stripe pane without a key, w wide: its heading, and
 // noOperator.
