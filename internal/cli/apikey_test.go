@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
 )
 
 func TestAPIKeyCommand(t *testing.T) {
@@ -34,10 +33,7 @@ func TestAPIKeyCommand(t *testing.T) {
 	}
 
 	authenticate := func() bool {
-		st, err := storage.Open(db, storage.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := openTestStore(t, db)
 		defer st.Close()
 		name, ok := billing.NewService(st, billing.Options{}).AuthenticateAPIKey(key)
 		return ok && name == "backend"

@@ -11,7 +11,6 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/config"
-	"creditdesk/storage"
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
@@ -150,10 +149,7 @@ func TestGrantRevokeUsersLedgerJSON(t *testing.T) {
 
 func TestCommandOnHeldDatabaseSaysWhoHoldsIt(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "held.db")
-	st, err := storage.Open(db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openTestStore(t, db)
 	defer st.Close()
 	code, _, stderr := run(t, nil, "users", "--db", db)
 	if code == 0 || !strings.Contains(stderr, "in use by creditdesk (pid") {

@@ -10,7 +10,6 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/appwebhook"
-	"creditdesk/storage"
 )
 
 // appwebhook secret shows a new secret once, keeps it 0600 beside the
@@ -44,10 +43,7 @@ func TestAppWebhookSecretCreatesAndRotates(t *testing.T) {
 // the next start).
 func TestDeliveriesListsAndResends(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "d.db")
-	st, err := storage.Open(db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openTestStore(t, db)
 	ep := billing.AppEndpoint{ID: appwebhook.EndpointID("https://app.example/hooks?token=x"), URL: "https://app.example/hooks?token=x"}
 	svc := billing.NewService(st, billing.Options{Outbox: billing.OutboxConfig{Endpoints: []billing.AppEndpoint{ep}}})
 	for _, u := range []string{"u1", "u2"} {

@@ -34,14 +34,20 @@ func testApp(t *testing.T, cfg config.Config, opt appOptions) *app {
 // syncBuffer is a buffer the test and goroutines share.
 type syncBuffer = testkit.SyncBuffer
 
-// openSample opens the database db with a service over the sample
-// catalog, to seed it before a command runs on the file: the caller closes
-// st (it holds the file's lock).
-func openSample(t *testing.T, db string) (*storage.Store, *billing.Service) {
+// openTestStore opens the database db, to seed or read it around a command
+// that runs on the file: the caller closes it (it holds the file's lock).
+func openTestStore(t *testing.T, db string) *storage.Store {
 	t.Helper()
 	st, err := storage.Open(db, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// openSample is openTestStore with a service over the sample catalog.
+func openSample(t *testing.T, db string) (*storage.Store, *billing.Service) {
+	t.Helper()
+	st := openTestStore(t, db)
 	return st, billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 }
