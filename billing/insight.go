@@ -6,6 +6,8 @@ import (
 	"time"
 )
 
+var errNoRollups = errors.New("this store keeps no rollups")
+
 // TopUsers is how many users the Overview and report list by spend.
 const TopUsers = 5
 
@@ -15,7 +17,7 @@ const TopUsers = 5
 func (s *Service) Insight(since, until time.Time) (Insight, error) {
 	is, ok := s.store.(InsightStore)
 	if !ok {
-		return Insight{}, errors.New("this store keeps no rollups")
+		return Insight{}, errNoRollups
 	}
 	if until.Before(since) {
 		return Insight{}, fmt.Errorf("%w: the period ends (%s) before it starts (%s)", ErrInvalid, DayOf(until), DayOf(since))

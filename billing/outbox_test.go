@@ -379,3 +379,22 @@ func TestDueMessagesChainsPerUser(t *testing.T) {
 		t.Fatalf("after u1's failure: %s, next %s", got, next)
 	}
 }
+
+// With an app endpoint configured the store is wrapped for the outbox; the
+// Overview's and report's figures still come from its rollups.
+func TestInsightWithAppEndpoints(t *testing.T) {
+	h := newOutboxHarness(t, bboltStore(t))
+	if _, err := h.svc.Adjust(context.Background(), Adjustment{User: "u1", Delta: 40, Reason: "welcome", Create: true, Key: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := h.svc.RecentInsight(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Total.Credits.Granted != 40 {
+		t.Errorf("granted %d in the rollups, want 40", in.Total.Credits.Granted)
+	}
+	if n := len(h.outbox(allKinds.ID)); n == 0 {
+		t.Error("no message in the outbox: the store was not wrapped")
+	}
+}
