@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"creditdesk/billing"
@@ -45,7 +46,15 @@ func LoadAppWebhooks(path string, getenv func(string) string) (AppWebhooks, erro
 		}
 	}
 	if u := strings.TrimSpace(getenv("CREDITDESK_APP_WEBHOOK_URL")); u != "" {
-		w.Endpoints = append(w.Endpoints, AppWebhook{URL: u, AllowPrivate: getenv("CREDITDESK_APP_WEBHOOK_ALLOW_PRIVATE") == "true"})
+		allow := false
+		if v := strings.TrimSpace(getenv("CREDITDESK_APP_WEBHOOK_ALLOW_PRIVATE")); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return w, fmt.Errorf("CREDITDESK_APP_WEBHOOK_ALLOW_PRIVATE=%q: want true or false", v)
+			}
+			allow = b
+		}
+		w.Endpoints = append(w.Endpoints, AppWebhook{URL: u, AllowPrivate: allow})
 	}
 	where := path
 	if where == "" {
