@@ -523,6 +523,15 @@ func (d *driver) fillAdjust(verb, amount, reason string) {
 }
 
 // openDetail goes to Users and opens u_42.
+// newDetailDriver is a console w×h over a fake backend with seedDetail's
+// user.
+func newDetailDriver(t *testing.T, w, h int) (*fakeBackend, *driver) {
+	t.Helper()
+	f := newFake()
+	seedDetail(f)
+	return f, newDriver(t, f, Options{}, w, h)
+}
+
 func openDetail(t *testing.T, d *driver) string {
 	t.Helper()
 	d.press("4", "/")
@@ -534,9 +543,7 @@ func openDetail(t *testing.T, d *driver) string {
 }
 
 func TestUserDetail(t *testing.T) {
-	f := newFake()
-	seedDetail(f)
-	d := newDriver(t, f, Options{}, 100, 40)
+	_, d := newDetailDriver(t, 100, 40)
 	v := openDetail(t, d)
 	for _, want := range []string{
 		"ada@example.com", "tier pro", "customer cus_42", "balance 1,000", "spendable 1,000",
@@ -558,9 +565,7 @@ func TestUserDetail(t *testing.T) {
 }
 
 func TestOpenUserFromLive(t *testing.T) {
-	f := newFake()
-	seedDetail(f)
-	d := newDriver(t, f, Options{}, 100, 40)
+	f, d := newDetailDriver(t, 100, 40)
 	d.press("2")
 	f.feed <- billing.Activity{At: fixedNow, Kind: billing.ActivityEvent, Seq: 5, Type: "invoice.paid", User: "u_42", Amount: 200, State: billing.StateApplied}
 	d.expect("invoice.paid")
@@ -572,9 +577,7 @@ func TestOpenUserFromLive(t *testing.T) {
 }
 
 func TestGrantForm(t *testing.T) {
-	f := newFake()
-	seedDetail(f)
-	d := newDriver(t, f, Options{}, 80, 24)
+	f, d := newDetailDriver(t, 80, 24)
 	openDetail(t, d)
 	d.press("g")
 	d.expect("Grant credits · u_42")
@@ -663,9 +666,7 @@ func TestGrantRetryUsesSameKey(t *testing.T) {
 }
 
 func TestRevokeInsufficientThenForce(t *testing.T) {
-	f := newFake()
-	seedDetail(f)
-	d := newDriver(t, f, Options{}, 80, 24)
+	f, d := newDetailDriver(t, 80, 24)
 	openDetail(t, d)
 	d.fillAdjust("r", "2500", "chargeback")
 	d.expect("Revoke 2,500 credits from u_42? y/n")
@@ -698,9 +699,7 @@ func TestForceNotOfferedForOtherErrors(t *testing.T) {
 }
 
 func TestFormEscCancels(t *testing.T) {
-	f := newFake()
-	seedDetail(f)
-	d := newDriver(t, f, Options{}, 80, 24)
+	f, d := newDetailDriver(t, 80, 24)
 	openDetail(t, d)
 	d.press("r")
 	d.typeText("10")
@@ -972,9 +971,7 @@ func BenchmarkView(b *testing.B) {
 // A revoke larger than the balance says so before it is sent, and can be
 // forced at once.
 func TestRevokeBeyondBalanceWarnsBeforeSending(t *testing.T) {
-	f := newFake()
-	seedDetail(f)
-	d := newDriver(t, f, Options{}, 80, 24)
+	f, d := newDetailDriver(t, 80, 24)
 	openDetail(t, d)
 	d.fillAdjust("r", "2500", "chargeback")
 	v := d.expect("this takes the balance below zero")
