@@ -8,7 +8,7 @@ import (
 )
 
 // tabsView is the tab bar: "[1 Live]  2 Purchases  3 Users". When the
-// titles do not fit, inactive tabs show them shortened ("2 Purc"), and at
+// titles do not fit, inactive tabs show them shortened ("2 Pur…"), and at
 // worst their number only; the active tab always shows its whole title.
 func (m *model) tabsView() string {
 	n := m.tabTitleRoom()
@@ -58,5 +58,9 @@ func (m *model) tabLabel(i, n int) string {
 	if n <= 0 {
 		return fmt.Sprintf(" %d ", i+1)
 	}
-	return fmt.Sprintf(" %d %s ", i+1, strings.TrimSpace(string(title[:min(n, len(title))])))
+	if len(title) > n {
+		// Cut, and say so: "Purch…", not "Purcha" (which reads as a typo).
+		title = append([]rune(strings.TrimSpace(string(title[:n-1]))), '…')
+	}
+	return fmt.Sprintf(" %d %s ", i+1, string(title))
 }
