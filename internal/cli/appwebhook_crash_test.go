@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -43,7 +45,12 @@ func TestKill9BetweenGrantAndDeliveryStillDelivers(t *testing.T) {
 	got := map[string]string{} // webhook-id → type, delivered
 	users := map[string]bool{} // users whose credits.granted arrived
 	inFlight := make(chan struct{}, 1000)
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Which serve a request came from is told by its connection: one
+	// accepted before the kill is the first serve's, even when its request
+	// is read only after answering is set (it still must not count as a
+	// 2xx that serve saw).
+	type fromFirst struct{}
+	app := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
 		if err := wh.Verify(raw, r.Header); err != nil {
 			t.Errorf("signature: %v", err)
@@ -52,7 +59,7 @@ func TestKill9BetweenGrantAndDeliveryStillDelivers(t *testing.T) {
 		}
 		id := r.Header.Get("webhook-id")
 		mu.Lock()
-		if !answering {
+		if r.Context().Value(fromFirst{}) != nil {
 			hung[id] = true
 			mu.Unlock()
 			inFlight <- struct{}{}
@@ -71,6 +78,15 @@ func TestKill9BetweenGrantAndDeliveryStillDelivers(t *testing.T) {
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	app.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		mu.Lock()
+		defer mu.Unlock()
+		if !answering {
+			return context.WithValue(ctx, fromFirst{}, true)
+		}
+		return ctx
+	}
+	app.Start()
 	defer app.Close()
 	env := []string{"CREDITDESK_APP_WEBHOOK_URL=" + app.URL + "/hooks", "CREDITDESK_APP_WEBHOOK_ALLOW_PRIVATE=true"}
 	addr := freeAddr(t)
