@@ -18,7 +18,7 @@ import (
 // cannot be stored hashed. Each line is a secret; the first is current,
 // the others were rotated out and carry the time until which they still
 // sign ("whsec_… 2026-12-02T23:40:00Z"). A running serve reads the file at
-// each delivery, so a rotation takes effect without a restart.
+// each round of deliveries, so a rotation takes effect without a restart.
 
 // RotationOverlap is how long a rotated-out secret keeps signing.
 const RotationOverlap = 24 * time.Hour

@@ -190,6 +190,7 @@ func (s *Sender) deliverAll(ctx context.Context, due []billing.OutboxMessage) []
 		chains[k] = append(chains[k], m)
 	}
 	results := make([]billing.DeliveryResult, 0, len(due))
+	signers, serr := s.signers() // once a round, not once a message
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, s.opt.Workers)
@@ -201,7 +202,7 @@ func (s *Sender) deliverAll(ctx context.Context, due []billing.OutboxMessage) []
 			defer wg.Done()
 			defer func() { <-sem }()
 			for _, m := range chain {
-				r := s.Deliver(ctx, m)
+				r := s.deliver(ctx, m, signers, serr)
 				if r.Status == 0 && ctx.Err() != nil {
 					return // cut short by shutdown: not a failure, tried again at start
 				}
@@ -220,10 +221,21 @@ func (s *Sender) deliverAll(ctx context.Context, due []billing.OutboxMessage) []
 
 // Deliver makes one attempt at m and says what came of it.
 func (s *Sender) Deliver(ctx context.Context, m billing.OutboxMessage) billing.DeliveryResult {
+	signers, err := s.signers()
+	return s.deliver(ctx, m, signers, err)
+}
+
+// deliver is Deliver with the signing secrets already read (serr: why they
+// could not be).
+func (s *Sender) deliver(ctx context.Context, m billing.OutboxMessage, signers []*standardwebhooks.Webhook, serr error) billing.DeliveryResult {
 	now := s.opt.Clock()
 	r := billing.DeliveryResult{Seq: m.Seq, At: now}
 	r.Retry = now.Add(Backoff(m.Attempts+1, s.opt.Jitter()))
-	req, err := s.request(ctx, m, now)
+	if serr != nil {
+		r.Err = serr.Error()
+		return r
+	}
+	req, err := s.request(ctx, m, now, signers)
 	if err != nil {
 		r.Err = err.Error()
 		return r
@@ -241,8 +253,9 @@ func (s *Sender) Deliver(ctx context.Context, m billing.OutboxMessage) billing.D
 	return r
 }
 
-// request builds the signed POST for m, signed at now with every secret.
-func (s *Sender) request(ctx context.Context, m billing.OutboxMessage, now time.Time) (*http.Request, error) {
+// signers reads the signing secrets (the file may have been rotated since
+// the last round) and decodes them.
+func (s *Sender) signers() ([]*standardwebhooks.Webhook, error) {
 	if s.opt.Secrets == nil {
 		return nil, errors.New("no signing secret: run creditdesk appwebhook secret")
 	}
@@ -253,12 +266,21 @@ func (s *Sender) request(ctx context.Context, m billing.OutboxMessage, now time.
 	if len(secrets) == 0 {
 		return nil, errors.New("no signing secret: run creditdesk appwebhook secret")
 	}
-	var sigs []string
+	whs := make([]*standardwebhooks.Webhook, 0, len(secrets))
 	for _, secret := range secrets {
 		wh, err := standardwebhooks.NewWebhook(secret)
 		if err != nil {
 			return nil, errors.New("a signing secret does not decode (not whsec_ and base64): run creditdesk appwebhook secret")
 		}
+		whs = append(whs, wh)
+	}
+	return whs, nil
+}
+
+// request builds the signed POST for m, signed at now with every secret.
+func (s *Sender) request(ctx context.Context, m billing.OutboxMessage, now time.Time, signers []*standardwebhooks.Webhook) (*http.Request, error) {
+	var sigs []string
+	for _, wh := range signers {
 		sig, err := wh.Sign(m.ID, now, m.Body)
 		if err != nil {
 			return nil, err

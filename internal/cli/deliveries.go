@@ -37,7 +37,7 @@ func runAppWebhook(env *Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stdout, "Your app verifies webhook-signature with it (any Standard Webhooks library):")
 	fmt.Fprintln(env.Stdout, secret)
-	fmt.Fprintf(env.Stderr, "(kept in %s, mode 0600; a running creditdesk reads it at each delivery)\n", path)
+	fmt.Fprintf(env.Stderr, "(kept in %s, mode 0600; a running creditdesk reads it again before each round of deliveries)\n", path)
 	return nil
 }
 
