@@ -27,6 +27,7 @@ func runSimulate(env *Env, args []string) error {
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long")
 	fs.BoolVar(&cfg.Load, "load", false, "only independent pack checkouts (load testing)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "event stream seed (0: random)")
+	corpus := fs.String("corpus", "", "replay the real Stripe events in `DIR` (one JSON event a file), each with a fresh id; implies --load")
 	if _, err := env.parse(fs, args); err != nil {
 		return err
 	}
@@ -41,6 +42,13 @@ func runSimulate(env *Env, args []string) error {
 		cfg.Secret = strings.TrimSpace(secrets[0])
 	} else {
 		return &exitError{code: 2, msg: "simulate needs the receiver's signing secret: set STRIPE_WEBHOOK_SECRET or pass --secret-file FILE"}
+	}
+	if *corpus != "" {
+		c, err := simulate.LoadCorpus(*corpus)
+		if err != nil {
+			return &exitError{code: 2, msg: "simulate --corpus: " + strings.TrimPrefix(err.Error(), "corpus: ")}
+		}
+		cfg.Corpus = c
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
