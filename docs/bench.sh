@@ -90,7 +90,11 @@ fi
 
 bash docs/bench-appwebhook.sh
 
-echo "== ingest of the real corpus (stripe-events-2020) at 32 connections against a trivial handler's ceiling, 3 rounds"
+# Issue 13's ingest targets, measured as the issue did: the real corpus from
+# one load generator process to a trivial handler, serve and
+# stripe-sync-engine (Node + PostgreSQL), each its own process.
+bash docs/bench-corpus.sh
+echo "== the same in one Go process (client and server together; not the issue's method), 3 rounds"
 go test -run '^$' -bench CorpusIngest -benchtime 3x ./webhook/ | grep -E '^(Benchmark|ok|PASS)'
 echo "== app API spends while webhooks arrive at 1,000/s"
 go test -run '^$' -bench APISpendWithWebhooks -benchtime 40000x -count 3 ./webhook/ | grep -E '^(Benchmark|ok|PASS)'

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# docs/bench-corpus.sh: issue 13's ingest measure as the issue took it. The
+# real corpus (stripe-events-2020: 71 payloads, 4.9 KB on average), each
+# event with a fresh id, signed, sent at 32 connections by one load
+# generator (`creditdesk simulate --corpus`, its own process) to each of
+#   sink  internal/benchsink: reads the body, answers 200 (the ceiling)
+#   serve `creditdesk serve`, a fresh database each run, verify after
+#   peer  stripe-sync-engine on Node + PostgreSQL (docs/bench-peer.sh;
+#         skipped, saying so, without Node, npm or PostgreSQL)
+# in rounds, the order rotating each round so drift in the machine's load
+# falls on each in turn; then the rates and the ratios serve ÷ sink and
+# serve ÷ peer per round. Generator and server share the machine's cores.
+#
+#   bash docs/bench-corpus.sh             # 3 rounds of 20,000 events each
+#   ROUNDS=5 COUNT=30000 CORPUS=DIR bash docs/bench-corpus.sh
+#
+# docs/bench.sh (make bench) runs it. Loopback only; every run is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-./bin/creditdesk}
+[ -x "$BIN" ] || go build -o "$BIN" .
+ROUNDS=${ROUNDS:-3}
+COUNT=${COUNT:-20000}
+CORPUS=${CORPUS:-../shared/fixtures/stripe-events-2020}
+if [ ! -d "$CORPUS" ]; then
+  echo "== corpus ingest: skipped, no corpus at $CORPUS (set CORPUS=DIR: one Stripe event a JSON file)"
+  exit 0
+fi
+CORPUS=$(cd "$CORPUS" && pwd)
+
+. docs/bench-peer.sh
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; peer_teardown; rm -rf "$work"' EXIT
+export STRIPE_WEBHOOK_SECRET=whsec_bench_corpus_$(date +%s)
+export STRIPE_SECRET_KEY=
+go build -o "$work/benchsink" ./internal/benchsink
+
+targets="sink serve"
+peer_check
+if [ -n "$PEER_MISSING" ]; then
+  echo "== stripe-sync-engine: skipped, this machine lacks: $PEER_MISSING"
+elif peer_setup "$work"; then
+  targets="sink serve peer"
+else
+  echo "== stripe-sync-engine: skipped, it could not be set up (above)"
+fi
+
+wait_healthy() { # URL PID
+  for _ in $(seq 300); do
+    curl -fs "$1" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# measure TARGET ROUND: one run; appends "TARGET ROUND RATE LOAD" to results.
+measure() {
+  local target=$1 round=$2 port pid url line rate load
+  port=$(peer_free_port)
+  case $target in
+  sink)
+    "$work/benchsink" -addr "127.0.0.1:$port" &
+    pid=$!
+    url="http://127.0.0.1:$port/api/stripe/webhook"
+    wait_healthy "http://127.0.0.1:$port/healthz" "$pid" || { echo "benchsink did not start"; return 1; }
+    ;;
+  serve)
+    rm -f "$work/serve.db"
+    (cd "$work" && exec "$OLDPWD/$BIN" serve --db "$work/serve.db" --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1) &
+    pid=$!
+    url="http://127.0.0.1:$port/api/stripe/webhook"
+    wait_healthy "http://127.0.0.1:$port/healthz" "$pid" || { echo "serve did not start:"; tail -3 "$work/serve.log"; return 1; }
+    ;;
+  peer)
+    peer_start "$port" || return 1
+    pid=$PEER_PID
+    url="http://127.0.0.1:$port/webhooks"
+    ;;
+  esac
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  line=$("$BIN" simulate --corpus "$CORPUS" --count "$COUNT" --concurrency 32 --url "$url" 2>&1) || true
+  echo "-- round $round, $target (load $load): $line"
+  rate=$(sed -n 's/^sent [0-9]* in [0-9.]*s: \([0-9]*\) events\/s.*/\1/p' <<<"$line" | head -1)
+  case $line in *", 200×$COUNT"|*", 200×$COUNT,"*) ;; *) rate=; echo "   not every event was acknowledged: this run counts as failed" ;; esac
+  case $target in
+  sink) kill -TERM "$pid"; wait "$pid" 2>/dev/null || true ;;
+  serve)
+    kill -TERM "$pid"; wait "$pid" || true
+    echo "   $("$BIN" verify --db "$work/serve.db" 2>&1)"
+    ;;
+  peer) peer_stop | sed 's/^/   /' ;;
+  esac
+  echo "$target $round ${rate:-0} $load" >>"$work/results"
+}
+
+set -- $targets
+n=$#
+echo "== corpus ingest: $COUNT events of $CORPUS at 32 connections, $ROUNDS rounds of: $targets (order rotating)"
+for round in $(seq "$ROUNDS"); do
+  order=()
+  for k in $(seq 0 $((n - 1))); do
+    i=$(((k + round - 1) % n + 1))
+    order+=("${!i}")
+  done
+  for target in "${order[@]}"; do measure "$target" "$round"; done
+done
+
+python3 - "$work/results" <<'EOF'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+rate = {(t, int(r)): float(v) for t, r, v, _ in rows}
+rounds = sorted({int(r) for _, r, _, _ in rows})
+targets = [t for t in ("sink", "serve", "peer") if any(k[0] == t for k in rate)]
+def ratio(a, b, r):
+    x, y = rate.get((a, r), 0), rate.get((b, r), 0)
+    return x / y if x and y else None
+print("== corpus ingest, events/s per round (" + ", ".join(targets) + ") and ratios")
+for r in rounds:
+    parts = [f"{t} {rate.get((t, r), 0):,.0f}" for t in targets]
+    for a, b in (("serve", "sink"), ("serve", "peer")):
+        if b in targets:
+            q = ratio(a, b, r)
+            parts.append(f"{a}÷{b} " + (f"{q:.2f}" if q else "n/a"))
+    print(f"   round {r}: " + ", ".join(parts))
+for t in targets:
+    v = [rate[(t, r)] for r in rounds if rate.get((t, r))]
+    if v:
+        print(f"   {t}: median {statistics.median(v):,.0f}, range {min(v):,.0f}–{max(v):,.0f} ({len(v)} runs)")
+for a, b, want in (("serve", "sink", 0.50), ("serve", "peer", 5.0)):
+    if b in targets:
+        q = [x for x in (ratio(a, b, r) for r in rounds) if x]
+        if q:
+            met = sum(x >= want for x in q)
+            print(f"   {a}÷{b}: median {statistics.median(q):.2f}, range {min(q):.2f}–{max(q):.2f}; target ≥ {want:g}: met in {met} of {len(q)} rounds")
+loads = [float(l) for _, _, _, l in rows]
+print(f"   load average (1 min) at the runs' starts: {min(loads):.1f}–{max(loads):.1f}")
+EOF
