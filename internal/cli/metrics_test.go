@@ -111,6 +111,19 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 			t.Errorf("missing %s", name)
 		}
 	}
+	// The metrics listener also serves Go's profiles (how docs/PERFORMANCE.md
+	// profiles serve); the public one does not.
+	for u, want := range map[string]int{"http://" + bound + "/debug/pprof/heap?debug=1": 200, base + "/debug/pprof/heap?debug=1": 404} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || want == 200 && !bytes.Contains(body, []byte("heap profile")) {
+			t.Errorf("GET %s: %d, want %d", u, resp.StatusCode, want)
+		}
+	}
 }
 
 func waitApplied(t *testing.T, svc *billing.Service, n int) {
