@@ -2,6 +2,8 @@ package billing_test
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	. "creditdesk/billing"
 )
@@ -19,22 +21,50 @@ func (t *memTx) AddOutbox(m OutboxMessage) (OutboxMessage, error) {
 	return m, nil
 }
 
-func (t *memTx) PutOutbox(m OutboxMessage) error {
+func (t *memTx) PutDelivery(seq uint64, st DeliveryStatus) error {
 	if err := t.write(); err != nil {
 		return err
 	}
-	if m.Seq == 0 || m.Seq > uint64(len(t.st.outbox)) {
-		return fmt.Errorf("outbox message %d is not stored", m.Seq)
+	if _, ok, _ := t.OutboxMessage(seq); !ok {
+		return fmt.Errorf("outbox message %d is not stored", seq)
 	}
-	t.st.outbox[m.Seq-1] = m
+	t.st.outbox[seq-1].DeliveryStatus = st
 	return nil
 }
 
+// OutboxMessage: a pruned message's slot is zero (Seq 0).
 func (t *memTx) OutboxMessage(seq uint64) (OutboxMessage, bool, error) {
-	if seq == 0 || seq > uint64(len(t.st.outbox)) {
+	if seq == 0 || seq > uint64(len(t.st.outbox)) || t.st.outbox[seq-1].Seq == 0 {
 		return OutboxMessage{}, false, nil
 	}
 	return t.st.outbox[seq-1], true, nil
+}
+
+func (t *memTx) DeliveryStatus(seq uint64) (DeliveryStatus, bool, error) {
+	m, ok, err := t.OutboxMessage(seq)
+	return m.DeliveryStatus, ok, err
+}
+
+func (t *memTx) PruneDelivered(cutoff time.Time, limit int) (int, time.Time, error) {
+	if err := t.write(); err != nil {
+		return 0, time.Time{}, err
+	}
+	var done []OutboxMessage
+	for _, m := range t.st.outbox {
+		if m.Seq != 0 && m.State == DeliveryDelivered {
+			done = append(done, m)
+		}
+	}
+	slices.SortStableFunc(done, func(a, b OutboxMessage) int { return a.DeliveredAt.Compare(b.DeliveredAt) })
+	n := 0
+	for _, m := range done {
+		if n == limit || m.DeliveredAt.After(cutoff) {
+			return n, m.DeliveredAt, nil
+		}
+		t.st.outbox[m.Seq-1] = OutboxMessage{}
+		n++
+	}
+	return n, time.Time{}, nil
 }
 
 func (t *memTx) inState(st DeliveryState, fn func(OutboxMessage) bool) error {
@@ -69,7 +99,7 @@ func (m *memStore) OutboxPage(before uint64, limit int, failedOnly bool) ([]Outb
 	var out []OutboxMessage
 	for i := len(m.st.outbox) - 1; i >= 0 && len(out) < limit; i-- {
 		o := m.st.outbox[i]
-		if before != 0 && o.Seq >= before || failedOnly && o.State != DeliveryFailed {
+		if o.Seq == 0 || before != 0 && o.Seq >= before || failedOnly && o.State != DeliveryFailed {
 			continue
 		}
 		out = append(out, o)

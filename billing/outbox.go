@@ -81,6 +81,9 @@ type OutboxConfig struct {
 	// st is the transaction, for the Stripe catalog cache (nil in tests of
 	// MessagesFor). Catalog.TierFeatures is the real one.
 	Features func(st ProductState, tier string) map[string]any
+	// KeepDelivered is how long a delivered message is kept (zero:
+	// the KeepDelivered constant).
+	KeepDelivered time.Duration
 }
 
 func (c OutboxConfig) lowFor(tier string) int64 {
@@ -102,7 +105,9 @@ const (
 	DeliveryFailed DeliveryState = "failed"
 )
 
-// OutboxMessage is one message to one endpoint. Its ID (the webhook-id
+// OutboxMessage is one message to one endpoint: what it says, written
+// once when the change that makes it commits and never rewritten, and its
+// DeliveryStatus, which each attempt replaces. Its ID (the webhook-id
 // header) stays the same across retries and resends, so the app can drop
 // duplicates.
 type OutboxMessage struct {
@@ -113,7 +118,14 @@ type OutboxMessage struct {
 	Type      string          `json:"type"`
 	Body      json.RawMessage `json:"body"`
 	CreatedAt time.Time       `json:"created_at"`
-	State     DeliveryState   `json:"state"`
+	DeliveryStatus
+}
+
+// DeliveryStatus is where a message's delivery stands: the small record
+// an attempt, a resend or the sender's pruning writes, kept apart from the
+// message's body so recording an attempt does not rewrite the body.
+type DeliveryStatus struct {
+	State DeliveryState `json:"state"`
 	// Since is when the current retry window started: creation, or the
 	// last resend.
 	Since        time.Time `json:"since"`
@@ -125,6 +137,11 @@ type OutboxMessage struct {
 	LastError    string    `json:"last_error,omitempty"`
 	DeliveredAt  time.Time `json:"delivered_at,omitzero"`
 }
+
+// KeepDelivered is how long a delivered message stays in the outbox
+// (listed in the Deliveries tab and by creditdesk deliveries) before the
+// sender prunes it, unless OutboxConfig.KeepDelivered says otherwise.
+const KeepDelivered = 7 * 24 * time.Hour
 
 // PendingRef is what the sender needs to choose a pending message: which
 // endpoint and user it is for, and when it may be tried.

@@ -83,7 +83,9 @@ func (s *Service) DueMessages(limit, chain int) (due []OutboxMessage, next time.
 // DeliveryResult is what one attempt at delivering a message found.
 type DeliveryResult struct {
 	Seq uint64
-	At  time.Time
+	// Endpoint is the message's (empty: read from the message).
+	Endpoint string
+	At       time.Time
 	// OK: the endpoint answered 2xx.
 	OK bool
 	// Status is the HTTP status (0: no answer); Response the first bytes
@@ -106,20 +108,28 @@ func (s *Service) RecordDeliveries(results []DeliveryResult) error {
 	return s.store.Update(s.now(), func(tx Tx) error {
 		eps := map[string]EndpointState{}
 		for _, r := range results {
-			m, ok, err := tx.OutboxMessage(r.Seq)
+			m, ok, err := tx.DeliveryStatus(r.Seq) // the status alone: the body is not rewritten
 			if err != nil {
 				return err
 			}
 			if !ok || m.State != DeliveryPending {
 				continue // resent or removed meanwhile
 			}
-			ep, seen := eps[m.Endpoint]
-			if !seen {
-				if ep, _, err = tx.AppEndpoint(m.Endpoint); err != nil {
+			endpoint := r.Endpoint
+			if endpoint == "" {
+				full, _, err := tx.OutboxMessage(r.Seq)
+				if err != nil {
 					return err
 				}
-				ep.ID = m.Endpoint
-				ep.URL = s.endpointURL(m.Endpoint)
+				endpoint = full.Endpoint
+			}
+			ep, seen := eps[endpoint]
+			if !seen {
+				if ep, _, err = tx.AppEndpoint(endpoint); err != nil {
+					return err
+				}
+				ep.ID = endpoint
+				ep.URL = s.endpointURL(endpoint)
 			}
 			m.Attempts++
 			m.LastAttempt, m.LastStatus, m.LastResponse, m.LastError = r.At, r.Status, r.Response, r.Err
@@ -143,8 +153,8 @@ func (s *Service) RecordDeliveries(results []DeliveryResult) error {
 					}
 				}
 			}
-			eps[m.Endpoint] = ep
-			if err := tx.PutOutbox(m); err != nil {
+			eps[endpoint] = ep
+			if err := tx.PutDelivery(r.Seq, m); err != nil {
 				return err
 			}
 		}
@@ -157,7 +167,7 @@ func (s *Service) RecordDeliveries(results []DeliveryResult) error {
 	})
 }
 
-func lastProblem(m OutboxMessage) string {
+func lastProblem(m DeliveryStatus) string {
 	if m.LastError != "" {
 		return m.LastError
 	}
@@ -219,14 +229,14 @@ var ErrNoDelivery = errors.New("no such delivery")
 // fresh retry window; its webhook-id stays the same.
 func (s *Service) ResendDelivery(seq uint64) error {
 	err := s.store.Update(s.now(), func(tx Tx) error {
-		m, ok, err := tx.OutboxMessage(seq)
+		st, ok, err := tx.DeliveryStatus(seq)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return fmt.Errorf("%w %d", ErrNoDelivery, seq)
 		}
-		return tx.PutOutbox(requeueMessage(m, tx.Now()))
+		return tx.PutDelivery(seq, requeueDelivery(st, tx.Now()))
 	})
 	if err == nil {
 		s.wakeOutbox()
@@ -244,7 +254,7 @@ func (s *Service) ResendFailed() (int, error) {
 		}
 		n = len(failed)
 		for _, m := range failed {
-			if err := tx.PutOutbox(requeueMessage(m, tx.Now())); err != nil {
+			if err := tx.PutDelivery(m.Seq, requeueDelivery(m.DeliveryStatus, tx.Now())); err != nil {
 				return err
 			}
 		}
@@ -256,9 +266,38 @@ func (s *Service) ResendFailed() (int, error) {
 	return n, err
 }
 
-func requeueMessage(m OutboxMessage, now time.Time) OutboxMessage {
+func requeueDelivery(m DeliveryStatus, now time.Time) DeliveryStatus {
 	m.State, m.Since, m.NextAttempt, m.DeliveredAt = DeliveryPending, now, time.Time{}, time.Time{}
 	return m
+}
+
+// KeepDelivered is how long a delivered message is kept before
+// PruneDelivered removes it.
+func (s *Service) KeepDelivered() time.Duration {
+	if s.outbox.KeepDelivered > 0 {
+		return s.outbox.KeepDelivered
+	}
+	return KeepDelivered
+}
+
+// PruneDelivered removes, in one transaction, up to limit messages
+// delivered longer than KeepDelivered ago (their bodies and statuses; the
+// pending and failed counts do not change), oldest first. It returns how
+// many, and when the oldest one left will be due (zero: no delivered
+// message is left).
+func (s *Service) PruneDelivered(limit int) (n int, next time.Time, err error) {
+	keep := s.KeepDelivered()
+	now := s.now()
+	err = s.store.Update(now, func(tx Tx) error {
+		var oldest time.Time
+		n, oldest, err = tx.PruneDelivered(now.Add(-keep), limit)
+		next = time.Time{}
+		if err == nil && !oldest.IsZero() {
+			next = oldest.Add(keep)
+		}
+		return err
+	})
+	return n, next, err
 }
 
 // EnableEndpoint re-enables an endpoint disabled after failing: its

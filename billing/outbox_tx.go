@@ -177,7 +177,7 @@ func (w *outboxTx) flush() (int, error) {
 				continue
 			}
 			if _, err := w.Tx.AddOutbox(OutboxMessage{Endpoint: ep.ID, User: id, Type: m.Type, Body: body,
-				CreatedAt: w.Now(), Since: w.Now(), State: DeliveryPending}); err != nil {
+				CreatedAt: w.Now(), DeliveryStatus: DeliveryStatus{Since: w.Now(), State: DeliveryPending}}); err != nil {
 				return err
 			}
 			n++

@@ -125,19 +125,28 @@ type Tx interface {
 	CatalogSynced() (time.Time, error)
 	SetCatalogSynced(at time.Time) error
 
-	// AddOutbox numbers m (Seq, ID) and stores it; PutOutbox stores a
-	// message already numbered. The store keeps the pending and failed
+	// AddOutbox numbers m (Seq, ID) and stores it: its body, written once,
+	// and its DeliveryStatus. PutDelivery replaces only the status of
+	// message seq. The store keeps the pending, failed and delivered
 	// indexes and their counters (Counts.OutboxPending, OutboxFailed) in
 	// step with State.
 	AddOutbox(m OutboxMessage) (OutboxMessage, error)
-	PutOutbox(m OutboxMessage) error
+	PutDelivery(seq uint64, st DeliveryStatus) error
+	// OutboxMessage returns message seq with its status; DeliveryStatus its
+	// status alone (without reading the body).
 	OutboxMessage(seq uint64) (OutboxMessage, bool, error)
+	DeliveryStatus(seq uint64) (DeliveryStatus, bool, error)
 	// PendingOutbox calls fn with a reference to every pending message in
 	// sequence order until fn returns false (without decoding the
 	// messages: the sender walks it often); FailedOutbox calls fn with
 	// every failed message the same way.
 	PendingOutbox(fn func(PendingRef) bool) error
 	FailedOutbox(fn func(OutboxMessage) bool) error
+	// PruneDelivered removes up to limit messages (body and status)
+	// delivered at cutoff or before, oldest delivery first, and returns how many,
+	// and when the oldest delivered message left was delivered (zero:
+	// none is left).
+	PruneDelivered(cutoff time.Time, limit int) (int, time.Time, error)
 	// AppEndpoint and PutAppEndpoint keep each endpoint's delivery state.
 	AppEndpoint(id string) (EndpointState, bool, error)
 	PutAppEndpoint(e EndpointState) error

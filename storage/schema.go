@@ -169,6 +169,7 @@ var migrations = []migration{
 	{version: 9, name: "event records in a binary layout, not JSON (inbox.go)", apply: binaryEvents},
 	{version: 10, name: "ledger entries and grants in a binary layout, not JSON (ledger.go)", apply: binaryLedger},
 	{version: 11, name: "users in a binary layout, not JSON (ledger.go)", apply: binaryUsers},
+	{version: 12, name: "outbox messages' bodies apart from their delivery status, and an index of delivered ones to prune (outbox.go)", apply: splitOutbox},
 }
 
 // binaryUsers rewrites every user from JSON to encodeUser's layout; a

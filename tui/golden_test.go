@@ -79,8 +79,8 @@ func goldenBackend() *attnBackend {
 		FailingSince: fixedNow.Add(-10 * time.Minute), LastSuccess: fixedNow.Add(-time.Hour)}}
 	msg := func(seq uint64, typ, user string, st billing.DeliveryState, tries, status int, resp, errText string, age time.Duration) billing.Delivery {
 		d := billing.Delivery{URL: f.out.endpoints[0].URL, OutboxMessage: billing.OutboxMessage{Seq: seq, ID: fmt.Sprintf("msg_%d_ab12cd", seq),
-			Endpoint: "ep_1", User: user, Type: typ, State: st, Attempts: tries, LastStatus: status, LastResponse: resp, LastError: errText,
-			CreatedAt: fixedNow.Add(-age)}}
+			Endpoint: "ep_1", User: user, Type: typ, CreatedAt: fixedNow.Add(-age),
+			DeliveryStatus: billing.DeliveryStatus{State: st, Attempts: tries, LastStatus: status, LastResponse: resp, LastError: errText}}}
 		if st == billing.DeliveryPending && tries > 0 {
 			d.NextAttempt = fixedNow.Add(40 * time.Second)
 		}

@@ -37,6 +37,12 @@ type Outbox interface {
 	OutboxWake() <-chan struct{}
 	DueMessages(limit, chain int) ([]billing.OutboxMessage, time.Time, error)
 	RecordDeliveries(results []billing.DeliveryResult) error
+	// KeepDelivered is how long a delivered message is kept;
+	// PruneDelivered removes up to limit of those kept longer, in one
+	// transaction, and says when the next will be due (zero: none is
+	// delivered).
+	KeepDelivered() time.Duration
+	PruneDelivered(limit int) (int, time.Time, error)
 }
 
 // Endpoint is one destination, as configured.
@@ -131,12 +137,22 @@ func Backoff(n int, jitter float64) time.Duration {
 const (
 	batchSize = 512
 	chainSize = 32
+	// pruneSize is how many delivered messages one pruning transaction
+	// removes at most: small, so the ledger's writers wait little for it.
+	pruneSize = 256
 )
 
-// Run delivers until ctx ends.
+// Run delivers until ctx ends, and prunes the messages delivered longer
+// ago than the outbox keeps them: at start, then when the oldest comes due,
+// a small transaction at a time between rounds of deliveries.
 func (s *Sender) Run(ctx context.Context) error {
 	wake := s.opt.Outbox.OutboxWake()
+	keep := s.opt.Outbox.KeepDelivered()
+	pruneAt := s.opt.Clock() // zero: nothing delivered to prune
 	for {
+		if !pruneAt.IsZero() && !s.opt.Clock().Before(pruneAt) {
+			pruneAt = s.prune()
+		}
 		due, next, err := s.opt.Outbox.DueMessages(batchSize, chainSize)
 		if err != nil {
 			s.opt.Log.Error("app webhooks: read outbox", "err", err)
@@ -151,13 +167,23 @@ func (s *Sender) Run(ctx context.Context) error {
 					return nil
 				case <-s.opt.After(time.Second):
 				}
-			} else if s.opt.Recorded != nil {
-				s.opt.Recorded(results)
+			} else {
+				for _, r := range results {
+					if r.OK && pruneAt.IsZero() {
+						pruneAt = r.At.Add(keep)
+					}
+				}
+				if s.opt.Recorded != nil {
+					s.opt.Recorded(results)
+				}
 			}
 			if ctx.Err() != nil {
 				return nil
 			}
 			continue
+		}
+		if next.IsZero() || !pruneAt.IsZero() && pruneAt.Before(next) {
+			next = pruneAt
 		}
 		var timer <-chan time.Time
 		if !next.IsZero() {
@@ -170,6 +196,25 @@ func (s *Sender) Run(ctx context.Context) error {
 		case <-timer:
 		}
 	}
+}
+
+// prune removes one batch of the messages kept past their time and says
+// when to prune next: now if a full batch went (the rest follow after the
+// next round of deliveries), else when the oldest one left comes due
+// (zero: none is delivered).
+func (s *Sender) prune() time.Time {
+	n, next, err := s.opt.Outbox.PruneDelivered(pruneSize)
+	if err != nil {
+		s.opt.Log.Error("app webhooks: prune delivered messages", "err", err)
+		return s.opt.Clock().Add(time.Minute)
+	}
+	if n > 0 {
+		s.opt.Log.Debug("app webhooks: pruned delivered messages", "n", n)
+	}
+	if n == pruneSize {
+		return s.opt.Clock()
+	}
+	return next
 }
 
 // deliverAll sends a round: each user's chain in order, stopping at its
@@ -229,7 +274,7 @@ func (s *Sender) Deliver(ctx context.Context, m billing.OutboxMessage) billing.D
 // could not be).
 func (s *Sender) deliver(ctx context.Context, m billing.OutboxMessage, signers []*standardwebhooks.Webhook, serr error) billing.DeliveryResult {
 	now := s.opt.Clock()
-	r := billing.DeliveryResult{Seq: m.Seq, At: now}
+	r := billing.DeliveryResult{Seq: m.Seq, Endpoint: m.Endpoint, At: now}
 	r.Retry = now.Add(Backoff(m.Attempts+1, s.opt.Jitter()))
 	if serr != nil {
 		r.Err = serr.Error()

@@ -3,6 +3,7 @@ package appwebhook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -132,8 +133,12 @@ func (r *rig) waitDelivered(n int) {
 				ok++
 			}
 		case <-r.clock.Armed:
-			// The sender waits for a retry: let it come.
-			r.clock.Advance(10 * time.Minute)
+			// The sender waits: for a retry (let it come), or only to prune
+			// a week on (nothing to move the clock for).
+			due, next, err := r.svc.DueMessages(1, 1)
+			if err == nil && len(due) == 0 && !next.IsZero() {
+				r.clock.Advance(max(next.Sub(r.clock.Now()), time.Millisecond))
+			}
 		case <-time.After(20 * time.Second): // a failsafe
 			r.t.Fatalf("%d of %d delivered", ok, n)
 		}
@@ -527,8 +532,58 @@ func TestNoAnswerWithinTheTimeoutIsARetry(t *testing.T) {
 	s := appwebhook.New(appwebhook.Options{Endpoints: []appwebhook.Endpoint{{ID: "ep", URL: hang.URL, AllowPrivate: true}},
 		Secrets: func() ([]string, error) { return []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, nil },
 		Timeout: 100 * time.Millisecond, Clock: func() time.Time { return t0 }, Jitter: func() float64 { return 0.5 }})
-	res := s.Deliver(context.Background(), billing.OutboxMessage{Seq: 1, ID: "msg_1", Endpoint: "ep", Body: []byte(`{}`), Attempts: 2})
+	res := s.Deliver(context.Background(), billing.OutboxMessage{Seq: 1, ID: "msg_1", Endpoint: "ep", Body: []byte(`{}`), DeliveryStatus: billing.DeliveryStatus{Attempts: 2}})
 	if res.OK || res.Status != 0 || res.Err != "no answer within 100ms" || !res.Retry.Equal(t0.Add(20*time.Second)) {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// Delivered messages are kept for billing.KeepDelivered (listed in the
+// Deliveries tab and by creditdesk deliveries), then the sender prunes
+// them on its clock, in transactions of a few hundred, and only those: a
+// message delivered later stays until its own week is up. The counts and
+// verify stay true.
+func TestDeliveredMessagesArePrunedAfterAWeek(t *testing.T) {
+	r := newRig(t, nil, true, true)
+	ctx := context.Background()
+	listed := func() int {
+		ds, err := r.svc.Deliveries(0, 1000, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	const n = 300 // more than one pruning transaction holds
+	for i := range n {
+		if _, err := r.svc.Adjust(ctx, billing.Adjustment{User: fmt.Sprintf("a%03d", i), Delta: 100, Reason: "welcome", Create: true, Key: fmt.Sprint("g", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitDelivered(n)
+	r.clock.Advance(3 * day)
+	if _, err := r.svc.Adjust(ctx, billing.Adjustment{User: "b", Delta: 100, Reason: "welcome", Create: true, Key: "gb"}); err != nil {
+		t.Fatal(err)
+	}
+	r.waitDelivered(1)
+	r.clock.Advance(4*day - time.Second)
+	if got := listed(); got != n+1 {
+		t.Fatalf("%d listed a second before the first week is up, want %d", got, n+1)
+	}
+	r.clock.Advance(time.Second)
+	testkit.Eventually(t, 10*time.Second, "the first week's deliveries pruned", func() bool { return listed() == 1 })
+	ds, _ := r.svc.Deliveries(0, 10, false)
+	if ds[0].User != "b" || ds[0].State != billing.DeliveryDelivered {
+		t.Fatalf("left: %+v", ds[0])
+	}
+	if c, err := r.st.Counts(); err != nil || c.OutboxPending != 0 || c.OutboxFailed != 0 {
+		t.Fatalf("counts %+v %v", c, err)
+	}
+	if _, err := r.st.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(3 * day)
+	testkit.Eventually(t, 10*time.Second, "the last delivery pruned", func() bool { return listed() == 0 })
+	if _, err := r.st.Verify(); err != nil {
+		t.Fatal(err)
 	}
 }
