@@ -54,6 +54,15 @@ wait_healthy() { # URL PID
   return 1
 }
 
+# cpu_seconds PID: user + system CPU the process has used so far.
+cpu_seconds() { awk -v t="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo "?"; }
+# pg_cpu_seconds: the same, summed over the peer's PostgreSQL processes.
+pg_cpu_seconds() {
+  local pids
+  pids=$(pgrep -f -- "-D $PEER_DIR/pg/data" || true; for p in $(pgrep -f -- "-D $PEER_DIR/pg/data"); do pgrep -P "$p"; done)
+  for p in $pids; do cat "/proc/$p/stat" 2>/dev/null; done | awk -v t="$(getconf CLK_TCK)" '{s += $14 + $15} END {printf "%.1f", s / t}'
+}
+
 # measure TARGET ROUND: one run; appends "TARGET ROUND RATE LOAD" to results.
 measure() {
   local target=$1 round=$2 port pid url line rate load
@@ -79,8 +88,11 @@ measure() {
     ;;
   esac
   load=$(cut -d' ' -f1 /proc/loadavg)
+  local pg0=0
+  [ "$target" = peer ] && pg0=$(pg_cpu_seconds)
   line=$("$BIN" simulate --corpus "$CORPUS" --count "$COUNT" --concurrency 32 --url "$url" 2>&1) || true
   echo "-- round $round, $target (load $load): $line"
+  echo "   server CPU over the run and its start: $(cpu_seconds "$pid") s$([ "$target" = peer ] && echo " node; PostgreSQL $(awk -v a="$(pg_cpu_seconds)" -v b="$pg0" 'BEGIN {printf "%.1f", a - b}') s more")"
   rate=$(sed -n 's/^sent [0-9]* in [0-9.]*s: \([0-9]*\) events\/s.*/\1/p' <<<"$line" | head -1)
   case $line in *", 200×$COUNT"|*", 200×$COUNT,"*) ;; *) rate=; echo "   not every event was acknowledged: this run counts as failed" ;; esac
   case $target in
@@ -89,10 +101,26 @@ measure() {
     kill -TERM "$pid"; wait "$pid" || true
     echo "   $("$BIN" verify --db "$work/serve.db" 2>&1)"
     ;;
-  peer) peer_stop | sed 's/^/   /' ;;
+  peer) peer_stop >"$work/peer.out"; sed 's/^/   /' "$work/peer.out" ;;
   esac
   echo "$target $round ${rate:-0} $load" >>"$work/results"
 }
+
+# The disk's fsync latency in this sitting: serve answers each event after
+# its group's fsync, and PostgreSQL each commit after its WAL flush, so a
+# slow shared disk bounds both (at most 32 connections ÷ one fsync).
+python3 - "$work" <<'EOF'
+import os, sys, time, statistics
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+lat = []
+for i in range(100):
+    os.pwrite(fd, b"x" * 4096, (i % 16) * 4096)
+    t = time.perf_counter(); os.fdatasync(fd); lat.append(time.perf_counter() - t)
+os.close(fd); os.unlink(path)
+lat.sort()
+print(f"== disk: fdatasync of a 4 KiB write where serve's database is: p50 {statistics.median(lat)*1e3:.2f} ms, p90 {lat[89]*1e3:.2f} ms (100 in a row)")
+EOF
 
 set -- $targets
 n=$#

@@ -104,6 +104,7 @@ peer_start() {
 peer_stop() {
   kill -TERM "$PEER_PID" 2>/dev/null || true
   wait "$PEER_PID" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
   grep '^peer:' "$PEER_DIR/server.log" || tail -3 "$PEER_DIR/server.log"
   psql -At -h 127.0.0.1 -p "$PEER_PG_PORT" -U postgres -d bench -c \
     "select 'peer: rows stored: ' || string_agg(t || ' ' || n, ', ' order by t) from (select relname t, n_live_tup n from pg_stat_user_tables where schemaname = 'stripe' and n_live_tup > 0) s" 2>/dev/null || true
