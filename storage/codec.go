@@ -27,6 +27,45 @@ func appendOptTime(b []byte, t time.Time) []byte {
 	return appendTime(append(b, 1), t)
 }
 
+// recordWriter writes a binary record's fields in order, in the pieces
+// above; its reads are recordReader's, method for method.
+type recordWriter struct{ b []byte }
+
+// newRecordWriter starts a record with its version byte; size is a guess
+// of the record's length, so most records are written without growing.
+func newRecordWriter(version byte, size int) recordWriter {
+	return recordWriter{b: append(make([]byte, 0, size), version)}
+}
+
+func (w *recordWriter) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+func (w *recordWriter) varint(v int64)   { w.b = binary.AppendVarint(w.b, v) }
+func (w *recordWriter) byte(c byte)      { w.b = append(w.b, c) }
+
+func (w *recordWriter) str(s string) { w.b = appendString(w.b, s) }
+
+// strs is a uvarint count, then each string.
+func (w *recordWriter) strs(ss []string) {
+	w.uvarint(uint64(len(ss)))
+	for _, s := range ss {
+		w.str(s)
+	}
+}
+
+// bool is a byte, 0 or 1.
+func (w *recordWriter) bool(v bool) {
+	if v {
+		w.byte(1)
+	} else {
+		w.byte(0)
+	}
+}
+
+func (w *recordWriter) time(t time.Time)    { w.b = appendTime(w.b, t) }
+func (w *recordWriter) optTime(t time.Time) { w.b = appendOptTime(w.b, t) }
+
+// record is the bytes written so far.
+func (w *recordWriter) record() []byte { return w.b }
+
 // recordReader reads a binary record's fields in order; the first short or
 // impossible field sets err to bad, and every later read returns zero.
 type recordReader struct {
@@ -80,6 +119,35 @@ func (r *recordReader) byte() byte {
 	c := r.b[0]
 	r.b = r.b[1:]
 	return c
+}
+
+// bool reads a byte that must be 0 or 1.
+func (r *recordReader) bool() bool {
+	switch r.byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	r.fail()
+	return false
+}
+
+// strs reads a uvarint count, then that many strings; no strings read as nil.
+func (r *recordReader) strs() []string {
+	n := r.uvarint()
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	if n > uint64(len(r.b)) { // each string takes a byte at least
+		r.fail()
+		return nil
+	}
+	ss := make([]string, 0, n)
+	for range n {
+		ss = append(ss, r.str())
+	}
+	return ss
 }
 
 func (r *recordReader) time() time.Time {

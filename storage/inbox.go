@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -231,13 +230,12 @@ const eventFillPercent = 1.0
 
 // encodeEvent is rec in the events bucket's binary layout.
 func encodeEvent(rec billing.EventRecord) []byte {
-	b := make([]byte, 0, 96+len(rec.ID)+len(rec.Type)+len(rec.Reason)+len(rec.User)+len(rec.Keys)*32)
-	b = append(b, eventCodecV1)
-	b = binary.AppendUvarint(b, rec.Seq)
-	b = appendString(b, rec.ID)
-	b = appendString(b, rec.Type)
-	b = binary.AppendVarint(b, rec.Created)
-	b = appendString(b, rec.APIVersion)
+	w := newRecordWriter(eventCodecV1, 96+len(rec.ID)+len(rec.Type)+len(rec.Reason)+len(rec.User)+len(rec.Keys)*32)
+	w.uvarint(rec.Seq)
+	w.str(rec.ID)
+	w.str(rec.Type)
+	w.varint(rec.Created)
+	w.str(rec.APIVersion)
 	var flags byte
 	if rec.Livemode {
 		flags |= evLivemode
@@ -251,23 +249,21 @@ func encodeEvent(rec billing.EventRecord) []byte {
 	if !rec.NextAttempt.IsZero() {
 		flags |= evNextAttempt
 	}
-	b = append(b, flags)
+	w.byte(flags)
 	if !rec.ReceivedAt.IsZero() {
-		b = appendTime(b, rec.ReceivedAt)
+		w.time(rec.ReceivedAt)
 	}
 	if !rec.NextAttempt.IsZero() {
-		b = appendTime(b, rec.NextAttempt)
+		w.time(rec.NextAttempt)
 	}
-	b = appendString(b, string(rec.State))
-	b = appendString(b, rec.Reason)
-	b = binary.AppendVarint(b, int64(rec.Attempts))
-	b = appendString(b, rec.User)
-	b = binary.AppendVarint(b, rec.Amount)
-	b = binary.AppendUvarint(b, uint64(len(rec.Keys)))
-	for _, k := range rec.Keys {
-		b = appendString(b, k)
-	}
-	return appendString(b, rec.Source)
+	w.str(string(rec.State))
+	w.str(rec.Reason)
+	w.varint(int64(rec.Attempts))
+	w.str(rec.User)
+	w.varint(rec.Amount)
+	w.strs(rec.Keys)
+	w.str(rec.Source)
+	return w.record()
 }
 
 // errEventCodec is a stored event record that is not the layout above.
@@ -295,14 +291,7 @@ func decodeEvent(v []byte) (billing.EventRecord, error) {
 	rec.Attempts = int(r.varint())
 	rec.User = r.str()
 	rec.Amount = r.varint()
-	if n := r.uvarint(); n > uint64(len(r.b)) {
-		r.fail()
-	} else if n > 0 {
-		rec.Keys = make([]string, 0, n)
-		for range n {
-			rec.Keys = append(rec.Keys, r.str())
-		}
-	}
+	rec.Keys = r.strs()
 	rec.Source = r.str()
 	if flags >= evNextAttempt<<1 {
 		r.fail()

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"time"
@@ -257,18 +256,18 @@ var (
 )
 
 func encodeEntry(e billing.Entry) []byte {
-	b := make([]byte, 0, 48+len(e.UserID)+len(e.Reason)+len(e.Source)+len(e.Key)+len(e.Kind)+len(e.Operator))
-	b = append(b, ledgerCodecV1)
-	b = binary.AppendUvarint(b, e.ID)
-	b = appendString(b, e.UserID)
-	b = binary.AppendVarint(b, e.Delta)
-	b = binary.AppendVarint(b, e.BalanceAfter)
-	b = appendString(b, e.Reason)
-	b = appendString(b, e.Source)
-	b = appendString(b, e.Key)
-	b = appendOptTime(b, e.At)
-	b = appendString(b, string(e.Kind))
-	return appendString(b, e.Operator)
+	w := newRecordWriter(ledgerCodecV1, 48+len(e.UserID)+len(e.Reason)+len(e.Source)+len(e.Key)+len(e.Kind)+len(e.Operator))
+	w.uvarint(e.ID)
+	w.str(e.UserID)
+	w.varint(e.Delta)
+	w.varint(e.BalanceAfter)
+	w.str(e.Reason)
+	w.str(e.Source)
+	w.str(e.Key)
+	w.optTime(e.At)
+	w.str(string(e.Kind))
+	w.str(e.Operator)
+	return w.record()
 }
 
 func decodeEntry(v []byte) (billing.Entry, error) {
@@ -288,18 +287,18 @@ func decodeEntry(v []byte) (billing.Entry, error) {
 }
 
 func encodeGrant(g billing.Grant) []byte {
-	b := make([]byte, 0, 48+len(g.UserID)+len(g.Kind)+len(g.Source)+len(g.PurchaseID)+len(g.Subscription))
-	b = append(b, ledgerCodecV1)
-	b = binary.AppendUvarint(b, g.EntryID)
-	b = appendString(b, g.UserID)
-	b = binary.AppendVarint(b, g.Amount)
-	b = binary.AppendVarint(b, g.Remaining)
-	b = appendOptTime(b, g.ExpiresAt)
-	b = appendString(b, string(g.Kind))
-	b = appendString(b, g.Source)
-	b = appendString(b, g.PurchaseID)
-	b = appendString(b, g.Subscription)
-	return appendOptTime(b, g.At)
+	w := newRecordWriter(ledgerCodecV1, 48+len(g.UserID)+len(g.Kind)+len(g.Source)+len(g.PurchaseID)+len(g.Subscription))
+	w.uvarint(g.EntryID)
+	w.str(g.UserID)
+	w.varint(g.Amount)
+	w.varint(g.Remaining)
+	w.optTime(g.ExpiresAt)
+	w.str(string(g.Kind))
+	w.str(g.Source)
+	w.str(g.PurchaseID)
+	w.str(g.Subscription)
+	w.optTime(g.At)
+	return w.record()
 }
 
 func decodeGrant(v []byte) (billing.Grant, error) {
@@ -333,24 +332,20 @@ const userCodecV1 = 0x01
 var errUserCodec = errors.New("user record is damaged: not the binary layout of schema version 11")
 
 func encodeUser(u billing.User) []byte {
-	b := make([]byte, 0, 64+len(u.ID)+len(u.Email)+len(u.Name)+len(u.Tier)+len(u.CustomerID)+len(u.SubscriptionID))
-	b = append(b, userCodecV1)
-	b = appendString(b, u.ID)
-	b = appendString(b, u.Email)
-	b = appendString(b, u.Name)
-	b = appendString(b, u.Tier)
-	b = appendString(b, u.CustomerID)
-	b = appendString(b, u.SubscriptionID)
-	b = binary.AppendVarint(b, u.Balance)
-	b = appendOptTime(b, u.NextExpiry)
-	if u.Unlinked {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
-	b = appendOptTime(b, u.CreatedAt)
-	b = appendOptTime(b, u.UpdatedAt)
-	return binary.AppendUvarint(b, u.Entries)
+	w := newRecordWriter(userCodecV1, 64+len(u.ID)+len(u.Email)+len(u.Name)+len(u.Tier)+len(u.CustomerID)+len(u.SubscriptionID))
+	w.str(u.ID)
+	w.str(u.Email)
+	w.str(u.Name)
+	w.str(u.Tier)
+	w.str(u.CustomerID)
+	w.str(u.SubscriptionID)
+	w.varint(u.Balance)
+	w.optTime(u.NextExpiry)
+	w.bool(u.Unlinked)
+	w.optTime(u.CreatedAt)
+	w.optTime(u.UpdatedAt)
+	w.uvarint(u.Entries)
+	return w.record()
 }
 
 func decodeUser(v []byte) (billing.User, error) {
@@ -364,13 +359,7 @@ func decodeUser(v []byte) (billing.User, error) {
 	u.SubscriptionID = r.str()
 	u.Balance = r.varint()
 	u.NextExpiry = r.optTime()
-	switch r.byte() {
-	case 0:
-	case 1:
-		u.Unlinked = true
-	default:
-		r.fail()
-	}
+	u.Unlinked = r.bool()
 	u.CreatedAt = r.optTime()
 	u.UpdatedAt = r.optTime()
 	u.Entries = r.uvarint()
