@@ -17,12 +17,10 @@ import (
 // event for the capture, never the authorization.
 type capturesPane struct {
 	*common
-	ctx context.Context
-	op  Operator
+	stripeReads
 
-	rows    []Authorization
-	list    list
-	loading bool
+	rows []Authorization
+	list list
 
 	// verb is "capture" or "cancel" while a confirmation is open; step 2 is
 	// the live-mode second confirmation; target is the payment asked about.
@@ -35,7 +33,7 @@ type capturesPane struct {
 }
 
 func newCapturesPane(ctx context.Context, c *common, op Operator) *capturesPane {
-	return &capturesPane{common: c, ctx: ctx, op: op,
+	return &capturesPane{common: c, stripeReads: stripeReads{ctx: ctx, op: op},
 		list: newList(c, "the capture queue", "no payments waiting for capture (checkouts made with manual capture appear here)",
 			column{Title: "PAYMENT INTENT", Flex: 1, Min: 12},
 			column{Title: "USER", Width: 14},
@@ -49,13 +47,7 @@ func (p *capturesPane) Title() string { return "Captures" }
 
 func (p *capturesPane) Init() tea.Cmd { return p.load() }
 
-func (p *capturesPane) load() tea.Cmd {
-	if p.op == nil || p.loading {
-		return nil
-	}
-	p.loading = true
-	return loadCapturesCmd(p.ctx, p.op)
-}
+func (p *capturesPane) load() tea.Cmd { return p.read(loadCapturesCmd) }
 
 // Capturing is true while a confirmation is open.
 func (p *capturesPane) Capturing() bool { return p.verb != "" }

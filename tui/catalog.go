@@ -13,20 +13,18 @@ import (
 // links, and Stripe's prices and coupons as last synced; s syncs.
 type catalogPane struct {
 	*common
-	ctx context.Context
-	op  Operator
+	stripeReads
 
-	view    CatalogView
-	loaded  bool
-	loading bool
-	err     error
-	scroll  scroller
+	view   CatalogView
+	loaded bool
+	err    error
+	scroll scroller
 
 	width int
 }
 
 func newCatalogPane(ctx context.Context, c *common, op Operator) *catalogPane {
-	return &catalogPane{common: c, ctx: ctx, op: op}
+	return &catalogPane{common: c, stripeReads: stripeReads{ctx: ctx, op: op}}
 }
 
 func (p *catalogPane) Title() string { return "Catalog" }
@@ -34,11 +32,7 @@ func (p *catalogPane) Title() string { return "Catalog" }
 func (p *catalogPane) Init() tea.Cmd { return p.load(false) }
 
 func (p *catalogPane) load(sync bool) tea.Cmd {
-	if p.op == nil || p.loading {
-		return nil
-	}
-	p.loading = true
-	return loadCatalogCmd(p.ctx, p.op, sync)
+	return p.read(func(ctx context.Context, op Operator) tea.Cmd { return loadCatalogCmd(ctx, op, sync) })
 }
 
 func (p *catalogPane) SetSize(w, h int) {

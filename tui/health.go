@@ -16,13 +16,11 @@ import (
 // the background work's progress; ctrl+r runs the checks again.
 type healthPane struct {
 	*common
-	ctx context.Context
-	op  Operator
+	stripeReads
 
 	checks    []HealthCheck
 	status    string
 	loaded    bool
-	loading   bool
 	resyncing bool
 	err       error
 
@@ -36,20 +34,14 @@ type healthPane struct {
 }
 
 func newHealthPane(ctx context.Context, c *common, op Operator) *healthPane {
-	return &healthPane{common: c, ctx: ctx, op: op}
+	return &healthPane{common: c, stripeReads: stripeReads{ctx: ctx, op: op}}
 }
 
 func (p *healthPane) Title() string { return "Health" }
 
 func (p *healthPane) Init() tea.Cmd { return p.load() }
 
-func (p *healthPane) load() tea.Cmd {
-	if p.op == nil || p.loading {
-		return nil
-	}
-	p.loading = true
-	return loadHealthCmd(p.ctx, p.op)
-}
+func (p *healthPane) load() tea.Cmd { return p.read(loadHealthCmd) }
 
 func (p *healthPane) SetSize(w, h int) { p.width, p.height = w, h }
 

@@ -56,6 +56,25 @@ type Operator interface {
 	Status() string
 }
 
+// stripeReads is what the panes that read through the Operator (Captures,
+// Catalog, Health) share: the Operator (nil without a Stripe key), the
+// context its calls run in, and one read out at a time.
+type stripeReads struct {
+	ctx     context.Context
+	op      Operator
+	loading bool
+}
+
+// read starts cmd's read unless there is no Operator or a read is out
+// already; the pane clears loading when the answer arrives.
+func (s *stripeReads) read(cmd func(context.Context, Operator) tea.Cmd) tea.Cmd {
+	if s.op == nil || s.loading {
+		return nil
+	}
+	s.loading = true
+	return cmd(s.ctx, s.op)
+}
+
 // CheckoutChoice is a plan or pack a checkout link can sell.
 type CheckoutChoice struct {
 	Type    string
