@@ -41,11 +41,7 @@ func (d *fullDisk) fault() error {
 func fullDiskStore(t *testing.T) (*fullDisk, *storage.Store) {
 	t.Helper()
 	disk := &fullDisk{}
-	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: disk.fault})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenStore(t, filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: disk.fault})
 	return disk, st
 }
 
@@ -201,16 +197,12 @@ func balanceOf(t *testing.T, svc *Service, user string) int64 {
 
 func TestDamagedFileIsAWaitTooNotFailedEvents(t *testing.T) {
 	var damaged atomic.Bool
-	st, err := storage.Open(filepath.Join(t.TempDir(), "d.db"), storage.Options{CommitFault: func() error {
+	st := testkit.OpenStore(t, filepath.Join(t.TempDir(), "d.db"), storage.Options{CommitFault: func() error {
 		if damaged.Load() {
 			return &storage.DamagedError{Path: "d.db", Cause: "invalid page type"}
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}})
 	body := payload("evt_1", "checkout.session.completed", time.Now(), "2023-10-16", session("cs_1", "u1", M{"user_id": "u1", "credits": "10"}, nil))
 	if _, _, err := svc.Ingest(body, "test"); err != nil {
@@ -234,16 +226,12 @@ func TestDamagedFileIsAWaitTooNotFailedEvents(t *testing.T) {
 // they have worked for the settle time.
 func TestAFlappingDiskIsOneFaultNotOnePerWrite(t *testing.T) {
 	var n atomic.Int64
-	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: func() error {
+	st := testkit.OpenStore(t, filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: func() error {
 		if n.Add(1)%2 == 0 {
 			return &os.PathError{Op: "write", Path: "f.db", Err: syscall.ENOSPC}
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	var logs syncBuffer
 	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, Log: slog.New(slog.NewTextHandler(&logs, nil)), FaultSettle: time.Hour})
 	failed := 0

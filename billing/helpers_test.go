@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	. "creditdesk/billing"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -43,11 +43,7 @@ type harness struct {
 // newHarness runs a Service over a bbolt store in a temporary directory.
 func newHarness(t *testing.T, cat Catalog) *harness {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "b.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.TempStore(t)
 	h := newHarnessOn(st, t, cat)
 	h.db = st
 	return h

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	. "creditdesk/billing"
-	"creditdesk/storage"
+	"creditdesk/internal/testkit"
 )
 
 // flakyFetcher answers line items after failing as if the network were down.
@@ -31,11 +31,7 @@ func (f *flakyFetcher) SessionLineItems(ctx context.Context, id string) (LineIte
 
 func TestLineItemsFromTheAPIResolveThePurchaseAndOutagesWait(t *testing.T) {
 	f := &flakyFetcher{failures: 1, items: LineItems{Items: []LineItem{{PriceID: "price_x", ProductID: "prod_x", ProductType: "credits-topup", Quantity: 1}}}}
-	st, err := storage.Open(t.TempDir()+"/l.db", storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testkit.TempStore(t)
 	now := t0
 	svc := NewService(st, Options{Rules: Rules{Catalog: testCatalog()}, Fetcher: f, Clock: func() time.Time { return now }})
 	// The event carries no type: only the line items say what was bought.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	. "creditdesk/billing"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -33,11 +34,7 @@ func newOutboxHarness(t *testing.T, st testStore) *harness {
 }
 
 func bboltStore(t *testing.T) testStore {
-	st, err := storage.Open(filepath.Join(t.TempDir(), "b.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.TempStore(t)
 	return st
 }
 
@@ -214,16 +211,12 @@ func TestMessagesForPlanTransitions(t *testing.T) {
 // writes both, once.
 func TestOutboxIsInTheLedgerTransaction(t *testing.T) {
 	var full atomic.Bool
-	st, err := storage.Open(filepath.Join(t.TempDir(), "b.db"), storage.Options{CommitFault: func() error {
+	st := testkit.OpenStore(t, filepath.Join(t.TempDir(), "b.db"), storage.Options{CommitFault: func() error {
 		if full.Load() {
 			return syscall.ENOSPC
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	h := newOutboxHarness(t, st)
 	full.Store(true)
 	if _, err := h.svc.Adjust(context.Background(), Adjustment{User: "u1", Delta: 100, Reason: "grant", Create: true, Key: "k1"}); !errors.Is(err, syscall.ENOSPC) {

@@ -2,12 +2,11 @@ package tui
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
+	"creditdesk/internal/testkit"
 )
 
 // hostileReason is what an app's end user can put in a spend's reason: set
@@ -15,11 +14,7 @@ import (
 const hostileReason = "\u001b]0;PWNED\u0007\u001b[2Jimage for Zoë"
 
 func TestHostileTextFromTheAPIReachesNoTerminal(t *testing.T) {
-	st, err := storage.Open(filepath.Join(t.TempDir(), "h.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.TempStore(t)
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 	ctx := context.Background()
 	if _, err := svc.Adjust(ctx, billing.Adjustment{User: "u_42", Delta: 100, Reason: "welcome \u001b[31mred\u001b[0m", Create: true}); err != nil {

@@ -23,11 +23,7 @@ func TestStalledBackupClientDoesNotStopWebhooks(t *testing.T) {
 	backupWriteTimeout = 200 * time.Millisecond
 	defer func() { backupWriteTimeout = old }()
 	db := filepath.Join(t.TempDir(), "b.db")
-	st, err := storage.Open(db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testkit.OpenStore(t, db, storage.Options{})
 	svc := billing.NewService(st, billing.Options{})
 	pad := strings.Repeat("x", 2000)
 	// ingest stores events from..to-1 from 16 senders at once, as Stripe

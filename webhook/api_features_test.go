@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
+	"creditdesk/internal/testkit"
 )
 
 // GET /api/users/{id} returns what the user's tier unlocks: the plan's
@@ -28,11 +27,7 @@ features = { max_projects = 5, models = ["gpt-4o", "claude"] }
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testkit.TempStore(t)
 	now := time.Now().UTC()
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: cat}, Clock: func() time.Time { return now }})
 	if err := st.Update(now, func(tx billing.Tx) error {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"creditdesk/billing"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -66,10 +66,7 @@ type apiRig struct {
 
 func newAPIRig(t testing.TB, limits Limits, withStripe bool) *apiRig {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "api.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.TempStore(t)
 	r := &apiRig{t: t, st: st, now: time.Now().UTC(), client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}
 	r.svc = billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}, Clock: func() time.Time { return r.now }})
 	s := NewServer(DefaultPath, NewReceiver(r.svc, []string{oldSecret}), func() error { return nil })
@@ -80,10 +77,12 @@ func newAPIRig(t testing.TB, limits Limits, withStripe bool) *apiRig {
 	}
 	NewAPI(r.svc, stripe, limits).Mount(s.Mux)
 	r.srv = httptest.NewServer(s.Mux)
-	t.Cleanup(func() { r.srv.Close(); st.Close() })
-	if r.key, err = r.svc.CreateAPIKey(context.Background(), "app"); err != nil {
+	t.Cleanup(r.srv.Close)
+	key, err := r.svc.CreateAPIKey(context.Background(), "app")
+	if err != nil {
 		t.Fatal(err)
 	}
+	r.key = key
 	return r
 }
 

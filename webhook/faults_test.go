@@ -16,21 +16,18 @@ import (
 	"time"
 
 	"creditdesk/billing"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
 func TestHealthzIs503WithTheReasonWhileWritesFail(t *testing.T) {
 	var full atomic.Bool
-	st, err := storage.Open(filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: func() error {
+	st := testkit.OpenStore(t, filepath.Join(t.TempDir(), "f.db"), storage.Options{CommitFault: func() error {
 		if full.Load() {
 			return &os.PathError{Op: "write", Path: "f.db", Err: syscall.ENOSPC}
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}, FaultSettle: time.Nanosecond})
 	key, err := svc.CreateAPIKey(context.Background(), "app")
 	if err != nil {

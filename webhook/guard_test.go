@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
+	"creditdesk/internal/testkit"
 )
 
 // served is a real Server (its http.Server settings and listener, not
@@ -31,10 +30,7 @@ type served struct {
 
 func serve(t *testing.T, maxConns int) *served {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "w.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.TempStore(t)
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 	rc := NewReceiver(svc, []string{oldSecret})
 	s := NewServer(DefaultPath, rc, func() error { return nil })
@@ -226,11 +222,7 @@ func TestEventIDOver255BytesIs400(t *testing.T) {
 }
 
 func TestFloodOfBadSignaturesGets429WhileSignedEventsAnswer(t *testing.T) {
-	st, err := storage.Open(filepath.Join(t.TempDir(), "w.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testkit.TempStore(t)
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 	rc := NewReceiver(svc, []string{oldSecret})
 	rc.Failures = Limit{Rate: rate.Every(time.Hour), Burst: 5}

@@ -13,7 +13,7 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/fixtures"
-	"creditdesk/storage"
+	"creditdesk/internal/testkit"
 )
 
 // corpusCatalog sells what the founder-* folders' customer bought: pro
@@ -88,10 +88,7 @@ func TestPublicCorpus(t *testing.T) {
 }
 
 func corpusBatch(t *testing.T, dir, batch string, files []string) {
-	st, err := storage.Open(filepath.Join(t.TempDir(), "c.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.TempStore(t)
 	var bodies [][]byte
 	var latest int64
 	for _, f := range files {
@@ -112,7 +109,7 @@ func corpusBatch(t *testing.T, dir, batch string, files []string) {
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: corpusCatalog()},
 		Clock: func() time.Time { return now }})
 	srv := httptest.NewServer(NewServer(DefaultPath, NewReceiver(svc, []string{oldSecret}), func() error { return nil }).Mux)
-	t.Cleanup(func() { srv.Close(); st.Close() })
+	t.Cleanup(srv.Close)
 	r := &rig{t: t, srv: srv, svc: svc, st: st}
 
 	for i, b := range bodies {

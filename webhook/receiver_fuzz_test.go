@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"creditdesk/billing"
-	"creditdesk/storage"
+	"creditdesk/internal/testkit"
 )
 
 // FuzzReceiver sends arbitrary bodies, signed and unsigned, to the
@@ -29,11 +29,7 @@ func FuzzReceiver(f *testing.F) {
 			}
 		}
 	}
-	st, err := storage.Open(filepath.Join(f.TempDir(), "fz.db"), storage.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
+	st := testkit.TempStore(f)
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 	const secret = "whsec_fuzz"
 	srv := NewServer(DefaultPath, NewReceiver(svc, []string{secret}), func() error { return nil })

@@ -19,6 +19,7 @@ import (
 	"creditdesk/billing"
 	"creditdesk/internal/config"
 	"creditdesk/internal/fixtures"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -36,14 +37,11 @@ type rig struct {
 
 func newRig(t *testing.T, secrets ...string) *rig {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "w.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.TempStore(t)
 	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 	s := NewServer(DefaultPath, NewReceiver(svc, secrets), func() error { return nil })
 	srv := httptest.NewServer(s.Mux)
-	t.Cleanup(func() { srv.Close(); st.Close() })
+	t.Cleanup(srv.Close)
 	return &rig{t: t, srv: srv, svc: svc, st: st}
 }
 

@@ -155,11 +155,7 @@ func newRig(t *testing.T, events []string, allowPrivate bool, run bool) *rig {
 	clock := testkit.NewClock(t0)
 	secret := "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // a test secret
 	recv := newReceiver(t, secret)
-	st, err := storage.Open(filepath.Join(t.TempDir(), "c.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.TempStore(t)
 	ep := appwebhook.EndpointID(recv.srv.URL)
 	recorded := make(chan billing.DeliveryResult, 10000)
 	cat := billing.SampleCatalog()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -17,11 +18,7 @@ import (
 // backup at once.
 func TestRestartsDoNotPileUpBackups(t *testing.T) {
 	dir := t.TempDir()
-	st, err := storage.Open(filepath.Join(dir, "s.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testkit.OpenStore(t, filepath.Join(dir, "s.db"), storage.Options{})
 	bdir := filepath.Join(dir, "b")
 	if err := Check(bdir); err != nil {
 		t.Fatal(err)

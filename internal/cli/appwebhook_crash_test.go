@@ -16,6 +16,7 @@ import (
 	"creditdesk/billing"
 	"creditdesk/internal/appwebhook"
 	"creditdesk/internal/simulate"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -142,11 +143,7 @@ func TestKill9BetweenGrantAndDeliveryStillDelivers(t *testing.T) {
 			t.Errorf("message %s was in flight at the kill and never delivered after", id)
 		}
 	}
-	st, err := storage.Open(db, storage.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testkit.OpenStore(t, db, storage.Options{ReadOnly: true})
 	if _, err := st.Verify(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/backup"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -69,10 +70,7 @@ func TestBackupWhileServingHoldsEverythingAnsweredBefore(t *testing.T) {
 		t.Fatalf("backup file: %v %v", fi, err)
 	}
 
-	st, err := storage.Open(dst, storage.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.OpenStore(t, dst, storage.Options{ReadOnly: true})
 	copySvc := billing.NewService(st, billing.Options{})
 	var before, after int
 	acked.Range(func(k, v any) bool {

@@ -18,6 +18,7 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/simulate"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -170,11 +171,7 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 		t.Fatalf("serve did not exit within 10s of SIGTERM")
 	}
 
-	st, err := storage.Open(db, storage.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testkit.OpenStore(t, db, storage.Options{ReadOnly: true})
 	if _, err := st.Verify(); err != nil {
 		t.Fatalf("verify: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"creditdesk/billing"
 	"creditdesk/internal/config"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -23,10 +24,7 @@ func TestDemoBackfillsAMonth(t *testing.T) {
 	if n < 300 {
 		t.Fatalf("%d events backfilled", n)
 	}
-	st, err := storage.Open(env.Config.DB, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.OpenStore(t, env.Config.DB, storage.Options{})
 	svc := billing.NewService(st, billing.Options{Clock: func() time.Time { return now }})
 	in, err := svc.RecentInsight(30)
 	if err != nil {

@@ -38,11 +38,7 @@ type syncBuffer = testkit.SyncBuffer
 // that runs on the file: the caller closes it (it holds the file's lock).
 func openTestStore(t *testing.T, db string) *storage.Store {
 	t.Helper()
-	st, err := storage.Open(db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return testkit.OpenStore(t, db, storage.Options{})
 }
 
 // openSample is openTestStore with a service over the sample catalog.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"creditdesk/billing"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 	"creditdesk/webhook"
 )
@@ -16,10 +17,7 @@ import (
 // outbox over the socket.
 func TestDeliveriesOverTheSocket(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "d.db")
-	st, err := storage.Open(db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.OpenStore(t, db, storage.Options{})
 	ep := billing.AppEndpoint{ID: "ep_1", URL: "https://app.example/hooks"}
 	svc := billing.NewService(st, billing.Options{Outbox: billing.OutboxConfig{Endpoints: []billing.AppEndpoint{ep}}})
 	mux := http.NewServeMux()
@@ -28,7 +26,7 @@ func TestDeliveriesOverTheSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stop(); st.Close() })
+	t.Cleanup(stop)
 	if _, err := svc.Adjust(t.Context(), billing.Adjustment{User: "u1", Delta: 10, Reason: "hi", Create: true, Key: "k"}); err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,7 @@ import (
 func serveStore(t *testing.T) (db string, svc *billing.Service) {
 	t.Helper()
 	db = filepath.Join(t.TempDir(), "r.db")
-	st, err := storage.Open(db, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.OpenStore(t, db, storage.Options{})
 	svc = billing.NewService(st, billing.Options{})
 	mux := http.NewServeMux()
 	mux.Handle("/", webhook.NewAdminHandler(svc))
@@ -34,7 +31,7 @@ func serveStore(t *testing.T) (db string, svc *billing.Service) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stop(); st.Close() })
+	t.Cleanup(stop)
 	return db, svc
 }
 

@@ -18,7 +18,6 @@ import (
 	"creditdesk/billing"
 	"creditdesk/internal/testkit"
 	"creditdesk/internal/testkit/sshterm"
-	"creditdesk/storage"
 	"creditdesk/tui"
 )
 
@@ -56,11 +55,7 @@ func writeFile(t testing.TB, path string, lines ...string) {
 // directory.
 func newService(t testing.TB) *billing.Service {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "c.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.TempStore(t)
 	return billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"creditdesk/billing"
 	"creditdesk/internal/config"
 	"creditdesk/internal/stripeapi/stripemock"
+	"creditdesk/internal/testkit"
 	"creditdesk/storage"
 )
 
@@ -49,11 +49,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	mock := stripemock.Start(t)
-	st, err := storage.Open(filepath.Join(t.TempDir(), "s.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.TempStore(t)
 	cat := testCatalog()
 	cfg := Config{SecretKey: "sk_test_123", APIBase: mock.URL, Catalog: cat, ReturnBase: "https://app.example.com",
 		Now: func() time.Time { return testNow }}
