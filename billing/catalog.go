@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,29 +15,51 @@ import (
 
 // Plan is a subscription that grants MonthlyCredits per paid invoice.
 type Plan struct {
-	Name           string   `toml:"-"`
-	MonthlyCredits int64    `toml:"monthly_credits"`
-	Rollover       bool     `toml:"rollover"`
-	PriceIDs       []string `toml:"price_ids"`
-	Amount         int64    `toml:"amount"`
-	Currency       string   `toml:"currency"`
-	// Features are what the plan unlocks in the app (max_projects = 5,
-	// models = [...]), returned by GET /api/users/{id} and in plan.*
-	// messages.
-	Features map[string]any `toml:"features"`
+	Name           string `toml:"-"`
+	MonthlyCredits int64  `toml:"monthly_credits"`
+	Rollover       bool   `toml:"rollover"`
+	Sale
 }
 
 // Pack is a one-time purchase of Credits that never expire.
 type Pack struct {
-	Name     string   `toml:"-"`
-	Credits  int64    `toml:"credits"`
+	Name    string `toml:"-"`
+	Credits int64  `toml:"credits"`
+	Sale
+}
+
+// Sale is how a plan or pack is sold, and what it unlocks.
+type Sale struct {
+	// PriceIDs are the Stripe prices that sell it.
 	PriceIDs []string `toml:"price_ids"`
-	// Amount (in the currency's smallest unit) and Currency sell the pack
-	// with an ad-hoc price when it has no Stripe price id.
+	// Amount (in the currency's smallest unit) and Currency sell it with
+	// an ad-hoc price when it has no Stripe price id.
 	Amount   int64  `toml:"amount"`
 	Currency string `toml:"currency"`
-	// Features, as a plan's, are carried by the pack's messages.
+	// Features are what it unlocks in the app (max_projects = 5,
+	// models = [...]): a plan's are returned by GET /api/users/{id}, and
+	// a plan's or pack's are carried by its messages.
 	Features map[string]any `toml:"features"`
+}
+
+// Offer is a purchase type of the catalog as a checkout sells it and the
+// console lists it: a plan (Credits a month) or a pack (Credits once).
+type Offer struct {
+	Name    string
+	Kind    PurchaseKind
+	Credits int64
+	Sale
+}
+
+// Offer returns the plan or pack named n; ok is false when there is none.
+func (c Catalog) Offer(n string) (o Offer, ok bool) {
+	if p, ok := c.Plans[n]; ok {
+		return Offer{Name: n, Kind: PurchasePlan, Credits: p.MonthlyCredits, Sale: p.Sale}, true
+	}
+	if p, ok := c.Packs[n]; ok {
+		return Offer{Name: n, Kind: PurchasePack, Credits: p.Credits, Sale: p.Sale}, true
+	}
+	return Offer{}, false
 }
 
 // Catalog is what can be bought. A plan's or pack's name is its purchase type.
@@ -131,13 +154,13 @@ func SampleCatalog() Catalog {
 	return Catalog{
 		FreeCredits: DefaultFreeCredits,
 		Plans: map[string]*Plan{
-			"pro":        {Name: "pro", MonthlyCredits: 2500, PriceIDs: []string{"price_pro_monthly"}, Amount: 4900, Currency: "usd"},
-			"enterprise": {Name: "enterprise", MonthlyCredits: 10000, PriceIDs: []string{"price_enterprise_monthly"}, Amount: 19900, Currency: "usd"},
+			"pro":        {Name: "pro", MonthlyCredits: 2500, Sale: Sale{PriceIDs: []string{"price_pro_monthly"}, Amount: 4900, Currency: "usd"}},
+			"enterprise": {Name: "enterprise", MonthlyCredits: 10000, Sale: Sale{PriceIDs: []string{"price_enterprise_monthly"}, Amount: 19900, Currency: "usd"}},
 		},
 		Packs: map[string]*Pack{
-			"starter": {Name: "starter", Credits: 500, PriceIDs: []string{"price_starter"}, Amount: 900, Currency: "usd"},
-			"topup":   {Name: "topup", Credits: 1000, PriceIDs: []string{"price_topup"}, Amount: 2000, Currency: "usd"},
-			"bulk":    {Name: "bulk", Credits: 5000, PriceIDs: []string{"price_bulk"}, Amount: 7900, Currency: "usd"},
+			"starter": {Name: "starter", Credits: 500, Sale: Sale{PriceIDs: []string{"price_starter"}, Amount: 900, Currency: "usd"}},
+			"topup":   {Name: "topup", Credits: 1000, Sale: Sale{PriceIDs: []string{"price_topup"}, Amount: 2000, Currency: "usd"}},
+			"bulk":    {Name: "bulk", Credits: 5000, Sale: Sale{PriceIDs: []string{"price_bulk"}, Amount: 7900, Currency: "usd"}},
 		},
 		ProductMap: map[string]string{},
 	}
@@ -201,7 +224,8 @@ func ParseCatalog(name, text string) (Catalog, error) {
 	}
 	owner := map[string]string{}
 	for _, n := range c.Names() {
-		for _, id := range c.priceIDs(n) {
+		o, _ := c.Offer(n)
+		for _, id := range o.PriceIDs {
 			if prev, dup := owner[id]; dup {
 				return Catalog{}, fmt.Errorf("%s: price %s is listed under both %s and %s; a price sells one thing", name, id, prev, n)
 			}
@@ -317,10 +341,7 @@ func (c Catalog) Resolve(t string) (name string, ok bool) {
 }
 
 func (c Catalog) has(n string) bool {
-	if _, ok := c.Plans[n]; ok {
-		return true
-	}
-	_, ok := c.Packs[n]
+	_, ok := c.Offer(n)
 	return ok
 }
 
@@ -342,24 +363,12 @@ func (c Catalog) ByPrice(ids ...string) (string, bool) {
 			continue
 		}
 		for _, n := range c.Names() {
-			for _, p := range c.priceIDs(n) {
-				if p == id {
-					return n, true
-				}
+			if o, _ := c.Offer(n); slices.Contains(o.PriceIDs, id) {
+				return n, true
 			}
 		}
 	}
 	return "", false
-}
-
-func (c Catalog) priceIDs(n string) []string {
-	if p, ok := c.Plans[n]; ok {
-		return p.PriceIDs
-	}
-	if p, ok := c.Packs[n]; ok {
-		return p.PriceIDs
-	}
-	return nil
 }
 
 // Names lists every purchase type, plans first, each group sorted.

@@ -135,8 +135,8 @@ func (h *harness) verify() {
 func testCatalog() Catalog {
 	return Catalog{
 		FreeCredits: 100,
-		Plans:       map[string]*Plan{"pro": {Name: "pro", MonthlyCredits: 2500, PriceIDs: []string{"price_pro_monthly"}}},
-		Packs:       map[string]*Pack{"topup": {Name: "topup", Credits: 1000, PriceIDs: []string{"price_topup"}}},
+		Plans:       map[string]*Plan{"pro": {Name: "pro", MonthlyCredits: 2500, Sale: Sale{PriceIDs: []string{"price_pro_monthly"}}}},
+		Packs:       map[string]*Pack{"topup": {Name: "topup", Credits: 1000, Sale: Sale{PriceIDs: []string{"price_topup"}}}},
 		ProductMap:  map[string]string{},
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 func multiCatalog() Catalog {
 	c := testCatalog()
-	c.Plans["enterprise"] = &Plan{Name: "enterprise", MonthlyCredits: 10000, PriceIDs: []string{"price_ent_monthly"}}
+	c.Plans["enterprise"] = &Plan{Name: "enterprise", MonthlyCredits: 10000, Sale: Sale{PriceIDs: []string{"price_ent_monthly"}}}
 	return c
 }
 

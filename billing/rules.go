@@ -258,10 +258,8 @@ func (r Rules) purchaseType(obj Obj, items *LineItems) (resolved, bool) {
 }
 
 func (r Rules) catalogType(n string) resolved {
-	if p, ok := r.Catalog.Plans[n]; ok {
-		return resolved{Type: n, Kind: PurchasePlan, Credits: p.MonthlyCredits}
-	}
-	return resolved{Type: n, Kind: PurchasePack, Credits: r.Catalog.Packs[n].Credits}
+	o, _ := r.Catalog.Offer(n)
+	return resolved{Type: n, Kind: o.Kind, Credits: o.Credits}
 }
 
 // LineItems is what the Stripe API says a checkout session sold, cached

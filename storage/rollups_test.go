@@ -42,8 +42,8 @@ func (k *knownEvents) open() {
 	k.st = st
 	k.t.Cleanup(func() { st.Close() })
 	cat := billing.Catalog{
-		Plans: map[string]*billing.Plan{"pro": {Name: "pro", MonthlyCredits: 2500, PriceIDs: []string{"price_pro"}}},
-		Packs: map[string]*billing.Pack{"topup": {Name: "topup", Credits: 1000, PriceIDs: []string{"price_topup"}}},
+		Plans: map[string]*billing.Plan{"pro": {Name: "pro", MonthlyCredits: 2500, Sale: billing.Sale{PriceIDs: []string{"price_pro"}}}},
+		Packs: map[string]*billing.Pack{"topup": {Name: "topup", Credits: 1000, Sale: billing.Sale{PriceIDs: []string{"price_topup"}}}},
 	}
 	k.svc = billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: cat}, Clock: func() time.Time { return k.now }})
 }

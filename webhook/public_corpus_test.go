@@ -23,10 +23,10 @@ func corpusCatalog() billing.Catalog {
 	return billing.Catalog{
 		FreeCredits: 100,
 		Plans: map[string]*billing.Plan{
-			"pro":        {Name: "pro", MonthlyCredits: 2500, PriceIDs: []string{"gold21323"}},
-			"enterprise": {Name: "enterprise", MonthlyCredits: 10000, PriceIDs: []string{"silver41294"}},
+			"pro":        {Name: "pro", MonthlyCredits: 2500, Sale: billing.Sale{PriceIDs: []string{"gold21323"}}},
+			"enterprise": {Name: "enterprise", MonthlyCredits: 10000, Sale: billing.Sale{PriceIDs: []string{"silver41294"}}},
 		},
-		Packs:      map[string]*billing.Pack{"topup": {Name: "topup", Credits: 1000, PriceIDs: []string{"price_topup"}}},
+		Packs:      map[string]*billing.Pack{"topup": {Name: "topup", Credits: 1000, Sale: billing.Sale{PriceIDs: []string{"price_topup"}}}},
 		ProductMap: map[string]string{},
 	}
 }

@@ -35,21 +35,13 @@ func (o *operator) Choices() []tui.CheckoutChoice {
 	cat := o.s.client.Catalog()
 	var out []tui.CheckoutChoice
 	for _, n := range cat.Names() {
-		c := tui.CheckoutChoice{Type: n}
-		var ids []string
-		var amount int64
-		var cur string
-		if p, ok := cat.Plans[n]; ok {
-			c.Kind, c.Credits, ids, amount, cur = "plan", p.MonthlyCredits, p.PriceIDs, p.Amount, p.Currency
-		} else {
-			p := cat.Packs[n]
-			c.Kind, c.Credits, ids, amount, cur = "pack", p.Credits, p.PriceIDs, p.Amount, p.Currency
-		}
+		o, _ := cat.Offer(n)
+		c := tui.CheckoutChoice{Type: n, Kind: string(o.Kind), Credits: o.Credits}
 		switch {
-		case amount > 0:
-			c.Price = billing.FormatAmount(amount, cur)
-		case len(ids) > 0:
-			c.Price = ids[0]
+		case o.Amount > 0:
+			c.Price = billing.FormatAmount(o.Amount, o.Currency)
+		case len(o.PriceIDs) > 0:
+			c.Price = o.PriceIDs[0]
 		}
 		out = append(out, c)
 	}

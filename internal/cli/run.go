@@ -439,11 +439,9 @@ func catalogSummary(env *Env, c billing.Catalog) string {
 		src = "none"
 	}
 	prices := len(c.ProductMap)
-	for _, p := range c.Plans {
-		prices += len(p.PriceIDs)
-	}
-	for _, p := range c.Packs {
-		prices += len(p.PriceIDs)
+	for _, n := range c.Names() {
+		o, _ := c.Offer(n)
+		prices += len(o.PriceIDs)
 	}
 	return fmt.Sprintf("%s (%d plans, %d packs, %d price ids)", src, len(c.Plans), len(c.Packs), prices)
 }

@@ -180,17 +180,12 @@ func ReadCatalog(rec CatalogReader, cat billing.Catalog) (CatalogView, error) {
 		return a.PriceID < b.PriceID
 	})
 	for _, n := range cat.Names() {
-		t := TypeRow{Name: n, PaymentLink: cat.PaymentLinks[n]}
-		if p, ok := cat.Plans[n]; ok {
-			t.Kind, t.Credits, t.PriceIDs = "plan", p.MonthlyCredits, p.PriceIDs
-			if p.Amount > 0 {
-				t.Amount = billing.FormatAmount(p.Amount, p.Currency) + "/month"
-			}
-		} else {
-			p := cat.Packs[n]
-			t.Kind, t.Credits, t.PriceIDs = "pack", p.Credits, p.PriceIDs
-			if p.Amount > 0 {
-				t.Amount = billing.FormatAmount(p.Amount, p.Currency)
+		o, _ := cat.Offer(n)
+		t := TypeRow{Name: n, Kind: string(o.Kind), Credits: o.Credits, PriceIDs: o.PriceIDs, PaymentLink: cat.PaymentLinks[n]}
+		if o.Amount > 0 {
+			t.Amount = billing.FormatAmount(o.Amount, o.Currency)
+			if o.Kind == billing.PurchasePlan {
+				t.Amount += "/month"
 			}
 		}
 		v.Types = append(v.Types, t)

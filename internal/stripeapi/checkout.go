@@ -68,19 +68,14 @@ func (c *Client) checkoutParams(req billing.CheckoutRequest, customer string) (*
 			return nil, unknownType(req.Type, cat)
 		}
 		meta["type"] = name
-		var price catalogPrice
-		if plan, isPlan := cat.Plans[name]; isPlan {
+		o, _ := cat.Offer(name)
+		if o.Kind == billing.PurchasePlan {
 			mode = "subscription"
-			price = catalogPrice{kind: "plan", name: name, priceIDs: plan.PriceIDs, amount: plan.Amount, currency: plan.Currency,
-				product: fmt.Sprintf("%s plan — %d credits a month", name, plan.MonthlyCredits), credits: plan.MonthlyCredits, monthly: true}
 		} else {
-			pack := cat.Packs[name]
 			mode = "payment"
-			meta["credits"] = strconv.FormatInt(pack.Credits, 10)
-			price = catalogPrice{kind: "pack", name: name, priceIDs: pack.PriceIDs, amount: pack.Amount, currency: pack.Currency,
-				product: fmt.Sprintf("%s — %d credits", name, pack.Credits), credits: pack.Credits}
+			meta["credits"] = strconv.FormatInt(o.Credits, 10)
 		}
-		if err := price.fill(line); err != nil {
+		if err := fillPrice(line, o); err != nil {
 			return nil, err
 		}
 	case req.PriceID != "":
@@ -94,8 +89,8 @@ func (c *Client) checkoutParams(req billing.CheckoutRequest, customer string) (*
 		}
 		if name, ok := cat.ByPrice(req.PriceID); ok {
 			meta["type"] = name
-			if pack, isPack := cat.Packs[name]; isPack {
-				meta["credits"] = strconv.FormatInt(pack.Credits, 10)
+			if o, _ := cat.Offer(name); o.Kind == billing.PurchasePack {
+				meta["credits"] = strconv.FormatInt(o.Credits, 10)
 			}
 		}
 	default:
@@ -167,38 +162,31 @@ func (c *Client) returnBase() string {
 	return b
 }
 
-// catalogPrice is what a checkout line needs of a catalog plan or pack.
-type catalogPrice struct {
-	kind, name string // "plan" or "pack", and its name
-	priceIDs   []string
-	amount     int64
-	currency   string
-	product    string // the inline product's name
-	credits    int64
-	monthly    bool // a plan's inline price recurs every month
-}
-
-// fill sets line's price: the entry's first Stripe price, else an inline
-// price of its amount for a product carrying its type and credits. An entry
-// with neither is invalid.
-func (p catalogPrice) fill(line *stripe.CheckoutSessionLineItemParams) error {
+// fillPrice sets line's price for o: its first Stripe price, else an
+// inline price of its amount for a product carrying its type and credits (a
+// plan's recurs every month). An offer with neither is invalid.
+func fillPrice(line *stripe.CheckoutSessionLineItemParams, o billing.Offer) error {
 	switch {
-	case len(p.priceIDs) > 0:
-		line.Price = stripe.String(p.priceIDs[0])
-	case p.amount > 0 && p.currency != "":
+	case len(o.PriceIDs) > 0:
+		line.Price = stripe.String(o.PriceIDs[0])
+	case o.Amount > 0 && o.Currency != "":
+		product := fmt.Sprintf("%s — %d credits", o.Name, o.Credits)
+		if o.Kind == billing.PurchasePlan {
+			product = fmt.Sprintf("%s plan — %d credits a month", o.Name, o.Credits)
+		}
 		line.PriceData = &stripe.CheckoutSessionLineItemPriceDataParams{
-			Currency:   stripe.String(strings.ToLower(p.currency)),
-			UnitAmount: stripe.Int64(p.amount),
+			Currency:   stripe.String(strings.ToLower(o.Currency)),
+			UnitAmount: stripe.Int64(o.Amount),
 			ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{
-				Name:     stripe.String(p.product),
-				Metadata: map[string]string{"type": p.name, "credits": strconv.FormatInt(p.credits, 10)},
+				Name:     stripe.String(product),
+				Metadata: map[string]string{"type": o.Name, "credits": strconv.FormatInt(o.Credits, 10)},
 			},
 		}
-		if p.monthly {
+		if o.Kind == billing.PurchasePlan {
 			line.PriceData.Recurring = &stripe.CheckoutSessionLineItemPriceDataRecurringParams{Interval: stripe.String("month")}
 		}
 	default:
-		return fmt.Errorf("%w: %s %q has no price_ids and no amount and currency in the catalog: add one of them", billing.ErrInvalid, p.kind, p.name)
+		return fmt.Errorf("%w: %s %q has no price_ids and no amount and currency in the catalog: add one of them", billing.ErrInvalid, o.Kind, o.Name)
 	}
 	return nil
 }

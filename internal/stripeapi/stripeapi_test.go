@@ -26,11 +26,11 @@ func testCatalog() billing.Catalog {
 	return billing.Catalog{
 		FreeCredits: 100,
 		Plans: map[string]*billing.Plan{
-			"pro": {Name: "pro", MonthlyCredits: 2500, PriceIDs: []string{"price_pro_monthly"}},
+			"pro": {Name: "pro", MonthlyCredits: 2500, Sale: billing.Sale{PriceIDs: []string{"price_pro_monthly"}}},
 		},
 		Packs: map[string]*billing.Pack{
-			"topup":   {Name: "topup", Credits: 1000, PriceIDs: []string{"price_topup"}},
-			"adhoc":   {Name: "adhoc", Credits: 300, Amount: 1500, Currency: "eur"},
+			"topup":   {Name: "topup", Credits: 1000, Sale: billing.Sale{PriceIDs: []string{"price_topup"}}},
+			"adhoc":   {Name: "adhoc", Credits: 300, Sale: billing.Sale{Amount: 1500, Currency: "eur"}},
 			"noprice": {Name: "noprice", Credits: 10},
 		},
 		ProductMap:   map[string]string{},
