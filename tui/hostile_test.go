@@ -14,8 +14,7 @@ import (
 const hostileReason = "\u001b]0;PWNED\u0007\u001b[2Jimage for Zoë"
 
 func TestHostileTextFromTheAPIReachesNoTerminal(t *testing.T) {
-	st := testkit.TempStore(t)
-	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	svc, _ := testkit.SampleService(t)
 	ctx := context.Background()
 	if _, err := svc.Adjust(ctx, billing.Adjustment{User: "u_42", Delta: 100, Reason: "welcome \u001b[31mred\u001b[0m", Create: true}); err != nil {
 		t.Fatal(err)

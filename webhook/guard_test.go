@@ -30,8 +30,7 @@ type served struct {
 
 func serve(t *testing.T, maxConns int) *served {
 	t.Helper()
-	st := testkit.TempStore(t)
-	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	svc, st := testkit.SampleService(t)
 	rc := NewReceiver(svc, []string{oldSecret})
 	s := NewServer(DefaultPath, rc, func() error { return nil })
 	s.MaxConns = maxConns
@@ -222,8 +221,7 @@ func TestEventIDOver255BytesIs400(t *testing.T) {
 }
 
 func TestFloodOfBadSignaturesGets429WhileSignedEventsAnswer(t *testing.T) {
-	st := testkit.TempStore(t)
-	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	svc, st := testkit.SampleService(t)
 	rc := NewReceiver(svc, []string{oldSecret})
 	rc.Failures = Limit{Rate: rate.Every(time.Hour), Burst: 5}
 	post := func(from string, body []byte, header string) int {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"creditdesk/billing"
 	"creditdesk/internal/testkit"
 )
 
@@ -29,8 +28,7 @@ func FuzzReceiver(f *testing.F) {
 			}
 		}
 	}
-	st := testkit.TempStore(f)
-	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	svc, _ := testkit.SampleService(f)
 	const secret = "whsec_fuzz"
 	srv := NewServer(DefaultPath, NewReceiver(svc, []string{secret}), func() error { return nil })
 	allowed := map[int]bool{200: true, 400: true, 413: true, 429: true, 503: true}

@@ -37,8 +37,7 @@ type rig struct {
 
 func newRig(t *testing.T, secrets ...string) *rig {
 	t.Helper()
-	st := testkit.TempStore(t)
-	svc := billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	svc, st := testkit.SampleService(t)
 	s := NewServer(DefaultPath, NewReceiver(svc, secrets), func() error { return nil })
 	srv := httptest.NewServer(s.Mux)
 	t.Cleanup(srv.Close)

@@ -55,8 +55,8 @@ func writeFile(t testing.TB, path string, lines ...string) {
 // directory.
 func newService(t testing.TB) *billing.Service {
 	t.Helper()
-	st := testkit.TempStore(t)
-	return billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}})
+	svc, _ := testkit.SampleService(t)
+	return svc
 }
 
 // realConsole serves the real console over svc, as internal/cli does:

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"creditdesk/billing"
 	"creditdesk/storage"
 )
 
@@ -26,4 +27,12 @@ func OpenStore(t testing.TB, path string, opts storage.Options) *storage.Store {
 func TempStore(t testing.TB) *storage.Store {
 	t.Helper()
 	return OpenStore(t, filepath.Join(t.TempDir(), "test.db"), storage.Options{})
+}
+
+// SampleService is a billing.Service over the sample catalog
+// (billing.SampleCatalog), on a TempStore, with the real clock.
+func SampleService(t testing.TB) (*billing.Service, *storage.Store) {
+	t.Helper()
+	st := TempStore(t)
+	return billing.NewService(st, billing.Options{Rules: billing.Rules{Catalog: billing.SampleCatalog()}}), st
 }
