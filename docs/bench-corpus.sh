@@ -90,16 +90,23 @@ measure() {
   load=$(cut -d' ' -f1 /proc/loadavg)
   local pg0=0
   [ "$target" = peer ] && pg0=$(pg_cpu_seconds)
-  line=$("$BIN" simulate --corpus "$CORPUS" --count "$COUNT" --concurrency 32 --url "$url" 2>&1) || true
+  # The subshell's `times` prints its children's CPU: the generator's.
+  out=$( ("$BIN" simulate --corpus "$CORPUS" --count "$COUNT" --concurrency 32 --url "$url" 2>&1 || true; times) )
+  line=$(head -1 <<<"$out")
   echo "-- round $round, $target (load $load): $line"
-  echo "   server CPU over the run and its start: $(cpu_seconds "$pid") s$([ "$target" = peer ] && echo " node; PostgreSQL $(awk -v a="$(pg_cpu_seconds)" -v b="$pg0" 'BEGIN {printf "%.1f", a - b}') s more")"
+  echo "   CPU seconds: generator $(tail -1 <<<"$out" | awk '{gsub(/[ms]/, " "); printf "%.1f", $1 * 60 + $2 + $3 * 60 + $4}'), server $(cpu_seconds "$pid")$([ "$target" = peer ] && echo " (node) + $(awk -v a="$(pg_cpu_seconds)" -v b="$pg0" 'BEGIN {printf "%.1f", a - b}') (PostgreSQL)")"
   rate=$(sed -n 's/^sent [0-9]* in [0-9.]*s: \([0-9]*\) events\/s.*/\1/p' <<<"$line" | head -1)
-  case $line in *", 200×$COUNT"|*", 200×$COUNT,"*) ;; *) rate=; echo "   not every event was acknowledged: this run counts as failed" ;; esac
+  case $line in
+  *", 200×$COUNT" | *", 200×$COUNT,"*) ;;
+  *) rate= ; failed=$((failed + 1)); echo "   not every event was acknowledged: this run counts as failed" ;;
+  esac
   case $target in
   sink) kill -TERM "$pid"; wait "$pid" 2>/dev/null || true ;;
   serve)
     kill -TERM "$pid"; wait "$pid" || true
-    echo "   $("$BIN" verify --db "$work/serve.db" 2>&1)"
+    local verdict
+    verdict=$("$BIN" verify --db "$work/serve.db" 2>&1) || { verdict="verify FAILED: $verdict"; failed=$((failed + 1)); }
+    echo "   $verdict"
     ;;
   peer) peer_stop >"$work/peer.out"; sed 's/^/   /' "$work/peer.out" ;;
   esac
@@ -122,6 +129,7 @@ lat.sort()
 print(f"== disk: fdatasync of a 4 KiB write where serve's database is: p50 {statistics.median(lat)*1e3:.2f} ms, p90 {lat[89]*1e3:.2f} ms (100 in a row)")
 EOF
 
+failed=0
 set -- $targets
 n=$#
 echo "== corpus ingest: $COUNT events of $CORPUS at 32 connections, $ROUNDS rounds of: $targets (order rotating)"
@@ -164,3 +172,4 @@ for a, b, want in (("serve", "sink", 0.50), ("serve", "peer", 5.0)):
 loads = [float(l) for _, _, _, l in rows]
 print(f"   load average (1 min) at the runs' starts: {min(loads):.1f}–{max(loads):.1f}")
 EOF
+if [ "$failed" -gt 0 ]; then echo "== corpus ingest: $failed runs FAILED (above)"; exit 1; fi
