@@ -135,22 +135,13 @@ func (p *apiKeysPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (p *apiKeysPane) key(msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case p.naming:
-		switch {
-		case key.Matches(msg, p.km.Cancel):
+		name, closed, cmd := promptKey(&p.name, p.km, msg, "a key needs a name")
+		if closed {
 			p.naming = false
-			p.name.Blur()
-			return nil
-		case key.Matches(msg, p.km.Submit):
-			name := strings.TrimSpace(p.name.Value())
-			if name == "" {
-				return reportErr(fmt.Errorf("a key needs a name"))
+			if name != "" {
+				return createAPIKeyCmd(p.ctx, p.b, name)
 			}
-			p.naming = false
-			p.name.Blur()
-			return createAPIKeyCmd(p.ctx, p.b, name)
 		}
-		var cmd tea.Cmd
-		p.name, cmd = p.name.Update(msg)
 		return cmd
 	case p.confirming != "":
 		name := p.confirming

@@ -16,9 +16,16 @@ func TestAPIKeysPane(t *testing.T) {
 	}
 	d.expect("no keys yet")
 
-	// c opens the name input, which holds the keyboard: q types q.
+	// c opens the name input, which holds the keyboard: q types q. Enter
+	// without a name says so and leaves the input open; the name is trimmed.
 	d.press("c")
-	d.typeText("backend-q")
+	d.typeText("  ")
+	d.press("enter")
+	d.expect("a key needs a name")
+	if ks, _ := f.ListAPIKeys(); len(ks) != 0 {
+		t.Fatalf("a key without a name was created: %+v", ks)
+	}
+	d.typeText("backend-q ")
 	if d.quit {
 		t.Fatal("q in the name input quit the console")
 	}

@@ -220,29 +220,21 @@ func (p *attentionPane) openPrompt(kind string, it billing.AttentionItem, placeh
 }
 
 func (p *attentionPane) promptKey(msg tea.KeyMsg) tea.Cmd {
-	switch {
-	case key.Matches(msg, p.km.Cancel):
-		p.promptFor = ""
-		p.prompt.Blur()
-		return nil
-	case key.Matches(msg, p.km.Submit):
-		v := strings.TrimSpace(p.prompt.Value())
-		if v == "" {
-			return reportErr(fmt.Errorf("type a value, or esc to cancel"))
-		}
-		kind, it, b := p.promptFor, p.promptItem, p.b
-		p.promptFor = ""
-		p.prompt.Blur()
-		if kind == "assign" {
-			return p.act(fmt.Sprintf("Assigned %s to %s; applying it now", v, it.ID),
-				func(ctx context.Context) error { return b.AssignType(ctx, it.ID, v) })
-		}
-		return p.act(fmt.Sprintf("Linked %s to %s", it.ID, v),
-			func(ctx context.Context) error { return b.LinkUser(ctx, it.ID, v) })
+	v, closed, cmd := promptKey(&p.prompt, p.km, msg, "type a value, or esc to cancel")
+	if !closed {
+		return cmd
 	}
-	var cmd tea.Cmd
-	p.prompt, cmd = p.prompt.Update(msg)
-	return cmd
+	kind, it, b := p.promptFor, p.promptItem, p.b
+	p.promptFor = ""
+	switch {
+	case v == "":
+		return nil
+	case kind == "assign":
+		return p.act(fmt.Sprintf("Assigned %s to %s; applying it now", v, it.ID),
+			func(ctx context.Context) error { return b.AssignType(ctx, it.ID, v) })
+	}
+	return p.act(fmt.Sprintf("Linked %s to %s", it.ID, v),
+		func(ctx context.Context) error { return b.LinkUser(ctx, it.ID, v) })
 }
 
 func (p *attentionPane) View() string {

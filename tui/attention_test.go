@@ -95,6 +95,9 @@ func TestAttentionFixes(t *testing.T) {
 	// leaves it without doing anything.
 	d.press("a")
 	d.expect("assign cs_unres as")
+	d.press("enter") // nothing typed: refused, the prompt stays
+	d.expect("type a value, or esc to cancel")
+	d.expect("assign cs_unres as")
 	d.typeText("q")
 	if d.quit {
 		t.Fatal("q in the prompt quit the console")
