@@ -23,11 +23,9 @@ type attentionPane struct {
 	ctx context.Context
 	b   Backend
 
-	rows    []billing.AttentionItem
-	list    list
-	gen     int
-	loading bool
-	stale   bool
+	rows []billing.AttentionItem
+	list list
+	refresh
 	// ticks counts refresh ticks: what is wrong with the process (a backup,
 	// the disk) can clear with no activity, so the list reloads every
 	// attentionEvery ticks anyway.
@@ -84,9 +82,7 @@ func (p *attentionPane) SetSize(w, h int) {
 func (p *attentionPane) Capturing() bool { return p.promptFor != "" }
 
 func (p *attentionPane) load() tea.Cmd {
-	p.gen++
-	p.loading, p.stale = true, false
-	b, gen := p.b, p.gen
+	b, gen := p.b, p.begin()
 	return func() tea.Msg {
 		rows, err := b.Attention()
 		return attentionLoadedMsg{gen, rows, err}
@@ -132,10 +128,9 @@ func (p *attentionPane) fixLabel(it billing.AttentionItem) string {
 func (p *attentionPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case attentionLoadedMsg:
-		if msg.gen != p.gen {
+		if !p.fresh(msg.gen) {
 			return p, nil
 		}
-		p.loading = false
 		return p, take(&p.list, &p.rows, msg.rows, msg.err)
 	case attentionDoneMsg:
 		if msg.err != nil {

@@ -19,13 +19,11 @@ type detailPane struct {
 	*common
 	b Backend
 
-	id      string
-	d       billing.UserDetail
-	loaded  bool
-	err     error
-	gen     int
-	loading bool
-	stale   bool
+	id     string
+	d      billing.UserDetail
+	loaded bool
+	err    error
+	refresh
 
 	scroll scroller
 	width  int
@@ -40,9 +38,7 @@ func (p *detailPane) Title() string { return "User " + p.id }
 func (p *detailPane) Init() tea.Cmd { return p.load() }
 
 func (p *detailPane) load() tea.Cmd {
-	p.gen++
-	p.loading, p.stale = true, false
-	return loadDetailCmd(p.b, p.gen, p.id)
+	return loadDetailCmd(p.b, p.begin(), p.id)
 }
 
 func (p *detailPane) SetSize(w, h int) {
@@ -57,10 +53,9 @@ func (p *detailPane) SetSize(w, h int) {
 func (p *detailPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case detailLoadedMsg:
-		if msg.gen != p.gen || msg.id != p.id {
+		if msg.id != p.id || !p.fresh(msg.gen) {
 			return p, nil
 		}
-		p.loading = false
 		if msg.err != nil {
 			p.err = msg.err
 			p.build()
@@ -85,7 +80,7 @@ func (p *detailPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			p.stale = true
 		}
 	case tickMsg:
-		if p.stale && !p.loading {
+		if p.due() {
 			return p, p.load()
 		}
 	case tea.KeyMsg:

@@ -196,11 +196,10 @@ type pager[C comparable, R any] struct {
 	at    C   // cursor of the page shown (zero: first)
 	stack []C // cursors of the pages before it
 	limit int
-	gen   int
-	// loading is set while a read is out; stale asks for a reload of the
-	// page at the next tick because activity arrived; pending asks for one
-	// now (the page size or the filter changed).
-	loading, stale, pending bool
+	// stale (activity arrived) asks for a reload of the page at the next
+	// tick; pending asks for one now (the page size or the filter changed).
+	refresh
+	pending bool
 
 	// next is the cursor of the page after the one that ends with last.
 	next func(last R) C
@@ -211,6 +210,35 @@ type pager[C comparable, R any] struct {
 	// read asks for limit rows from cursor at, answered with gen.
 	read func(gen int, at C, limit int) tea.Cmd
 }
+
+// refresh is the bookkeeping of a pane that reads the same thing again and
+// again, one read at a time: gen tells the answer to the latest read from
+// an older one's, loading is set while a read is out, and stale asks for
+// another read once none is.
+type refresh struct {
+	gen            int
+	loading, stale bool
+}
+
+// begin starts a read and returns its generation, for the answer to carry.
+func (r *refresh) begin() int {
+	r.gen++
+	r.loading, r.stale = true, false
+	return r.gen
+}
+
+// fresh takes the answer to read gen; it reports false for an answer to an
+// older read, which the pane drops.
+func (r *refresh) fresh(gen int) bool {
+	if gen != r.gen {
+		return false
+	}
+	r.loading = false
+	return true
+}
+
+// due reports whether the pane is stale and no read is out.
+func (r *refresh) due() bool { return r.stale && !r.loading }
 
 // pageSizeFor is how many rows fit in a paged pane: its height less the
 // title, column header and footer lines.
@@ -230,18 +258,16 @@ func (p *pager[C, R]) setSize(w, h int) {
 // load asks for the page; one row more than fits tells whether there is a
 // next page.
 func (p *pager[C, R]) load() tea.Cmd {
-	p.gen++
-	p.loading, p.stale, p.pending = true, false, false
-	return p.read(p.gen, p.at, p.limit+1)
+	p.pending = false
+	return p.read(p.begin(), p.at, p.limit+1)
 }
 
 // loaded takes a page read (an answer to an older ask is dropped) and
 // reports a failed one.
 func (p *pager[C, R]) loaded(gen int, rows []R, err error) tea.Cmd {
-	if gen != p.gen {
+	if !p.fresh(gen) {
 		return nil
 	}
-	p.loading = false
 	if err != nil {
 		return p.readFailed(err)
 	}
@@ -275,7 +301,7 @@ func (p *pager[C, R]) restart() {
 
 // tick reloads a stale page.
 func (p *pager[C, R]) tick() tea.Cmd {
-	if p.stale && !p.loading {
+	if p.due() {
 		return p.load()
 	}
 	return nil

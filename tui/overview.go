@@ -40,13 +40,11 @@ type overviewPane struct {
 	*common
 	b Backend
 
-	in      billing.Insight
-	loaded  bool
-	err     error
-	gen     int
-	loading bool
-	// dirty: something applied while a read was on its way; read again.
-	dirty bool
+	in     billing.Insight
+	loaded bool
+	err    error
+	// stale: something applied while a read was on its way; read again.
+	refresh
 
 	recent []liveRow
 
@@ -65,12 +63,10 @@ func (p *overviewPane) SetSize(w, h int) { p.width, p.height = w, h }
 // on its way (then it reads again when that one is back).
 func (p *overviewPane) load() tea.Cmd {
 	if p.loading {
-		p.dirty = true
+		p.stale = true
 		return nil
 	}
-	p.loading, p.dirty = true, false
-	p.gen++
-	gen, b, now := p.gen, p.b, p.now()
+	gen, b, now := p.begin(), p.b, p.now()
 	return func() tea.Msg {
 		in, err := b.Insight(now.AddDate(0, 0, -(overviewDays-1)), now)
 		return insightLoadedMsg{gen: gen, in: in, err: err}
@@ -80,17 +76,16 @@ func (p *overviewPane) load() tea.Cmd {
 func (p *overviewPane) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case insightLoadedMsg:
-		if msg.gen != p.gen {
+		if !p.fresh(msg.gen) {
 			return p, nil
 		}
-		p.loading = false
 		if msg.err != nil {
 			p.err = msg.err
 		} else {
 			p.in, p.loaded, p.err = msg.in, true, nil
 			p.in.Summarize()
 		}
-		if p.dirty {
+		if p.due() {
 			return p, p.load()
 		}
 	case eventsLoadedMsg:
