@@ -13,12 +13,19 @@
 #
 #   bash docs/bench-corpus.sh             # 3 rounds of 20,000 events each
 #   ROUNDS=5 COUNT=30000 CORPUS=DIR bash docs/bench-corpus.sh
+#   BASELINE=path/to/older/creditdesk bash docs/bench-corpus.sh   # adds it
+#                                      # as "base" to each round, serve ÷ base
 #
 # docs/bench.sh (make bench) runs it. Loopback only; every run is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-./bin/creditdesk}
 [ -x "$BIN" ] || go build -o "$BIN" .
+BIN=$(realpath "$BIN")
+if [ -n "${BASELINE:-}" ]; then
+  [ -x "$BASELINE" ] || { echo "BASELINE=$BASELINE is not an executable creditdesk"; exit 2; }
+  BASELINE=$(realpath "$BASELINE")
+fi
 ROUNDS=${ROUNDS:-3}
 COUNT=${COUNT:-20000}
 CORPUS=${CORPUS:-../shared/fixtures/stripe-events-2020}
@@ -35,12 +42,12 @@ export STRIPE_WEBHOOK_SECRET=whsec_bench_corpus_$(date +%s)
 export STRIPE_SECRET_KEY=
 go build -o "$work/benchsink" ./internal/benchsink
 
-targets="sink serve"
+targets="sink serve${BASELINE:+ base}"
 peer_check
 if [ -n "$PEER_MISSING" ]; then
   echo "== stripe-sync-engine: skipped, this machine lacks: $PEER_MISSING"
 elif peer_setup "$work"; then
-  targets="sink serve peer"
+  targets="$targets peer"
 else
   echo "== stripe-sync-engine: skipped, it could not be set up (above)"
 fi
@@ -74,9 +81,11 @@ measure() {
     url="http://127.0.0.1:$port/api/stripe/webhook"
     wait_healthy "http://127.0.0.1:$port/healthz" "$pid" || { echo "benchsink did not start"; return 1; }
     ;;
-  serve)
+  serve | base)
+    local bin=$BIN
+    [ "$target" = base ] && bin=$BASELINE
     rm -f "$work/serve.db"
-    (cd "$work" && exec "$OLDPWD/$BIN" serve --db "$work/serve.db" --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1) &
+    (cd "$work" && exec "$bin" serve --db "$work/serve.db" --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1) &
     pid=$!
     url="http://127.0.0.1:$port/api/stripe/webhook"
     wait_healthy "http://127.0.0.1:$port/healthz" "$pid" || { echo "serve did not start:"; tail -3 "$work/serve.log"; return 1; }
@@ -102,10 +111,10 @@ measure() {
   esac
   case $target in
   sink) kill -TERM "$pid"; wait "$pid" 2>/dev/null || true ;;
-  serve)
+  serve | base)
     kill -TERM "$pid"; wait "$pid" || true
     local verdict
-    verdict=$("$BIN" verify --db "$work/serve.db" 2>&1) || { verdict="verify FAILED: $verdict"; failed=$((failed + 1)); }
+    verdict=$("$([ "$target" = base ] && echo "$BASELINE" || echo "$BIN")" verify --db "$work/serve.db" 2>&1) || { verdict="verify FAILED: $verdict"; failed=$((failed + 1)); }
     echo "   $verdict"
     ;;
   peer) peer_stop >"$work/peer.out"; sed 's/^/   /' "$work/peer.out" ;;
@@ -147,14 +156,14 @@ import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 rate = {(t, int(r)): float(v) for t, r, v, _ in rows}
 rounds = sorted({int(r) for _, r, _, _ in rows})
-targets = [t for t in ("sink", "serve", "peer") if any(k[0] == t for k in rate)]
+targets = [t for t in ("sink", "serve", "base", "peer") if any(k[0] == t for k in rate)]
 def ratio(a, b, r):
     x, y = rate.get((a, r), 0), rate.get((b, r), 0)
     return x / y if x and y else None
 print("== corpus ingest, events/s per round (" + ", ".join(targets) + ") and ratios")
 for r in rounds:
     parts = [f"{t} {rate.get((t, r), 0):,.0f}" for t in targets]
-    for a, b in (("serve", "sink"), ("serve", "peer")):
+    for a, b in (("serve", "sink"), ("serve", "peer"), ("serve", "base")):
         if b in targets:
             q = ratio(a, b, r)
             parts.append(f"{a}÷{b} " + (f"{q:.2f}" if q else "n/a"))
@@ -163,12 +172,12 @@ for t in targets:
     v = [rate[(t, r)] for r in rounds if rate.get((t, r))]
     if v:
         print(f"   {t}: median {statistics.median(v):,.0f}, range {min(v):,.0f}–{max(v):,.0f} ({len(v)} runs)")
-for a, b, want in (("serve", "sink", 0.50), ("serve", "peer", 5.0)):
+for a, b, want in (("serve", "sink", 0.50), ("serve", "peer", 5.0), ("serve", "base", None)):
     if b in targets:
         q = [x for x in (ratio(a, b, r) for r in rounds) if x]
         if q:
-            met = sum(x >= want for x in q)
-            print(f"   {a}÷{b}: median {statistics.median(q):.2f}, range {min(q):.2f}–{max(q):.2f}; target ≥ {want:g}: met in {met} of {len(q)} rounds")
+            goal = f"; target ≥ {want:g}: met in {sum(x >= want for x in q)} of {len(q)} rounds" if want else ""
+            print(f"   {a}÷{b}: median {statistics.median(q):.2f}, range {min(q):.2f}–{max(q):.2f}{goal}")
 loads = [float(l) for _, _, _, l in rows]
 print(f"   load average (1 min) at the runs' starts: {min(loads):.1f}–{max(loads):.1f}")
 EOF
