@@ -21,6 +21,7 @@ func appWebhookConfig(h config.AppWebhooks, r billing.Rules) (billing.OutboxConf
 		eps = append(eps, appwebhook.Endpoint{ID: id, URL: e.URL, AllowPrivate: e.AllowPrivate})
 	}
 	out.LowCredits = h.LowCredits
+	out.KeepDelivered = time.Duration(h.KeepDeliveriesDays) * 24 * time.Hour // 0: billing.KeepDelivered
 	out.Features = r.Catalog.TierFeatures
 	return out, eps
 }

@@ -29,11 +29,15 @@ type AppWebhooks struct {
 	Endpoints []AppWebhook `toml:"app_webhooks"`
 	// LowCredits is the balance below which credits.low is sent (0: never).
 	LowCredits int64 `toml:"low_credits"`
+	// KeepDeliveriesDays is how many days a delivered message stays listed
+	// in Deliveries before it is removed (0: 7).
+	KeepDeliveriesDays int `toml:"keep_deliveries_days"`
 }
 
-// LoadAppWebhooks reads the [[app_webhooks]] tables and low_credits of the
-// catalog file at path (none: ""), then CREDITDESK_APP_WEBHOOK_URL (and
-// CREDITDESK_APP_WEBHOOK_ALLOW_PRIVATE=true) from getenv, and checks them.
+// LoadAppWebhooks reads the [[app_webhooks]] tables, low_credits and
+// keep_deliveries_days of the catalog file at path (none: ""), then
+// CREDITDESK_APP_WEBHOOK_URL (and CREDITDESK_APP_WEBHOOK_ALLOW_PRIVATE=true)
+// from getenv, and checks them.
 func LoadAppWebhooks(path string, getenv func(string) string) (AppWebhooks, error) {
 	var w AppWebhooks
 	if path != "" {
@@ -62,6 +66,9 @@ func LoadAppWebhooks(path string, getenv func(string) string) (AppWebhooks, erro
 	}
 	if w.LowCredits < 0 || w.LowCredits > billing.MaxCredits {
 		return w, fmt.Errorf("%s: low_credits must be a whole number from 0 to %s", where, billing.Credits(billing.MaxCredits))
+	}
+	if w.KeepDeliveriesDays < 0 || w.KeepDeliveriesDays > 3650 {
+		return w, fmt.Errorf("%s: keep_deliveries_days must be a whole number of days from 1 to 3650 (0 or absent: 7)", where)
 	}
 	seen := map[string]bool{}
 	for i, e := range w.Endpoints {

@@ -41,6 +41,8 @@ func TestAppWebhookConfigMistakes(t *testing.T) {
 		{"[[app_webhooks]]\nurl = \"ftp://app.example/hooks\"\n", "is not an http(s) URL"},
 		{"[[app_webhooks]]\nurl = \"https://me:pw@app.example/hooks\"\n", "must not carry a user or password"},
 		{"[[app_webhooks]]\nurl = \"https://app.example/a\"\n[[app_webhooks]]\nurl = \"https://app.example/a\"\n", "listed twice"},
+		{"keep_deliveries_days = -1\n", "keep_deliveries_days must be a whole number of days from 1 to 3650"},
+		{"keep_deliveries_days = \"a week\"\n", "keep_deliveries_days"},
 	} {
 		path := filepath.Join(t.TempDir(), "creditdesk.toml")
 		if err := os.WriteFile(path, []byte(c.toml), 0o600); err != nil {
@@ -49,6 +51,21 @@ func TestAppWebhookConfigMistakes(t *testing.T) {
 		_, err := LoadAppWebhooks(path, func(string) string { return "" })
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "pw@") {
 			t.Errorf("%q: error %v, want one naming %q (and no password)", c.toml, err, c.want)
+		}
+	}
+}
+
+// keep_deliveries_days, a top-level key, says how long delivered messages
+// stay listed; absent, the outbox's default (7) applies.
+func TestKeepDeliveriesDays(t *testing.T) {
+	for toml, want := range map[string]int{"keep_deliveries_days = 30\n[[app_webhooks]]\nurl = \"https://app.example/a\"\n": 30, "": 0} {
+		path := filepath.Join(t.TempDir(), "creditdesk.toml")
+		if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w, err := LoadAppWebhooks(path, func(string) string { return "" })
+		if err != nil || w.KeepDeliveriesDays != want {
+			t.Errorf("%q: %d %v, want %d", toml, w.KeepDeliveriesDays, err, want)
 		}
 	}
 }
