@@ -24,6 +24,7 @@ func (s *Service) Ingest(payload []byte, source string) (rec EventRecord, duplic
 			User: rec.User, State: rec.State, Reason: "redelivery, already stored"})
 		return rec, true, nil
 	}
+	s.fresh.put(rec.Seq, payload)
 	s.received.Add(1)
 	s.hub.publish(Activity{At: rec.ReceivedAt, Kind: ActivityEvent, Seq: rec.Seq, EventID: rec.ID, Type: rec.Type, State: rec.State})
 	s.Wake()

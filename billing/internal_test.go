@@ -72,3 +72,30 @@ func TestFaultBackoffDoublesToThirtySeconds(t *testing.T) {
 		t.Errorf("after 1000 faults: %v", got)
 	}
 }
+
+// The bodies handed from the receiver to the processor are bounded, taken
+// once, and a body put after the processor already read its event from the
+// store is dropped at the next batch instead of staying forever.
+func TestFreshBodiesAreBoundedAndNeverLinger(t *testing.T) {
+	var f fresh
+	f.put(1, []byte("one"))
+	f.put(2, []byte("two"))
+	evs := []Event{{EventRecord: EventRecord{Seq: 1}}, {EventRecord: EventRecord{Seq: 3}}}
+	if missing := f.take(evs); len(missing) != 1 || missing[0] != 3 || string(evs[0].Payload) != "one" {
+		t.Fatalf("take: missing %v, payload %q", missing, evs[0].Payload)
+	}
+	f.put(3, []byte("three")) // put late: the processor read #3 from the store
+	f.forgetThrough(3)
+	if n := f.len(); n != 0 {
+		t.Fatalf("%d bodies left after the processor passed them", n)
+	}
+	big := make([]byte, freshLimit/2+1)
+	f.put(10, big)
+	f.put(11, big) // does not fit
+	if missing := f.take([]Event{{EventRecord: EventRecord{Seq: 11}}}); len(missing) != 1 {
+		t.Fatal("a body over the limit was kept")
+	}
+	if missing := f.take([]Event{{EventRecord: EventRecord{Seq: 10}}}); len(missing) != 0 || f.size != 0 {
+		t.Fatalf("size %d after taking everything", f.size)
+	}
+}

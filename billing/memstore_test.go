@@ -1,6 +1,7 @@
 package billing_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,16 +100,28 @@ var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c
 
 func (m *memStore) IngestsIdle() <-chan struct{} { return closed }
 
-func (m *memStore) Pending(after uint64, limit int, due func(EventRecord) bool) ([]Event, error) {
+func (m *memStore) Pending(after uint64, limit int, due func(EventRecord) bool) ([]EventRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Event
+	var out []EventRecord
 	for _, ev := range m.st.events[min(after, uint64(len(m.st.events))):] {
 		if len(out) == limit {
 			break
 		}
 		if ev.State.Pending() && (due == nil || due(ev.EventRecord)) {
-			out = append(out, ev)
+			out = append(out, ev.EventRecord)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) Payloads(seqs []uint64) ([][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([][]byte, len(seqs))
+	for i, seq := range seqs {
+		if seq >= 1 && seq <= uint64(len(m.st.events)) {
+			out[i] = bytes.Clone(m.st.events[seq-1].Payload)
 		}
 	}
 	return out, nil

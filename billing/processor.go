@@ -241,7 +241,7 @@ type batchResult struct {
 func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (batchResult, error) {
 	var res batchResult
 	now := s.now()
-	evs, err := s.store.Pending(after, s.batch, func(r EventRecord) bool {
+	recs, err := s.store.Pending(after, s.batch, func(r EventRecord) bool {
 		switch which {
 		case pickReceived:
 			return r.State == StateReceived
@@ -256,15 +256,24 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 		}
 		return false
 	})
-	if err != nil || len(evs) == 0 {
+	if err != nil || len(recs) == 0 {
 		return res, err
 	}
-	res.lastSeq = evs[len(evs)-1].Seq
-	res.processed = len(evs)
-	// Payloads are decoded here, before the commit, not under its lock.
+	res.lastSeq = recs[len(recs)-1].Seq
+	res.processed = len(recs)
+	evs, err := s.payloads(recs, which != pickSweep)
+	if err != nil {
+		return batchResult{}, err
+	}
+	// Payloads are decoded here, before the commit, not under its lock,
+	// and only for the types the rules use.
 	objs := make([]decoded, len(evs))
 	for i, ev := range evs {
-		objs[i].obj, objs[i].err = DataObject(ev.Payload)
+		if Uses(ev.Type) {
+			objs[i].obj, objs[i].err = DataObject(ev.Payload)
+		} else {
+			objs[i].unused = true
+		}
 	}
 	// The batch joins the store's group commit: one transaction and one
 	// fsync with the webhooks being acknowledged meanwhile, and no second
@@ -344,10 +353,41 @@ func (s *Service) publishOutcomes(acts []Activity) (applied, waiting int) {
 	return applied, waiting
 }
 
-// decoded is an event's data.object as DataObject read it, or why not.
+// decoded is an event's data.object as DataObject read it, or why not;
+// unused when the rules do not use the event's type (not decoded).
 type decoded struct {
-	obj Obj
-	err error
+	obj    Obj
+	err    error
+	unused bool
+}
+
+// payloads joins each record with its body: the one the receiver has just
+// handed over (fresh) or else the one stored. inOrder says the batch took
+// every received event up to its last (not a sweep), so bodies left in
+// fresh at or below it are stale and dropped.
+func (s *Service) payloads(recs []EventRecord, inOrder bool) ([]Event, error) {
+	evs := make([]Event, len(recs))
+	for i, r := range recs {
+		evs[i].EventRecord = r
+	}
+	missing := s.fresh.take(evs)
+	if inOrder {
+		s.fresh.forgetThrough(recs[len(recs)-1].Seq)
+	}
+	if len(missing) == 0 {
+		return evs, nil
+	}
+	bodies, err := s.store.Payloads(missing)
+	if err != nil {
+		return nil, err
+	}
+	for i, j := 0, 0; i < len(evs) && j < len(missing); i++ {
+		if evs[i].Seq == missing[j] {
+			evs[i].Payload = bodies[j]
+			j++
+		}
+	}
+	return evs, nil
 }
 
 type fetchReq struct {
@@ -380,8 +420,8 @@ func (s *Service) applyOne(tx Tx, ev Event, obj decoded, now time.Time) (Activit
 	rec.Attempts++
 	setEvent(tx, ev.ID)
 	defer setEvent(tx, "")
-	d, derr := Decision{}, obj.err
-	if derr == nil {
+	d, derr := notUsed, obj.err
+	if derr == nil && !obj.unused {
 		d, derr = s.rules.DecideObject(ev, obj.obj, tx, now)
 	}
 	if derr == nil && d.State == StateWaiting && d.NeedLineItems == "" && !d.Retry &&

@@ -120,8 +120,12 @@ func waiting(reason string) Decision { return Decision{State: StateWaiting, Reas
 
 // Decide applies the billing rules to one event. It reads st and returns
 // what to write; it never writes, and an error means the event is malformed
-// for its type (the event is marked failed).
+// for its type (the event is marked failed). An event of a type the rules
+// do not use is ignored without its payload being decoded.
 func (r Rules) Decide(ev Event, st State, now time.Time) (Decision, error) {
+	if !Uses(ev.Type) {
+		return notUsed, nil
+	}
 	obj, err := DataObject(ev.Payload)
 	if err != nil {
 		return Decision{}, err
@@ -133,49 +137,91 @@ func (r Rules) Decide(ev Event, st State, now time.Time) (Decision, error) {
 // (DataObject): the processor reads payloads before it joins a commit, so
 // the decoding is not done while the store's write lock is held.
 func (r Rules) DecideObject(ev Event, obj Obj, st State, now time.Time) (Decision, error) {
-	switch ev.Type {
-	case "checkout.session.completed", "checkout.session.async_payment_succeeded":
-		return r.checkoutCompleted(ev, obj, st)
-	case "checkout.session.async_payment_failed":
-		return r.checkoutClosed(ev, obj, st, "failed", "async payment failed")
-	case "checkout.session.expired":
-		return r.checkoutClosed(ev, obj, st, "abandoned", "checkout expired")
-	case "invoice.paid", "invoice.payment_succeeded":
-		return r.invoicePaid(ev, obj, st, now)
-	case "invoice.payment_failed":
-		return r.invoiceFailed(ev, obj, st)
-	case "customer.subscription.created", "customer.subscription.updated",
-		"customer.subscription.deleted", "customer.subscription.paused", "customer.subscription.resumed":
-		return r.subscriptionChanged(ev, obj, st, now)
-	case "charge.refunded":
-		return r.chargeRefunded(ev, obj, st, now)
-	case "charge.dispute.created":
-		return r.disputeCreated(ev, obj, st)
-	case "charge.dispute.closed":
-		return r.disputeClosed(ev, obj, st, now)
-	case "customer.created", "customer.updated":
-		return r.customerChanged(obj, st)
-	case "customer.deleted":
-		d := Decision{State: StateApplied, Reason: "customer deleted in Stripe", User: st.CustomerUser(obj.Str("id"))}
-		return d, nil
-	case "payment_intent.succeeded":
-		return r.paymentCaptured(ev, obj, st)
-	case "payment_intent.amount_capturable_updated":
-		return r.paymentAuthorized(ev, obj, st)
-	case "payment_intent.canceled":
-		return r.paymentCanceled(ev, obj, st)
-	case "payment_intent.payment_failed":
-		return Decision{State: StateApplied, Reason: "payment failed: " + paymentError(obj),
-			User: r.userOf(obj, st)}, nil
-	case "product.created", "product.updated", "product.deleted":
-		return cacheProduct(ev, obj), nil
-	case "price.created", "price.updated", "price.deleted":
-		return cachePrice(ev, obj), nil
+	if rule, ok := eventRules[ev.Type]; ok {
+		return rule(r, ev, obj, st, now)
 	}
 	if strings.HasPrefix(ev.Type, "coupon.") {
 		return Decision{State: StateApplied, Reason: "coupon " + obj.Str("id") + " " + strings.TrimPrefix(ev.Type, "coupon.")}, nil
 	}
-	return ignored("not used by creditdesk"), nil
+	return notUsed, nil
+}
+
+// Uses reports whether the rules read events of this type (eventRules, and
+// coupon.*). Every other type is ignored as "not used by creditdesk", and
+// the processor does not decode its payload.
+func Uses(eventType string) bool {
+	_, ok := eventRules[eventType]
+	return ok || strings.HasPrefix(eventType, "coupon.")
+}
+
+var notUsed = ignored("not used by creditdesk")
+
+// rule decides one event type.
+type rule func(r Rules, ev Event, obj Obj, st State, now time.Time) (Decision, error)
+
+// eventRules is the rule for each event type creditdesk applies.
+var eventRules = map[string]rule{
+	"checkout.session.completed":               checkoutCompleted,
+	"checkout.session.async_payment_succeeded": checkoutCompleted,
+	"checkout.session.async_payment_failed": func(r Rules, ev Event, obj Obj, st State, _ time.Time) (Decision, error) {
+		return r.checkoutClosed(ev, obj, st, "failed", "async payment failed")
+	},
+	"checkout.session.expired": func(r Rules, ev Event, obj Obj, st State, _ time.Time) (Decision, error) {
+		return r.checkoutClosed(ev, obj, st, "abandoned", "checkout expired")
+	},
+	"invoice.paid":                             Rules.invoicePaid,
+	"invoice.payment_succeeded":                Rules.invoicePaid,
+	"invoice.payment_failed":                   withoutNow(Rules.invoiceFailed),
+	"customer.subscription.created":            Rules.subscriptionChanged,
+	"customer.subscription.updated":            Rules.subscriptionChanged,
+	"customer.subscription.deleted":            Rules.subscriptionChanged,
+	"customer.subscription.paused":             Rules.subscriptionChanged,
+	"customer.subscription.resumed":            Rules.subscriptionChanged,
+	"charge.refunded":                          Rules.chargeRefunded,
+	"charge.dispute.created":                   withoutNow(Rules.disputeCreated),
+	"charge.dispute.closed":                    Rules.disputeClosed,
+	"customer.created":                         customerChanged,
+	"customer.updated":                         customerChanged,
+	"customer.deleted":                         customerDeleted,
+	"payment_intent.succeeded":                 withoutNow(Rules.paymentCaptured),
+	"payment_intent.amount_capturable_updated": withoutNow(Rules.paymentAuthorized),
+	"payment_intent.canceled":                  withoutNow(Rules.paymentCanceled),
+	"payment_intent.payment_failed":            paymentFailed,
+	"product.created":                          cachedProduct,
+	"product.updated":                          cachedProduct,
+	"product.deleted":                          cachedProduct,
+	"price.created":                            cachedPrice,
+	"price.updated":                            cachedPrice,
+	"price.deleted":                            cachedPrice,
+}
+
+// withoutNow is a rule that does not read the clock.
+func withoutNow(f func(Rules, Event, Obj, State) (Decision, error)) rule {
+	return func(r Rules, ev Event, obj Obj, st State, _ time.Time) (Decision, error) { return f(r, ev, obj, st) }
+}
+
+func checkoutCompleted(r Rules, ev Event, obj Obj, st State, _ time.Time) (Decision, error) {
+	return r.checkoutCompleted(ev, obj, st)
+}
+
+func customerChanged(r Rules, _ Event, obj Obj, st State, _ time.Time) (Decision, error) {
+	return r.customerChanged(obj, st)
+}
+
+func customerDeleted(_ Rules, _ Event, obj Obj, st State, _ time.Time) (Decision, error) {
+	return Decision{State: StateApplied, Reason: "customer deleted in Stripe", User: st.CustomerUser(obj.Str("id"))}, nil
+}
+
+func paymentFailed(r Rules, _ Event, obj Obj, st State, _ time.Time) (Decision, error) {
+	return Decision{State: StateApplied, Reason: "payment failed: " + paymentError(obj), User: r.userOf(obj, st)}, nil
+}
+
+func cachedProduct(_ Rules, ev Event, obj Obj, _ State, _ time.Time) (Decision, error) {
+	return cacheProduct(ev, obj), nil
+}
+
+func cachedPrice(_ Rules, ev Event, obj Obj, _ State, _ time.Time) (Decision, error) {
+	return cachePrice(ev, obj), nil
 }
 
 // userOf finds the user an object belongs to: metadata.user_id,

@@ -72,6 +72,7 @@ type Service struct {
 	hub     hub
 
 	wake    chan struct{}
+	fresh   fresh // bodies just ingested, until the processor takes them
 	running atomic.Bool
 	// retryAll asks the processor to retry every waiting event now (after
 	// an operator action supplied a missing piece).

@@ -27,9 +27,14 @@ type Store interface {
 	// IngestsIdle returns a channel closed once no Ingest call waits for
 	// its commit (closed already when none does).
 	IngestsIdle() <-chan struct{}
-	// Pending returns up to limit events still to apply, with sequence
-	// above after, for which due (nil: all) is true, in arrival order.
-	Pending(after uint64, limit int, due func(EventRecord) bool) ([]Event, error)
+	// Pending returns the records of up to limit events still to apply,
+	// with sequence above after, for which due (nil: all) is true, in
+	// arrival order. It reads no payload.
+	Pending(after uint64, limit int, due func(EventRecord) bool) ([]EventRecord, error)
+	// Payloads returns the bodies stored for the events with these
+	// sequences, in the same order (nil for one that has none), in memory
+	// of their own.
+	Payloads(seqs []uint64) ([][]byte, error)
 	// ProbeWrite commits one small write, to find out whether writes work.
 	ProbeWrite(now time.Time) error
 

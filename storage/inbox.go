@@ -129,24 +129,35 @@ func ingestTx(tx *bolt.Tx, ev billing.Event, stored []byte) (billing.EventRecord
 // Pending returns up to limit events in state received or waiting, with
 // arrival sequence above after, for which due (nil: all) is true, in arrival
 // order, with payloads.
-func (s *Store) Pending(after uint64, limit int, due func(billing.EventRecord) bool) ([]billing.Event, error) {
-	var out []billing.Event
+func (s *Store) Pending(after uint64, limit int, due func(billing.EventRecord) bool) ([]billing.EventRecord, error) {
+	var out []billing.EventRecord
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(pendingBucket).Cursor()
 		events := tx.Bucket(eventsBucket)
 		for k, _ := c.Seek(itob(after + 1)); k != nil && len(out) < limit; k, _ = c.Next() {
-			var ev billing.Event
-			var err error
-			if ev.EventRecord, _, err = getEvent(events, k); err != nil {
+			rec, _, err := getEvent(events, k)
+			if err != nil {
 				return err
 			}
-			if due != nil && !due(ev.EventRecord) {
-				continue
+			if due == nil || due(rec) {
+				out = append(out, rec)
 			}
-			if ev.Payload, err = payload(tx, k); err != nil {
-				return fmt.Errorf("event %s: %w", ev.ID, err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Payloads returns the bodies stored for the events with these sequences,
+// in order (nil for one that has none).
+func (s *Store) Payloads(seqs []uint64) ([][]byte, error) {
+	out := make([][]byte, len(seqs))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, seq := range seqs {
+			var err error
+			if out[i], err = payload(tx, itob(seq)); err != nil {
+				return fmt.Errorf("event #%d: %w", seq, err)
 			}
-			out = append(out, ev)
 		}
 		return nil
 	})

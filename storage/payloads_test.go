@@ -77,9 +77,17 @@ func TestPayloadsAreStoredCompressedAndReadBackExactly(t *testing.T) {
 	if err != nil || len(pending) != len(bodies) {
 		t.Fatalf("pending: %d events, %v", len(pending), err)
 	}
-	for _, ev := range pending {
-		if !bytes.Equal(ev.Payload, bodies[ev.ID]) {
-			t.Fatalf("%s: pending payload differs from the body stored", ev.ID)
+	seqs := make([]uint64, len(pending))
+	for i, rec := range pending {
+		seqs[i] = rec.Seq
+	}
+	got, err := s.Payloads(seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rec := range pending {
+		if !bytes.Equal(got[i], bodies[rec.ID]) {
+			t.Fatalf("%s: pending payload differs from the body stored", rec.ID)
 		}
 	}
 	if err := s.Close(); err != nil {
