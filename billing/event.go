@@ -8,9 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
+
+// unsafeString is b as a string without a copy, for reading only while b
+// is not changed; nothing read through it may be kept without a copy.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // Envelope is the part of a Stripe event every API version agrees on.
 type Envelope struct {
@@ -30,33 +35,43 @@ var ErrMalformed = errors.New("malformed event")
 // store on every redelivery.
 const MaxEventID = 255
 
-// envelopePaths are the fields ParseEnvelope reads, in Envelope's order.
-var envelopePaths = []string{"id", "object", "type", "created", "api_version", "livemode"}
+// envelopeFields are the fields ParseEnvelope reads, in Envelope's order.
+var envelopeFields = []string{"id", "object", "type", "created", "api_version", "livemode"}
 
 // ParseEnvelope reads the event header from a raw body: it checks that the
-// body is JSON and reads those six fields in place (gjson), without
-// decoding data.object, which the processor reads once, later. It does not
-// look at the API version: events of any version are accepted and read
-// field by field.
+// body is JSON and reads those six fields in place (gjson, one pass over
+// the top level, values skipped), without decoding data.object, which the
+// processor reads once, later. It does not look at the API version: events
+// of any version are accepted and read field by field. The strings it
+// returns are its own (payload may be reused).
 func ParseEnvelope(payload []byte) (Envelope, error) {
 	var env Envelope
 	if !gjson.ValidBytes(payload) {
 		return env, fmt.Errorf("%w: not JSON", ErrMalformed)
 	}
-	if !gjson.ParseBytes(payload).IsObject() {
+	if i := strings.IndexFunc(unsafeString(payload), func(r rune) bool { return r != ' ' && r != '\t' && r != '\n' && r != '\r' }); i < 0 || payload[i] != '{' {
 		return env, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
-	f := gjson.GetManyBytes(payload, envelopePaths...)
+	var f [6]gjson.Result
+	var seen [6]bool
+	gjson.Parse(unsafeString(payload)).ForEach(func(k, v gjson.Result) bool {
+		for i, name := range envelopeFields {
+			if !seen[i] && k.Str == name {
+				f[i], seen[i] = v, true // the first of a repeated key, as gjson.Get reads it
+			}
+		}
+		return true
+	})
 	for i, p := range []*string{&env.ID, &env.Object, &env.Type, nil, &env.APIVersion} {
 		if p == nil {
 			continue
 		}
 		switch f[i].Type {
 		case gjson.String:
-			*p = f[i].Str
+			*p = strings.Clone(f[i].Str)
 		case gjson.Null:
 		default:
-			return env, fmt.Errorf("%w: %s is not a string", ErrMalformed, envelopePaths[i])
+			return env, fmt.Errorf("%w: %s is not a string", ErrMalformed, envelopeFields[i])
 		}
 	}
 	switch c := f[3]; c.Type {
