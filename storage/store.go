@@ -31,6 +31,8 @@ type Store struct {
 	obs   Observer
 	fault func() error // Options.CommitFault
 
+	release mapRelease
+
 	// inflight counts Ingest calls waiting for their commit.
 	inflight inflight
 	shared   sharedCommit // API writes committed together (apikeys.go)
@@ -373,6 +375,7 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 			return s.fault()
 		}
 	}
+	defer s.afterWrite()
 	if s.obs == nil {
 		return guard(s.path, func() error { return s.db.Update(fn) })
 	}
