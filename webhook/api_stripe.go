@@ -29,7 +29,7 @@ type checkoutRequest struct {
 func (req checkoutRequest) check() *apiError {
 	switch {
 	case !billing.ValidID(req.UserID):
-		return invalid("userId is required: the id of the user in your app")
+		return noUserID()
 	case req.PriceID == "" && req.Type == "":
 		return invalid("one of priceId or type is required")
 	case len(req.PriceID) > billing.MaxIDLength || len(req.Type) > billing.MaxIDLength:
@@ -37,9 +37,9 @@ func (req checkoutRequest) check() *apiError {
 	case req.Mode != "" && req.Mode != "payment" && req.Mode != "subscription":
 		return invalid(`mode must be "payment" or "subscription"`)
 	case !validReturnURL(req.SuccessURL):
-		return invalid("successUrl must be an absolute http(s) URL")
+		return badReturnURL("successUrl")
 	case !validReturnURL(req.CancelURL):
-		return invalid("cancelUrl must be an absolute http(s) URL")
+		return badReturnURL("cancelUrl")
 	}
 	return nil
 }
@@ -54,11 +54,19 @@ type portalRequest struct {
 func (req portalRequest) check() *apiError {
 	switch {
 	case !billing.ValidID(req.UserID):
-		return invalid("userId is required: the id of the user in your app")
+		return noUserID()
 	case !validReturnURL(req.ReturnURL):
-		return invalid("returnUrl must be an absolute http(s) URL")
+		return badReturnURL("returnUrl")
 	}
 	return nil
+}
+
+// noUserID and badReturnURL are what the checkout and portal bodies say
+// alike about their userId and their return URLs.
+func noUserID() *apiError { return invalid("userId is required: the id of the user in your app") }
+
+func badReturnURL(field string) *apiError {
+	return invalid(field + " must be an absolute http(s) URL")
 }
 
 // validReturnURL accepts "" (the default) or an absolute http(s) URL.

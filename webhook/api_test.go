@@ -528,18 +528,20 @@ func TestAPICheckoutAndPortal(t *testing.T) {
 		t.Fatalf("portal: %d %s", a.status, a.raw)
 	}
 
-	for _, tt := range []struct{ name, path, body, code string }{
-		{"no user", "/api/stripe/checkout", `{"type":"pro"}`, "invalid_request"},
-		{"no price or type", "/api/stripe/checkout", `{"userId":"u1"}`, "invalid_request"},
-		{"bad mode", "/api/stripe/checkout", `{"userId":"u1","type":"pro","mode":"setup"}`, "invalid_request"},
-		{"relative url", "/api/stripe/checkout", `{"userId":"u1","type":"pro","successUrl":"/ok"}`, "invalid_request"},
-		{"javascript url", "/api/stripe/checkout", `{"userId":"u1","type":"pro","cancelUrl":"javascript:alert(1)"}`, "invalid_request"},
-		{"unknown field", "/api/stripe/checkout", `{"userId":"u1","type":"pro","quantity":2}`, "unknown_field"},
-		{"portal no user", "/api/stripe/portal", `{}`, "invalid_request"},
-		{"portal unknown field", "/api/stripe/portal", `{"userId":"u1","customer":"cus_1"}`, "unknown_field"},
+	// Each refusal names the field that is wrong, as the app sent it.
+	for _, tt := range []struct{ name, path, body, code, says string }{
+		{"no user", "/api/stripe/checkout", `{"type":"pro"}`, "invalid_request", "userId is required"},
+		{"no price or type", "/api/stripe/checkout", `{"userId":"u1"}`, "invalid_request", "priceId or type"},
+		{"bad mode", "/api/stripe/checkout", `{"userId":"u1","type":"pro","mode":"setup"}`, "invalid_request", "mode"},
+		{"relative url", "/api/stripe/checkout", `{"userId":"u1","type":"pro","successUrl":"/ok"}`, "invalid_request", "successUrl must be an absolute"},
+		{"javascript url", "/api/stripe/checkout", `{"userId":"u1","type":"pro","cancelUrl":"javascript:alert(1)"}`, "invalid_request", "cancelUrl must be an absolute"},
+		{"unknown field", "/api/stripe/checkout", `{"userId":"u1","type":"pro","quantity":2}`, "unknown_field", "quantity"},
+		{"portal no user", "/api/stripe/portal", `{}`, "invalid_request", "userId is required"},
+		{"portal relative url", "/api/stripe/portal", `{"userId":"u1","returnUrl":"/back"}`, "invalid_request", "returnUrl must be an absolute"},
+		{"portal unknown field", "/api/stripe/portal", `{"userId":"u1","customer":"cus_1"}`, "unknown_field", "customer"},
 	} {
-		if a := r.do("POST", tt.path, tt.body); a.status != 400 || a.code() != tt.code {
-			t.Errorf("%s: %d %s, want 400 %s", tt.name, a.status, a.raw, tt.code)
+		if a := r.do("POST", tt.path, tt.body); a.status != 400 || a.code() != tt.code || !strings.Contains(a.raw, tt.says) {
+			t.Errorf("%s: %d %s, want 400 %s saying %q", tt.name, a.status, a.raw, tt.code, tt.says)
 		}
 	}
 
