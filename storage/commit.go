@@ -90,7 +90,7 @@ func (s *Store) Shared(now time.Time, fn func(billing.Tx) error) error {
 func (s *Store) commitShared(group []*sharedCall) {
 	err := s.update(func(btx *bolt.Tx) error {
 		for _, c := range group {
-			if err := c.fn(&Tx{tx: btx, now: c.now, obs: s.obs}); err != nil {
+			if err := c.fn(&Tx{tx: btx, now: c.now, obs: s.obs, codec: s.codec}); err != nil {
 				return err
 			}
 		}

@@ -19,12 +19,15 @@ import (
 func (s *Store) Ingest(ev billing.Event) (rec billing.EventRecord, duplicate bool, err error) {
 	s.inflight.begin()
 	defer s.inflight.end()
-	stored := encodePayload(ev.Payload) // before the commit, not under its lock
+	stored, withDict := s.codec.encode(ev.Payload) // before the commit, not under its lock
 	err = s.Shared(time.Now(), func(tx billing.Tx) error {
 		var err error
 		rec, duplicate, err = ingestTx(tx.(*Tx).tx, ev, stored)
 		return err
 	})
+	if err == nil && !duplicate {
+		s.afterIngest(withDict)
+	}
 	return rec, duplicate, err
 }
 
@@ -77,7 +80,7 @@ func (f *inflight) idle() <-chan struct{} {
 	return f.done
 }
 
-// ingestTx stores ev with its payload in its stored form (encodePayload).
+// ingestTx stores ev with its payload in its stored form (payloadCodec.encode).
 func ingestTx(tx *bolt.Tx, ev billing.Event, stored []byte) (billing.EventRecord, bool, error) {
 	if ev.ID == "" {
 		return billing.EventRecord{}, false, fmt.Errorf("event has no id")
@@ -155,7 +158,7 @@ func (s *Store) Payloads(seqs []uint64) ([][]byte, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		for i, seq := range seqs {
 			var err error
-			if out[i], err = payload(tx, itob(seq)); err != nil {
+			if out[i], err = s.payload(tx, itob(seq)); err != nil {
 				return fmt.Errorf("event #%d: %w", seq, err)
 			}
 		}
@@ -176,7 +179,7 @@ func (s *Store) EventByID(id string) (billing.Event, error) {
 		if ev.EventRecord, _, err = getEvent(tx.Bucket(eventsBucket), k); err != nil {
 			return err
 		}
-		ev.Payload, err = payload(tx, k)
+		ev.Payload, err = s.payload(tx, k)
 		return err
 	})
 	return ev, err

@@ -13,20 +13,21 @@ import (
 // Tx is a read-write transaction over users, ledger, grants and purchases.
 // Everything a business operation does goes in one Tx.
 type Tx struct {
-	tx  *bolt.Tx
-	now time.Time
-	obs Observer
+	tx    *bolt.Tx
+	now   time.Time
+	obs   Observer
+	codec *payloadCodec // nil: payloads without dictionaries (migrations)
 }
 
 // Update runs fn in one read-write transaction; now is the clock the ledger
 // uses for expiry.
 func (s *Store) Update(now time.Time, fn func(billing.Tx) error) error {
-	return s.update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now, obs: s.obs}) })
+	return s.update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now, obs: s.obs, codec: s.codec}) })
 }
 
 // View runs fn in a read-only transaction. Writing through it fails.
 func (s *Store) View(now time.Time, fn func(billing.Tx) error) error {
-	return s.view(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now}) })
+	return s.view(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, now: now, codec: s.codec}) })
 }
 
 // Now is the transaction's clock.

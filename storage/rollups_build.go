@@ -75,7 +75,9 @@ func buildRollups(tx *bolt.Tx) error {
 		if rec.State != billing.StateApplied || (rec.Type != "charge.refunded" && rec.Type != "charge.dispute.closed") {
 			return nil
 		}
-		body, err := payload(tx, k) // compressed or, as earlier versions stored it, raw
+		// Compressed without a dictionary or, as earlier versions stored
+		// it, raw: this runs before schema version 13 added dictionaries.
+		body, err := decodePayload(tx.Bucket(payloadsBucket).Get(k))
 		if err != nil {
 			return fmt.Errorf("event seq %d: %w", btoi(k), err)
 		}

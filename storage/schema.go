@@ -170,6 +170,10 @@ var migrations = []migration{
 	{version: 10, name: "ledger entries and grants in a binary layout, not JSON (ledger.go)", apply: binaryLedger},
 	{version: 11, name: "users in a binary layout, not JSON (ledger.go)", apply: binaryUsers},
 	{version: 12, name: "outbox messages' bodies apart from their delivery status, and an index of delivered ones to prune (outbox.go)", apply: splitOutbox},
+	{version: 13, name: "a bucket for the dictionaries payloads are compressed against (payloads.go)", apply: func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(payloadDictsBucket)
+		return err
+	}},
 }
 
 // binaryUsers rewrites every user from JSON to encodeUser's layout; a

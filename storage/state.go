@@ -86,7 +86,13 @@ func (t *Tx) Event(id string) (billing.Event, bool, error) {
 	if err != nil {
 		return billing.Event{}, false, err
 	}
-	if ev.Payload, err = payload(t.tx, k); err != nil {
+	v := t.tx.Bucket(payloadsBucket).Get(k)
+	if t.codec != nil {
+		ev.Payload, err = t.codec.decode(t.tx, v)
+	} else {
+		ev.Payload, err = decodePayload(v)
+	}
+	if err != nil {
 		return billing.Event{}, false, err
 	}
 	return ev, true, nil

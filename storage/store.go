@@ -32,6 +32,7 @@ type Store struct {
 	fault func() error // Options.CommitFault
 
 	release mapRelease
+	codec   *payloadCodec // payloads.go
 
 	// inflight counts Ingest calls waiting for their commit.
 	inflight inflight
@@ -150,7 +151,31 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.openCodec(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
 	return s, nil
+}
+
+// openCodec loads the store's payload dictionaries. A store without one
+// trains one once it has dictTrainAfter payloads (one upgraded with as many
+// already, at its next ingest).
+func (s *Store) openCodec() error {
+	c, err := newPayloadCodec()
+	if err != nil {
+		return err
+	}
+	s.codec = c
+	return s.view(func(tx *bolt.Tx) error {
+		if err := c.load(tx); err != nil {
+			return err
+		}
+		if c.enc.Load().id == 0 {
+			c.stored.Store(int64(tx.Bucket(payloadsBucket).Stats().KeyN))
+		}
+		return nil
+	})
 }
 
 func pidPath(path string) string { return path + ".pid" }

@@ -191,6 +191,9 @@ func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 	if err := verifyRollups(tx); err != nil {
 		return err
 	}
+	if err := verifyPayloadDicts(tx); err != nil {
+		return err
+	}
 	pending := tx.Bucket(pendingBucket)
 	if n, c := pending.Stats().KeyN, btoi(tx.Bucket(metaBucket).Get(counterKey("pending"))); uint64(n) != c {
 		return fmt.Errorf("%d events pending, the counter says %d", n, c)
