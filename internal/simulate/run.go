@@ -239,6 +239,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		due := time.Now()
 		if cfg.Rate > 0 {
 			due = start.Add(time.Duration(float64(i) * float64(time.Second) / cfg.Rate))
+			if cfg.Duration > 0 && due.Sub(start) >= cfg.Duration {
+				break // the last slot inside Duration was sent, however late the timer fires
+			}
 			if !sleepUntil(stop, due) {
 				break
 			}

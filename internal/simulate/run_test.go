@@ -115,13 +115,14 @@ func TestRunHonoursRate(t *testing.T) {
 	if r.Sent != 41 || r.Elapsed < 200*time.Millisecond || r.Elapsed > 3*time.Second {
 		t.Errorf("sent %d in %v; want 41 in about 200ms", r.Sent, r.Elapsed)
 	}
-	// A duration caps the run: slots at 0, 10ms, … 290ms fit in 300ms.
+	// A duration caps the run: slots at 0, 10ms, … 290ms fit in 300ms, and
+	// no more are sent on a busy machine whose timers fire late.
 	r, err = Run(context.Background(), Config{URL: srv.URL, Secret: secret, Duration: 300 * time.Millisecond, Rate: 100, Concurrency: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Sent < 5 || r.Sent > 31 || r.Elapsed > 3*time.Second {
-		t.Errorf("sent %d in %v; want at most 31 in about 300ms", r.Sent, r.Elapsed)
+	if r.Sent < 5 || r.Sent > 30 || r.Elapsed > 3*time.Second {
+		t.Errorf("sent %d in %v; want at most 30 in about 300ms", r.Sent, r.Elapsed)
 	}
 }
 
