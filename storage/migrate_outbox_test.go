@@ -187,6 +187,9 @@ func TestMigrationSplitsTheOutbox(t *testing.T) {
 		}
 		// Message 1 was delivered 8 days ago, 5 a little less, so both go
 		// with a cutoff 7 days back; message 6 is pending and stays.
+		if n, _, err := tx.PruneDelivered(time.Time{}, 10); n != 0 || err != nil {
+			t.Errorf("a zero cutoff pruned %d (%v)", n, err)
+		}
 		n, oldest, err := tx.PruneDelivered(now.Add(-7*24*time.Hour), 10)
 		if n != 2 || !oldest.IsZero() || err != nil {
 			t.Errorf("pruned %d, oldest left %s, %v", n, oldest, err)

@@ -360,6 +360,9 @@ func (t *Tx) FailedOutbox(fn func(billing.OutboxMessage) bool) error {
 func (t *Tx) PruneDelivered(cutoff time.Time, limit int) (int, time.Time, error) {
 	delivered := t.tx.Bucket(outboxDeliveredBucket)
 	bodies, states := t.tx.Bucket(outboxBucket), t.tx.Bucket(outboxStateBucket)
+	if cutoff.Before(time.Unix(0, 0)) {
+		return 0, time.Time{}, nil // nothing was delivered before 1970; and keys are unsigned
+	}
 	end := uint64(cutoff.UnixNano())
 	var due [][]byte
 	c := delivered.Cursor()
