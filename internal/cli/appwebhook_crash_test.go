@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -133,6 +134,22 @@ func TestKill9BetweenGrantAndDeliveryStillDelivers(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The app has every message, but serve may not have read the last 204
+	// yet (a stop then cuts that request short and leaves the message
+	// pending, to be sent again): stop once serve says all are delivered.
+	testkit.Eventually(t, 30*time.Second, "serve records every message delivered", func() bool {
+		out, err := exec.Command(bin, "deliveries", "--json", "--db", db).Output()
+		var ds []billing.Delivery
+		if err != nil || json.Unmarshal(out, &ds) != nil || len(ds) != 2*events {
+			return false
+		}
+		for _, d := range ds {
+			if d.State != billing.DeliveryDelivered {
+				return false
+			}
+		}
+		return true
+	})
 	c.cmd.Process.Signal(syscall.SIGTERM)
 	c.cmd.Wait()
 
