@@ -29,7 +29,9 @@ type Store interface {
 	IngestsIdle() <-chan struct{}
 	// Pending returns the records of up to limit events still to apply,
 	// with sequence above after, for which due (nil: all) is true, in
-	// arrival order. It reads no payload.
+	// arrival order. It reads no payload. due may be given a record with
+	// only Seq, State, ReceivedAt, NextAttempt, WaitsForAPI and Livemode
+	// read (a store may read the rest only for the records it returns).
 	Pending(after uint64, limit int, due func(EventRecord) bool) ([]EventRecord, error)
 	// Payloads returns the bodies stored for the events with these
 	// sequences, in the same order (nil for one that has none), in memory

@@ -111,6 +111,22 @@ func (r *recordReader) str() string {
 	return s
 }
 
+// bytes reads a string's bytes in place: they are the record's, valid as
+// long as it is.
+func (r *recordReader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	b := r.b[:n]
+	r.b = r.b[n:]
+	return b
+}
+
 func (r *recordReader) byte() byte {
 	if r.err != nil || len(r.b) == 0 {
 		r.fail()

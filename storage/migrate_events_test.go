@@ -178,6 +178,17 @@ func TestEventCodecRoundTrips(t *testing.T) {
 		if _, err := decodeEvent(append(b, 0)); err == nil {
 			t.Fatal("a record with a trailing byte decoded")
 		}
+		// peekEvent reads the fields Pending's filters look at, the same.
+		want := billing.EventRecord{Seq: rec.Seq, State: rec.State, ReceivedAt: rec.ReceivedAt, NextAttempt: rec.NextAttempt,
+			WaitsForAPI: rec.WaitsForAPI, Livemode: rec.Livemode}
+		if peek, err := peekEvent(b); err != nil || !reflect.DeepEqual(peek, want) {
+			t.Fatalf("peek of %+v: %+v, %v", rec, peek, err)
+		}
+	}
+	for _, st := range []billing.EventState{billing.StateReceived, billing.StateFailed, "some future state"} {
+		if peek, err := peekEvent(encodeEvent(billing.EventRecord{State: st})); err != nil || peek.State != st {
+			t.Fatalf("peek of state %q: %q, %v", st, peek.State, err)
+		}
 	}
 }
 
