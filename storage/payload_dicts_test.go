@@ -167,3 +167,32 @@ func TestVerifyFindsAMissingOrBrokenPayloadDictionary(t *testing.T) {
 	}
 	mustVerify(t, s)
 }
+
+// A store whose payloads are all alike (zstd finds nothing to learn from
+// them) keeps compressing without a dictionary, reads everything, and
+// tries again only after twice as many payloads each time, not after every
+// thousand.
+func TestPayloadsAllAlikeTrainNoDictionaryAndTryLessOften(t *testing.T) {
+	s := openTemp(t)
+	body := []byte(`{"id":"x","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs_x"}}}`)
+	for i := range 4 * dictTrainAfter {
+		if _, _, err := s.Ingest(billing.Event{EventRecord: billing.EventRecord{ID: fmt.Sprint("evt_", i), Type: "x"}, Payload: body}); err != nil {
+			t.Fatal(err)
+		}
+		for s.codec.training.Load() { // one training at a time; wait for it, so the count below is exact
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Trainings at 1,000 (fails), then 2,000 payloads later (fails): two.
+	if n := s.codec.failed.Load(); n != 2 {
+		t.Errorf("%d trainings failed over %d payloads, want 2 (at 1,000 and 3,000)", n, 4*dictTrainAfter)
+	}
+	if id := s.codec.enc.Load().id; id != 0 {
+		t.Errorf("compressing against dictionary %d", id)
+	}
+	ev, err := s.EventByID("evt_3999")
+	if err != nil || !bytes.Equal(ev.Payload, body) {
+		t.Fatalf("payload read back wrong: %v", err)
+	}
+	mustVerify(t, s)
+}

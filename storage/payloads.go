@@ -61,6 +61,7 @@ type payloadCodec struct {
 	enc      atomic.Pointer[dictEncoder] // against the newest dictionary, or none
 	stored   atomic.Int64                // payloads compressed without a dictionary
 	training atomic.Bool
+	failed   atomic.Int64 // trainings that failed in a row (payloads all alike: zstd finds nothing to learn)
 
 	mu   sync.Mutex
 	dec  *zstd.Decoder // knows every dictionary in ids
@@ -217,11 +218,11 @@ func (s *Store) payload(tx *bolt.Tx, k []byte) ([]byte, error) {
 
 // afterIngest counts a payload compressed without a dictionary and, once
 // there are dictTrainAfter of them and the store has none, trains one in the
-// background (at most one training at a time; a failed one is tried again
-// after as many payloads more).
+// background (at most one training at a time; after a failed one, the
+// next waits for twice as many payloads more, up to 1,024 times as many).
 func (s *Store) afterIngest(usedDict bool) {
 	c := s.codec
-	if usedDict || c.stored.Add(1) < dictTrainAfter || !c.training.CompareAndSwap(false, true) {
+	if usedDict || c.stored.Add(1) < dictTrainAfter<<min(c.failed.Load(), 10) || !c.training.CompareAndSwap(false, true) {
 		return
 	}
 	s.mu.Lock()
@@ -236,7 +237,8 @@ func (s *Store) afterIngest(usedDict bool) {
 		defer s.wg.Done()
 		defer c.training.Store(false)
 		if err := s.trainDict(); err != nil {
-			c.stored.Store(0) // try again after dictTrainAfter more
+			c.failed.Add(1)
+			c.stored.Store(0)
 		}
 	}()
 }
