@@ -30,7 +30,7 @@ type Store interface {
 	// Pending returns the records of up to limit events still to apply,
 	// with sequence above after, for which due (nil: all) is true, in
 	// arrival order. It reads no payload. due may be given a record with
-	// only Seq, State, ReceivedAt, NextAttempt, WaitsForAPI and Livemode
+	// only Seq, Created, State, ReceivedAt, NextAttempt, WaitsForAPI and Livemode
 	// read (a store may read the rest only for the records it returns).
 	Pending(after uint64, limit int, due func(EventRecord) bool) ([]EventRecord, error)
 	// Payloads returns the bodies stored for the events with these

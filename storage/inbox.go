@@ -302,12 +302,29 @@ var errEventCodec = errors.New("event record is damaged: not the binary layout o
 func peekEvent(v []byte) (billing.EventRecord, error) {
 	var rec billing.EventRecord
 	r := newRecordReader(v, eventCodecV1, errEventCodec)
+	readEventHead(r, &rec, false)
+	return rec, r.err
+}
+
+var knownStates = []billing.EventState{billing.StateReceived, billing.StateWaiting, billing.StateApplied, billing.StateIgnored, billing.StateFailed}
+
+// readEventHead reads an event record up to its state and returns its
+// flags; with strs false it skips the id, type and API version instead of
+// copying them, and copies the state only when it is none of knownStates.
+func readEventHead(r *recordReader, rec *billing.EventRecord, strs bool) (flags byte) {
+	str := func() string {
+		if strs {
+			return r.str()
+		}
+		r.bytes()
+		return ""
+	}
 	rec.Seq = r.uvarint()
-	r.bytes() // id
-	r.bytes() // type
-	r.varint()
-	r.bytes() // api version
-	flags := r.byte()
+	rec.ID = str()
+	rec.Type = str()
+	rec.Created = r.varint()
+	rec.APIVersion = str()
+	flags = r.byte()
 	rec.Livemode, rec.WaitsForAPI = flags&evLivemode != 0, flags&evWaitsForAPI != 0
 	if flags&evReceivedAt != 0 {
 		rec.ReceivedAt = r.time()
@@ -319,32 +336,17 @@ func peekEvent(v []byte) (billing.EventRecord, error) {
 	for _, known := range knownStates {
 		if string(st) == string(known) {
 			rec.State = known
-			return rec, r.err
+			return flags
 		}
 	}
 	rec.State = billing.EventState(st) // a copy, for a state that is none of them
-	return rec, r.err
+	return flags
 }
-
-var knownStates = []billing.EventState{billing.StateReceived, billing.StateWaiting, billing.StateApplied, billing.StateIgnored, billing.StateFailed}
 
 func decodeEvent(v []byte) (billing.EventRecord, error) {
 	var rec billing.EventRecord
 	r := newRecordReader(v, eventCodecV1, errEventCodec)
-	rec.Seq = r.uvarint()
-	rec.ID = r.str()
-	rec.Type = r.str()
-	rec.Created = r.varint()
-	rec.APIVersion = r.str()
-	flags := r.byte()
-	rec.Livemode, rec.WaitsForAPI = flags&evLivemode != 0, flags&evWaitsForAPI != 0
-	if flags&evReceivedAt != 0 {
-		rec.ReceivedAt = r.time()
-	}
-	if flags&evNextAttempt != 0 {
-		rec.NextAttempt = r.time()
-	}
-	rec.State = billing.EventState(r.str())
+	flags := readEventHead(r, &rec, true)
 	rec.Reason = r.str()
 	rec.Attempts = int(r.varint())
 	rec.User = r.str()

@@ -179,7 +179,7 @@ func TestEventCodecRoundTrips(t *testing.T) {
 			t.Fatal("a record with a trailing byte decoded")
 		}
 		// peekEvent reads the fields Pending's filters look at, the same.
-		want := billing.EventRecord{Seq: rec.Seq, State: rec.State, ReceivedAt: rec.ReceivedAt, NextAttempt: rec.NextAttempt,
+		want := billing.EventRecord{Seq: rec.Seq, Created: rec.Created, State: rec.State, ReceivedAt: rec.ReceivedAt, NextAttempt: rec.NextAttempt,
 			WaitsForAPI: rec.WaitsForAPI, Livemode: rec.Livemode}
 		if peek, err := peekEvent(b); err != nil || !reflect.DeepEqual(peek, want) {
 			t.Fatalf("peek of %+v: %+v, %v", rec, peek, err)
