@@ -196,3 +196,42 @@ func TestPayloadsAllAlikeTrainNoDictionaryAndTryLessOften(t *testing.T) {
 	}
 	mustVerify(t, s)
 }
+
+// Payloads read while the store trains its dictionary and starts
+// compressing against it (readers on the old decoder, writers on the new
+// encoder) all read back as they came.
+func TestPayloadsReadWhileADictionaryArrives(t *testing.T) {
+	s := openTemp(t)
+	ingestMany(t, s, 0, dictTrainAfter-50)
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for r := range 4 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for i := r; ; i = (i + 7) % (dictTrainAfter - 50) {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("evt_%08dQx7", i)
+				if ev, err := s.EventByID(id); err != nil || !bytes.Equal(ev.Payload, stripeLike(i)) {
+					t.Errorf("%s read back wrong while the dictionary arrived: %v", id, err)
+					return
+				}
+			}
+		}()
+	}
+	ingestMany(t, s, dictTrainAfter-50, dictTrainAfter+500)
+	waitForDict(t, s)
+	more := ingestMany(t, s, dictTrainAfter+500, dictTrainAfter+600)
+	close(stop)
+	readers.Wait()
+	for id, body := range more {
+		if ev, err := s.EventByID(id); err != nil || !bytes.Equal(ev.Payload, body) {
+			t.Fatalf("%s read back wrong: %v", id, err)
+		}
+	}
+	mustVerify(t, s)
+}

@@ -126,7 +126,8 @@ func (c *payloadCodec) load(tx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("payload dictionary %d: %w", last, err)
 	}
-	c.dec.Close()
+	// The old decoder is not closed: a reader may be using it now (it
+	// knows every dictionary but the new one); the collector takes it.
 	c.dec, c.ids, c.last = dec, ids, last
 	c.enc.Store(&dictEncoder{Encoder: enc, id: last})
 	return nil

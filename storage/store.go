@@ -172,7 +172,8 @@ func (s *Store) openCodec() error {
 			return err
 		}
 		if c.enc.Load().id == 0 {
-			c.stored.Store(int64(tx.Bucket(payloadsBucket).Stats().KeyN))
+			// Every event has a payload: the counter, not a walk of the bucket.
+			c.stored.Store(int64(btoi(tx.Bucket(metaBucket).Get(counterKey("events")))))
 		}
 		return nil
 	})
