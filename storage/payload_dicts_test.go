@@ -94,6 +94,12 @@ func TestStoreTrainsAPayloadDictionaryAndReadsEverything(t *testing.T) {
 	}
 	bodies := ingestMany(t, s, 0, dictTrainAfter)
 	id := waitForDict(t, s)
+	// A payload compressed before the dictionary was ready, whose commit
+	// returns only now, trains no second one.
+	s.afterIngest(false)
+	for s.codec.training.Load() {
+		time.Sleep(time.Millisecond)
+	}
 	for k, v := range ingestMany(t, s, dictTrainAfter, 2*dictTrainAfter) {
 		bodies[k] = v
 	}
@@ -115,6 +121,11 @@ func TestStoreTrainsAPayloadDictionaryAndReadsEverything(t *testing.T) {
 	})
 	if named < dictTrainAfter {
 		t.Errorf("%d payloads name dictionary %d, want the %d stored after it", named, id, dictTrainAfter)
+	}
+	var dicts int
+	_ = s.db.View(func(tx *bolt.Tx) error { dicts = tx.Bucket(payloadDictsBucket).Stats().KeyN; return nil })
+	if dicts != 1 {
+		t.Errorf("%d dictionaries stored, want 1 (payloads compressed while it was trained must not train another)", dicts)
 	}
 	check := func(s *Store) {
 		t.Helper()

@@ -226,6 +226,12 @@ func (s *Store) afterIngest(usedDict bool) {
 	if usedDict || c.stored.Add(1) < dictTrainAfter<<min(c.failed.Load(), 10) || !c.training.CompareAndSwap(false, true) {
 		return
 	}
+	if c.enc.Load().id != 0 {
+		// Compressed before a training that has finished since: the store
+		// has its dictionary.
+		c.training.Store(false)
+		return
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
