@@ -10,23 +10,6 @@ import (
 // is a varint of unix seconds then a uvarint of nanoseconds, read back in
 // UTC; an optional time is a byte, 0 for the zero time, else 1 and a time.
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendTime(b []byte, t time.Time) []byte {
-	b = binary.AppendVarint(b, t.Unix())
-	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
-}
-
-func appendOptTime(b []byte, t time.Time) []byte {
-	if t.IsZero() {
-		return append(b, 0)
-	}
-	return appendTime(append(b, 1), t)
-}
-
 // recordWriter writes a binary record's fields in order, in the pieces
 // above; its reads are recordReader's, method for method.
 type recordWriter struct{ b []byte }
@@ -41,7 +24,10 @@ func (w *recordWriter) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 func (w *recordWriter) varint(v int64)   { w.b = binary.AppendVarint(w.b, v) }
 func (w *recordWriter) byte(c byte)      { w.b = append(w.b, c) }
 
-func (w *recordWriter) str(s string) { w.b = appendString(w.b, s) }
+func (w *recordWriter) str(s string) {
+	w.uvarint(uint64(len(s)))
+	w.b = append(w.b, s...)
+}
 
 // strs is a uvarint count, then each string.
 func (w *recordWriter) strs(ss []string) {
@@ -60,8 +46,19 @@ func (w *recordWriter) bool(v bool) {
 	}
 }
 
-func (w *recordWriter) time(t time.Time)    { w.b = appendTime(w.b, t) }
-func (w *recordWriter) optTime(t time.Time) { w.b = appendOptTime(w.b, t) }
+func (w *recordWriter) time(t time.Time) {
+	w.varint(t.Unix())
+	w.uvarint(uint64(t.Nanosecond()))
+}
+
+func (w *recordWriter) optTime(t time.Time) {
+	if t.IsZero() {
+		w.byte(0)
+		return
+	}
+	w.byte(1)
+	w.time(t)
+}
 
 // record is the bytes written so far.
 func (w *recordWriter) record() []byte { return w.b }

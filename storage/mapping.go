@@ -38,17 +38,27 @@ func (s *Store) afterWrite() {
 		return
 	}
 	s.release.last.Store(now)
+	if !s.background(func() {
+		defer s.release.running.Store(false)
+		_ = unmapPages(s.db) // advice only: when it fails, pages stay mapped
+	}) {
+		s.release.running.Store(false)
+	}
+}
+
+// background runs fn on its own goroutine, which Close waits for, and
+// reports false (fn not run) once the store is closing.
+func (s *Store) background(fn func()) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		s.release.running.Store(false)
-		return
+		return false
 	}
-	s.wg.Add(1) // Close waits for it
+	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		defer s.release.running.Store(false)
-		_ = unmapPages(s.db) // advice only: when it fails, pages stay mapped
+		fn()
 	}()
+	return true
 }

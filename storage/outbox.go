@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -113,14 +112,13 @@ var (
 )
 
 func encodeOutboxBody(m billing.OutboxMessage) []byte {
-	b := make([]byte, 0, 32+len(m.ID)+len(m.Endpoint)+len(m.User)+len(m.Type)+len(m.Body))
-	b = append(b, outboxCodecV1)
-	b = appendString(b, m.ID)
-	b = appendString(b, m.Endpoint)
-	b = appendString(b, m.User)
-	b = appendString(b, m.Type)
-	b = appendTime(b, m.CreatedAt)
-	return append(b, m.Body...)
+	w := newRecordWriter(outboxCodecV1, 32+len(m.ID)+len(m.Endpoint)+len(m.User)+len(m.Type)+len(m.Body))
+	w.str(m.ID)
+	w.str(m.Endpoint)
+	w.str(m.User)
+	w.str(m.Type)
+	w.time(m.CreatedAt)
+	return append(w.record(), m.Body...)
 }
 
 // decodeOutboxBody reads a body record; the message's Seq is seq and its
@@ -149,17 +147,17 @@ func outboxHead(v []byte) (endpoint, user string, err error) {
 }
 
 func encodeDeliveryStatus(st billing.DeliveryStatus) []byte {
-	b := make([]byte, 0, 48+len(st.State)+len(st.LastResponse)+len(st.LastError))
-	b = append(b, outboxCodecV1)
-	b = appendString(b, string(st.State))
-	b = appendTime(b, st.Since)
-	b = binary.AppendVarint(b, int64(st.Attempts))
-	b = appendOptTime(b, st.NextAttempt)
-	b = appendOptTime(b, st.LastAttempt)
-	b = binary.AppendVarint(b, int64(st.LastStatus))
-	b = appendString(b, st.LastResponse)
-	b = appendString(b, st.LastError)
-	return appendOptTime(b, st.DeliveredAt)
+	w := newRecordWriter(outboxCodecV1, 48+len(st.State)+len(st.LastResponse)+len(st.LastError))
+	w.str(string(st.State))
+	w.time(st.Since)
+	w.varint(int64(st.Attempts))
+	w.optTime(st.NextAttempt)
+	w.optTime(st.LastAttempt)
+	w.varint(int64(st.LastStatus))
+	w.str(st.LastResponse)
+	w.str(st.LastError)
+	w.optTime(st.DeliveredAt)
+	return w.record()
 }
 
 func decodeDeliveryStatus(v []byte) (billing.DeliveryStatus, error) {

@@ -171,16 +171,16 @@ func (c *payloadCodec) decode(tx *bolt.Tx, stored []byte) ([]byte, error) {
 		return nil, fmt.Errorf("stored payload does not decompress: %w", err)
 	}
 	c.mu.Lock()
-	known := h.DictionaryID == 0 || c.ids[h.DictionaryID]
+	known, dec := h.DictionaryID == 0 || c.ids[h.DictionaryID], c.dec
 	c.mu.Unlock()
 	if !known && tx != nil {
 		if err := c.load(tx); err != nil {
 			return nil, err
 		}
+		c.mu.Lock()
+		dec = c.dec
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	dec := c.dec
-	c.mu.Unlock()
 	body, err := dec.DecodeAll(stored, nil)
 	if err != nil {
 		return nil, fmt.Errorf("stored payload does not decompress: %w", err)
@@ -232,22 +232,15 @@ func (s *Store) afterIngest(usedDict bool) {
 		c.training.Store(false)
 		return
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		c.training.Store(false)
-		return
-	}
-	s.wg.Add(1) // Close waits for it
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
+	if !s.background(func() {
 		defer c.training.Store(false)
 		if err := s.trainDict(); err != nil {
 			c.failed.Add(1)
 			c.stored.Store(0)
 		}
-	}()
+	}) {
+		c.training.Store(false)
+	}
 }
 
 // trainDict builds a dictionary from the newest dictTrainAfter payloads
