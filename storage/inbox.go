@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -115,7 +114,7 @@ func ingestTx(tx *bolt.Tx, ev billing.Event, stored []byte) (billing.EventRecord
 		return billing.EventRecord{}, false, err
 	}
 	if isPending(rec.State) {
-		if err := tx.Bucket(pendingBucket).Put(k, nil); err != nil {
+		if err := putPendingEntry(tx, k, rec); err != nil {
 			return billing.EventRecord{}, false, err
 		}
 		if err := addCount(tx, "pending", 1); err != nil {
@@ -128,38 +127,6 @@ func ingestTx(tx *bolt.Tx, ev billing.Event, stored []byte) (billing.EventRecord
 		}
 	}
 	return rec, false, addCount(tx, "events", 1)
-}
-
-// Pending returns up to limit events in state received or waiting, with
-// arrival sequence above after, for which due (nil: all) is true, in arrival
-// order, with payloads.
-func (s *Store) Pending(after uint64, limit int, due func(billing.EventRecord) bool) ([]billing.EventRecord, error) {
-	var out []billing.EventRecord
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(pendingBucket).Cursor()
-		events := tx.Bucket(eventsBucket)
-		ec := events.Cursor() // one cursor for every record (Get makes one each)
-		for k, _ := c.Seek(itob(after + 1)); k != nil && len(out) < limit; k, _ = c.Next() {
-			ek, v := ec.Seek(k)
-			if !bytes.Equal(ek, k) || v == nil {
-				continue // damage verify reports; the other events go on
-			}
-			if due != nil {
-				if peek, err := peekEvent(v); err != nil {
-					return err
-				} else if !due(peek) {
-					continue
-				}
-			}
-			rec, err := decodeEvent(v)
-			if err != nil {
-				return err
-			}
-			out = append(out, rec)
-		}
-		return nil
-	})
-	return out, err
 }
 
 // Payloads returns the bodies stored for the events with these sequences,
@@ -294,7 +261,6 @@ func encodeEvent(rec billing.EventRecord) []byte {
 // errEventCodec is a stored event record that is not the layout above.
 var errEventCodec = errors.New("event record is damaged: not the binary layout of schema version 9")
 
-// decodeEvent reads a record encodeEvent wrote.
 // peekEvent reads what Pending's filters look at (seq, state, received and
 // next attempt, whether it waits for the API) without copying the
 // strings: Pending passes over every waiting event on each batch, and
@@ -343,6 +309,7 @@ func readEventHead(r *recordReader, rec *billing.EventRecord, strs bool) (flags 
 	return flags
 }
 
+// decodeEvent reads a record encodeEvent wrote.
 func decodeEvent(v []byte) (billing.EventRecord, error) {
 	var rec billing.EventRecord
 	r := newRecordReader(v, eventCodecV1, errEventCodec)

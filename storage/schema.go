@@ -27,7 +27,8 @@ var (
 	// makes a redelivery a no-op.
 	eventIDsBucket = []byte("event_ids")
 	// pendingBucket holds the arrival sequence of every event in state received
-	// or waiting; the processor walks it in order.
+	// or waiting, with what the processor's filters read of it (pending.go);
+	// the processor walks it in order.
 	pendingBucket = []byte("pending")
 	// usersBucket maps a user id to a User.
 	usersBucket = []byte("users")

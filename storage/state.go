@@ -26,11 +26,13 @@ func (t *Tx) SetEvent(rec billing.EventRecord) error {
 	}
 	pending := t.tx.Bucket(pendingBucket)
 	was, is := isPending(prev.State), isPending(rec.State)
-	switch {
-	case is && !was:
-		if err := pending.Put(k, nil); err != nil {
+	if is {
+		if err := putPendingEntry(t.tx, k, rec); err != nil {
 			return err
 		}
+	}
+	switch {
+	case is && !was:
 		if err := addCount(t.tx, "pending", 1); err != nil {
 			return err
 		}

@@ -204,10 +204,16 @@ func verifyRecords(tx *bolt.Tx, r *billing.VerifyReport) error {
 			return fmt.Errorf("event seq %d: %w", btoi(k), err)
 		}
 		r.Events++
-		isPending := pending.Get(k) != nil
+		pv := pending.Get(k)
+		isPending := pv != nil
 		wantPending := rec.State == billing.StateReceived || rec.State == billing.StateWaiting
 		if isPending != wantPending {
 			return fmt.Errorf("event %s is %s but pending index says %v", rec.ID, rec.State, isPending)
+		}
+		if isPending {
+			if err := verifyPendingEntry(rec, pv); err != nil {
+				return err
+			}
 		}
 		if rec.State != billing.StateApplied {
 			return nil
