@@ -284,7 +284,7 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 	err = s.store.Shared(now, func(tx Tx) error {
 		acts, fetch = acts[:0], fetch[:0]
 		for i, ev := range evs {
-			a, f, err := s.applyOne(tx, ev, objs[i], now)
+			a, f, err := s.applyOne(tx, ev, objs[i], now, which == pickSweep)
 			if err != nil {
 				return err
 			}
@@ -310,7 +310,7 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 			var f string
 			err := s.store.Update(now, func(tx Tx) error {
 				var err error
-				a, f, err = s.applyOne(tx, ev, objs[i], now)
+				a, f, err = s.applyOne(tx, ev, objs[i], now, which == pickSweep)
 				return err
 			})
 			s.noteWrite(err)
@@ -335,10 +335,14 @@ func (s *Service) processOnce(ctx context.Context, which pick, after uint64) (ba
 	return res, nil
 }
 
-// publishOutcomes counts and shows what a batch did to its events.
+// publishOutcomes counts and shows what a batch did to its events; an
+// event a sweep left as it was (no Activity) is neither.
 func (s *Service) publishOutcomes(acts []Activity) (applied, waiting int) {
 	s.countOutcomes(acts)
 	for _, a := range acts {
+		if a.Kind == "" {
+			continue
+		}
 		switch a.State {
 		case StateApplied:
 			applied++
@@ -415,7 +419,15 @@ func waitingSince(rec EventRecord) time.Time {
 
 // applyOne decides one event and writes the decision in tx. An error from
 // the rules marks the event failed; an error from the store aborts tx.
-func (s *Service) applyOne(tx Tx, ev Event, obj decoded, now time.Time) (Activity, string, error) {
+//
+// In a sweep (swept), an event still waiting for the same thing, with
+// nothing to write, is left as it was and reported as the zero Activity:
+// a sweep is an extra look after something else applied, so it neither
+// counts as an attempt (the backoff of its retries stays as it was) nor
+// rewrites the record, nor tells the console what it already shows. Under
+// a burst that keeps a thousand waiting events from being rewritten, and
+// the commits they share with acknowledgements from growing, every second.
+func (s *Service) applyOne(tx Tx, ev Event, obj decoded, now time.Time, swept bool) (Activity, string, error) {
 	rec := ev.EventRecord
 	rec.Attempts++
 	setEvent(tx, ev.ID)
@@ -429,6 +441,10 @@ func (s *Service) applyOne(tx Tx, ev Event, obj decoded, now time.Time) (Activit
 		d.Flags = append(d.Flags, Flag{Kind: AttnGaveUp, ID: ev.ID, User: d.User,
 			Detail: fmt.Sprintf("%s set aside after waiting: %s", ev.Type, d.Reason)})
 		d.State, d.Reason = StateIgnored, "set aside (nothing arrived within "+strings.TrimSuffix(s.wait.String(), "0m0s")+" of its arrival): "+d.Reason
+	}
+	if swept && derr == nil && rec.State == StateWaiting && d.State == StateWaiting && d.Reason == rec.Reason &&
+		d.NeedLineItems == "" && !d.Retry && writesNothing(d) {
+		return Activity{}, "", nil
 	}
 	if derr != nil {
 		rec.State, rec.Reason = StateFailed, derr.Error()
@@ -456,6 +472,13 @@ func (s *Service) applyOne(tx Tx, ev Event, obj decoded, now time.Time) (Activit
 		return activityOf(rec), d.NeedLineItems, nil
 	}
 	return activityOf(rec), "", nil
+}
+
+// writesNothing reports whether d has nothing for write to store.
+func writesNothing(d Decision) bool {
+	return len(d.Users)+len(d.Links)+len(d.Purchases)+len(d.Subs)+len(d.PaymentIntents)+len(d.Charges)+
+		len(d.Products)+len(d.Prices)+len(d.DeletedProducts)+len(d.DeletedPrices)+len(d.ExpirePlans)+
+		len(d.Postings)+len(d.Flags)+len(d.Unflags) == 0
 }
 
 func activityOf(rec EventRecord) Activity {

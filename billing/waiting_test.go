@@ -59,3 +59,51 @@ func TestWaitingWindowCountsFromArrival(t *testing.T) {
 		}
 	})
 }
+
+// A sweep after something else applied looks at every waiting event again
+// but leaves one still waiting for the same thing as it was: no attempt
+// counted (its retry keeps its time), no record rewritten, nothing sent to
+// the console. The one whose checkout arrived is applied by that sweep.
+func TestSweepLeavesStillWaitingEventsAsTheyWere(t *testing.T) {
+	for name, newH := range map[string]func(*testing.T, Catalog) *harness{"bbolt": newHarness, "memory": newMemHarness} {
+		t.Run(name, func(t *testing.T) {
+			h := newH(t, testCatalog())
+			for _, sub := range []string{"sub_a", "sub_b"} {
+				inv := v2023.invoice("in_"+sub, sub, "", "price_pro_monthly", t0, t0.Add(30*day), "subscription_create")
+				delete(inv, "subscription_details")
+				inv["customer"] = "cus_" + sub // its own customer, linked to nobody
+				h.send(payload("evt_inv_"+sub, "invoice.paid", t0, "2023-10-16", inv))
+			}
+			before := h.event("evt_inv_sub_b")
+			if before.State != StateWaiting || before.Attempts != 1 {
+				t.Fatalf("invoice of sub_b: %s after %d attempts, want waiting after 1", before.State, before.Attempts)
+			}
+			feed, stop := h.svc.Subscribe()
+			defer stop()
+			h.now = t0.Add(time.Second)
+			h.send(payload("evt_co_a", "checkout.session.completed", t0, "2023-10-16",
+				session("cs_a", "u1", M{"user_id": "u1", "type": "plan-pro"}, M{"mode": "subscription", "subscription": "sub_a", "payment_intent": nil})))
+			if rec := h.event("evt_inv_sub_a"); rec.State != StateApplied {
+				t.Fatalf("invoice of sub_a after its checkout: %s %q, want applied", rec.State, rec.Reason)
+			}
+			after := h.event("evt_inv_sub_b")
+			if after.State != StateWaiting || after.Attempts != before.Attempts || !after.NextAttempt.Equal(before.NextAttempt) || after.Reason != before.Reason {
+				t.Fatalf("invoice of sub_b after the sweep: %s, attempt %d, next %s; before: attempt %d, next %s",
+					after.State, after.Attempts, after.NextAttempt, before.Attempts, before.NextAttempt)
+			}
+			for len(feed) > 0 {
+				if a := <-feed; a.EventID == "evt_inv_sub_b" {
+					t.Fatalf("the sweep told the console of the invoice still waiting: %+v", a)
+				}
+			}
+			// Its own retry, when due, still counts as an attempt.
+			h.now = after.NextAttempt
+			if _, err := h.svc.ProcessPending(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if rec := h.event("evt_inv_sub_b"); rec.State != StateWaiting || rec.Attempts != before.Attempts+1 || !rec.NextAttempt.After(after.NextAttempt) {
+				t.Fatalf("invoice of sub_b at its retry: %s, attempt %d, next %s", rec.State, rec.Attempts, rec.NextAttempt)
+			}
+		})
+	}
+}
