@@ -4,6 +4,9 @@
 # event with a fresh id, signed, sent at 32 connections by one load
 # generator (`creditdesk simulate --corpus`, its own process) to each of
 #   sink  internal/benchsink: reads the body, answers 200 (the ceiling)
+#   floor internal/benchsink -log: checks the signature, appends the body
+#         to a file, answers after one fsync a group (what any durable
+#         receiver pays before its own work: dedupe, index, apply)
 #   serve `creditdesk serve`, a fresh database each run, verify after
 #   peer  stripe-sync-engine on Node + PostgreSQL (docs/bench-peer.sh;
 #         skipped, saying so, without Node, npm or PostgreSQL)
@@ -42,7 +45,7 @@ export STRIPE_WEBHOOK_SECRET=whsec_bench_corpus_$(date +%s)
 export STRIPE_SECRET_KEY=
 go build -o "$work/benchsink" ./internal/benchsink
 
-targets="sink serve${BASELINE:+ base}"
+targets="sink floor serve${BASELINE:+ base}"
 peer_check
 if [ -n "$PEER_MISSING" ]; then
   echo "== stripe-sync-engine: skipped, this machine lacks: $PEER_MISSING"
@@ -81,6 +84,13 @@ measure() {
     url="http://127.0.0.1:$port/api/stripe/webhook"
     wait_healthy "http://127.0.0.1:$port/healthz" "$pid" || { echo "benchsink did not start"; return 1; }
     ;;
+  floor)
+    rm -f "$work/floor.log"
+    "$work/benchsink" -addr "127.0.0.1:$port" -log "$work/floor.log" &
+    pid=$!
+    url="http://127.0.0.1:$port/api/stripe/webhook"
+    wait_healthy "http://127.0.0.1:$port/healthz" "$pid" || { echo "benchsink -log did not start"; return 1; }
+    ;;
   serve | base)
     local bin=$BIN
     [ "$target" = base ] && bin=$BASELINE
@@ -110,7 +120,7 @@ measure() {
   *) rate= ; failed=$((failed + 1)); echo "   not every event was acknowledged: this run counts as failed" ;;
   esac
   case $target in
-  sink) kill -TERM "$pid"; wait "$pid" 2>/dev/null || true ;;
+  sink | floor) kill -TERM "$pid"; wait "$pid" 2>/dev/null || true ;;
   serve | base)
     kill -TERM "$pid"; wait "$pid" || true
     local verdict
@@ -156,14 +166,14 @@ import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 rate = {(t, int(r)): float(v) for t, r, v, _ in rows}
 rounds = sorted({int(r) for _, r, _, _ in rows})
-targets = [t for t in ("sink", "serve", "base", "peer") if any(k[0] == t for k in rate)]
+targets = [t for t in ("sink", "floor", "serve", "base", "peer") if any(k[0] == t for k in rate)]
 def ratio(a, b, r):
     x, y = rate.get((a, r), 0), rate.get((b, r), 0)
     return x / y if x and y else None
 print("== corpus ingest, events/s per round (" + ", ".join(targets) + ") and ratios")
 for r in rounds:
     parts = [f"{t} {rate.get((t, r), 0):,.0f}" for t in targets]
-    for a, b in (("serve", "sink"), ("serve", "peer"), ("serve", "base")):
+    for a, b in (("floor", "sink"), ("serve", "sink"), ("serve", "floor"), ("serve", "peer"), ("serve", "base")):
         if b in targets:
             q = ratio(a, b, r)
             parts.append(f"{a}÷{b} " + (f"{q:.2f}" if q else "n/a"))
@@ -172,7 +182,7 @@ for t in targets:
     v = [rate[(t, r)] for r in rounds if rate.get((t, r))]
     if v:
         print(f"   {t}: median {statistics.median(v):,.0f}, range {min(v):,.0f}–{max(v):,.0f} ({len(v)} runs)")
-for a, b, want in (("serve", "sink", 0.50), ("serve", "peer", 5.0), ("serve", "base", None)):
+for a, b, want in (("floor", "sink", None), ("serve", "sink", 0.50), ("serve", "floor", None), ("serve", "peer", 5.0), ("serve", "base", None)):
     if b in targets:
         q = [x for x in (ratio(a, b, r) for r in rounds) if x]
         if q:
