@@ -30,3 +30,6 @@ func (s *Service) ProcessDueOnce(ctx context.Context) error {
 func (r Rules) PurchaseType(obj Obj, items *LineItems) (resolved, bool) {
 	return r.purchaseType(obj, items)
 }
+
+// ObjOf is the Obj of the object m, for tests that build one by hand.
+var ObjOf = objOf

@@ -50,11 +50,11 @@ func TestAPIPostingChecks(t *testing.T) {
 
 func TestLineItemCreditsTimesQuantityIsChecked(t *testing.T) {
 	r := Rules{}
-	_, ok := r.purchaseType(Obj{"metadata": map[string]any{}}, &LineItems{Items: []LineItem{{ProductID: "prod_x", ProductCredits: 1 << 40, Quantity: 1 << 40}}})
+	_, ok := r.purchaseType(objOf(map[string]any{"metadata": map[string]any{}}), &LineItems{Items: []LineItem{{ProductID: "prod_x", ProductCredits: 1 << 40, Quantity: 1 << 40}}})
 	if ok {
 		t.Fatal("credits × quantity past MaxCredits resolved")
 	}
-	got, ok := r.purchaseType(Obj{"metadata": map[string]any{}}, &LineItems{Items: []LineItem{{ProductID: "prod_x", ProductCredits: 100, Quantity: 3}}})
+	got, ok := r.purchaseType(objOf(map[string]any{"metadata": map[string]any{}}), &LineItems{Items: []LineItem{{ProductID: "prod_x", ProductCredits: 100, Quantity: 3}}})
 	if !ok || got.Credits != 300 {
 		t.Fatalf("100 × 3: %+v %v", got, ok)
 	}

@@ -321,12 +321,12 @@ func TestPurchaseTypeResolution(t *testing.T) {
 		{"session type beats product", M{"type": "topup"}, items(LineItem{ProductType: "pro"}), "topup", 1000},
 	}
 	for _, c := range cases {
-		got, ok := r.PurchaseType(Obj{"metadata": map[string]any(c.md)}, c.items)
+		got, ok := r.PurchaseType(ObjOf(M{"metadata": map[string]any(c.md)}), c.items)
 		if !ok || got.Type != c.want || got.Credits != c.cred {
 			t.Errorf("%s: got %+v %v, want %s/%d", c.name, got, ok, c.want, c.cred)
 		}
 	}
-	if _, ok := r.PurchaseType(Obj{"metadata": map[string]any{"type": "mystery"}}, nil); ok {
+	if _, ok := r.PurchaseType(ObjOf(M{"metadata": map[string]any{"type": "mystery"}}), nil); ok {
 		t.Error("an unknown type resolved")
 	}
 }

@@ -553,6 +553,6 @@ func cachePrice(ev Event, obj Obj) Decision {
 	}
 	unit, _ := obj.Int("unit_amount")
 	d.Prices = []CachedPrice{{ID: id, Product: obj.Str("product"), UnitAmount: unit,
-		Currency: obj.Str("currency"), Recurring: obj.Child("recurring") != nil, Active: obj.Str("active") == "true", Updated: ev.Created}}
+		Currency: obj.Str("currency"), Recurring: !obj.Child("recurring").IsZero(), Active: obj.Str("active") == "true", Updated: ev.Created}}
 	return d
 }
