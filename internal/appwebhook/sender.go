@@ -148,7 +148,9 @@ const (
 func (s *Sender) Run(ctx context.Context) error {
 	wake := s.opt.Outbox.OutboxWake()
 	keep := s.opt.Outbox.KeepDelivered()
-	pruneAt := s.opt.Clock() // zero: nothing delivered to prune
+	pruneAt := s.opt.Clock()   // zero: nothing delivered to prune
+	var timer <-chan time.Time // armed for timerAt (zero: none)
+	var timerAt time.Time
 	for {
 		if !pruneAt.IsZero() && !s.opt.Clock().Before(pruneAt) {
 			pruneAt = s.prune()
@@ -185,15 +187,22 @@ func (s *Sender) Run(ctx context.Context) error {
 		if next.IsZero() || !pruneAt.IsZero() && pruneAt.Before(next) {
 			next = pruneAt
 		}
-		var timer <-chan time.Time
-		if !next.IsZero() {
-			timer = s.opt.After(max(next.Sub(s.opt.Clock()), 0))
+		// A wake for messages that were already delivered (or that wait
+		// behind a failing one) leaves the wait as it was: the timer armed
+		// for the same time is kept, not armed again later by however long
+		// this round took.
+		if !next.Equal(timerAt) {
+			timer, timerAt = nil, next
+			if !next.IsZero() {
+				timer = s.opt.After(max(next.Sub(s.opt.Clock()), 0))
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
 		case <-timer:
+			timer, timerAt = nil, time.Time{}
 		}
 	}
 }

@@ -126,20 +126,22 @@ type rig struct {
 // moving the clock to each retry the sender waits for.
 func (r *rig) waitDelivered(n int) {
 	r.t.Helper()
+	failsafe := time.After(20 * time.Second)
 	for ok := 0; ok < n; {
 		select {
 		case res := <-r.recorded:
 			if res.OK {
 				ok++
 			}
-		case <-r.clock.Armed:
-			// The sender waits: for a retry (let it come), or only to prune
-			// a week on (nothing to move the clock for).
+		case <-time.After(20 * time.Millisecond):
+			// Nothing recorded for a while. If the sender waits (a timer is
+			// armed) for a retry, let it come; if only to prune a week on,
+			// there is nothing to move the clock for.
 			due, next, err := r.svc.DueMessages(1, 1)
-			if err == nil && len(due) == 0 && !next.IsZero() {
+			if r.clock.WaitArmed(0) && err == nil && len(due) == 0 && !next.IsZero() {
 				r.clock.Advance(max(next.Sub(r.clock.Now()), time.Millisecond))
 			}
-		case <-time.After(20 * time.Second): // a failsafe
+		case <-failsafe:
 			r.t.Fatalf("%d of %d delivered", ok, n)
 		}
 		for len(r.recv.ch) > 0 {
@@ -359,7 +361,9 @@ func TestRetriedWithBackoffUntilItSucceeds(t *testing.T) {
 	first := r.recv.next()
 	at := []int64{first.timestamp}
 	for _, wait := range []time.Duration{5, 10, 20, 40, 80} {
-		<-r.clock.Armed // the sender waits for the retry
+		if !r.clock.WaitArmed(20 * time.Second) {
+			t.Fatalf("after attempt %d the sender never waited for its retry", len(at))
+		}
 		r.clock.Advance(wait*time.Second - time.Millisecond)
 		select {
 		case rec := <-r.recv.ch:

@@ -53,6 +53,29 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
+// WaitArmed waits, up to timeout of real time, until a channel from After
+// is waiting for the clock to move on, and reports whether one is. Unlike
+// a receive from Armed, whose one kept signal may be left from an earlier
+// After that has fired since, it says the code under test waits now.
+func (c *Clock) WaitArmed(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		c.mu.Lock()
+		n := len(c.timers)
+		c.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		select {
+		case <-c.Armed:
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 // Advance moves the clock by d and fires the timers it passes.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
