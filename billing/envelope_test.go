@@ -1,16 +1,11 @@
 package billing
 
 import (
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
-
-	"creditdesk/internal/fixtures"
 )
 
 // envelopeByPaths reads the envelope the plain way, one gjson.Get per
@@ -88,19 +83,7 @@ func TestParseEnvelopeAgreesWithAPathPerField(t *testing.T) {
 }
 
 func TestParseEnvelopeAgreesOnTheRealCorpora(t *testing.T) {
-	var files []string
-	for _, corpus := range []string{"stripe-events-2020", "stripe-events-public"} {
-		_ = filepath.WalkDir(fixtures.Dir(t, corpus), func(path string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".json") {
-				files = append(files, path)
-			}
-			return err
-		})
-	}
-	if len(files) < 100 {
-		t.Fatalf("%d payloads in the corpora, want their hundreds", len(files))
-	}
-	for _, f := range files {
+	for _, f := range corpusFiles(t) {
 		body, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
