@@ -474,7 +474,7 @@ func (s *Service) applyOne(tx Tx, ev Event, obj decoded, now time.Time, swept bo
 	return activityOf(rec), "", nil
 }
 
-// writesNothing reports whether d has nothing for write to store.
+// writesNothing reports whether write would store nothing of d.
 func writesNothing(d Decision) bool {
 	return len(d.Users)+len(d.Links)+len(d.Purchases)+len(d.Subs)+len(d.PaymentIntents)+len(d.Charges)+
 		len(d.Products)+len(d.Prices)+len(d.DeletedProducts)+len(d.DeletedPrices)+len(d.ExpirePlans)+

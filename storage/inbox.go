@@ -298,15 +298,19 @@ func readEventHead(r *recordReader, rec *billing.EventRecord, strs bool) (flags 
 	if flags&evNextAttempt != 0 {
 		rec.NextAttempt = r.time()
 	}
-	st := r.bytes()
+	rec.State = eventState(r.bytes())
+	return flags
+}
+
+// eventState is the state st names: one of knownStates without a copy, or
+// a copy for a state that is none of them.
+func eventState(st []byte) billing.EventState {
 	for _, known := range knownStates {
 		if string(st) == string(known) {
-			rec.State = known
-			return flags
+			return known
 		}
 	}
-	rec.State = billing.EventState(st) // a copy, for a state that is none of them
-	return flags
+	return billing.EventState(st)
 }
 
 // decodeEvent reads a record encodeEvent wrote.

@@ -42,16 +42,7 @@ func encodePendingEntry(rec billing.EventRecord) []byte {
 // filters look at; ok is false for a value that says nothing.
 func decodePendingEntry(seq uint64, v []byte) (rec billing.EventRecord, ok bool) {
 	r := newRecordReader(v, pendingCodecV1, errPendingCodec)
-	st := r.bytes()
-	for _, known := range knownStates {
-		if string(st) == string(known) {
-			rec.State = known
-			break
-		}
-	}
-	if rec.State == "" {
-		rec.State = billing.EventState(st)
-	}
+	rec.State = eventState(r.bytes())
 	rec.Seq = seq
 	rec.WaitsForAPI = r.bool()
 	rec.ReceivedAt = r.optTime()
