@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -281,4 +282,37 @@ func TestGuardLetsOtherPanicsThrough(t *testing.T) {
 		}
 	}()
 	_ = guard("x.db", func() error { panic("a bug") })
+}
+
+// A scribbled freelist page is refused at open, with the one line that says
+// what to do, instead of crashing verify: bbolt's check asserts on that
+// page's header on a goroutine of its own, where a panic ends the process.
+func TestScribbledFreelistPageIsRefusedNotACrash(t *testing.T) {
+	data := realDatabase(t)
+	page := os.Getpagesize()
+	w := &pageWalk{size: int64(len(data)), pageSize: int64(page)}
+	var freelist uint64
+	for i := range 2 { // the meta with the newest transaction names it
+		m := data[i*page+pageHeaderSize:]
+		if le.Uint32(m) == metaMagic && (freelist == 0 || le.Uint64(m[48:]) > le.Uint64(data[(1-i)*page+pageHeaderSize+48:])) {
+			freelist, w.high = le.Uint64(m[32:]), le.Uint64(m[40:])
+		}
+	}
+	if freelist < 2 || freelist >= w.high {
+		t.Fatalf("freelist page %d of %d: the test reads the meta wrong", freelist, w.high)
+	}
+	for name, scribble := range map[string]func(hdr []byte){
+		"id":    func(hdr []byte) { hdr[3] ^= 0x5A },
+		"flags": func(hdr []byte) { hdr[8] = branchPageFlag },
+	} {
+		b := append([]byte(nil), data...)
+		scribble(b[int(freelist)*page:])
+		openErr, verifyErr := useDamaged(t, b, "freelist page "+name+" scribbled")
+		if openErr == nil && verifyErr == nil {
+			t.Fatalf("freelist page's %s scribbled: opened and verified", name)
+		}
+		if err := cmp.Or(openErr, verifyErr); !strings.Contains(err.Error(), "freelist") {
+			t.Errorf("freelist page's %s scribbled: %v, want the freelist named", name, err)
+		}
+	}
 }

@@ -19,6 +19,8 @@ const (
 	inBucketSize    = 16 // root pgid u64, sequence u64
 	branchPageFlag  = 0x01
 	leafPageFlag    = 0x02
+	freelistFlag    = 0x10
+	noFreelist      = 0xFFFFFFFFFFFFFFFF // the meta's freelist when it is not written
 	bucketLeafFlag  = 0x01
 	metaMagic       = 0xED0CDAED
 	metaChecksumEnd = 56 // the checksum covers the meta fields before it
@@ -63,17 +65,38 @@ func walkLayout(tx *bolt.Tx, path string, edges bool) error {
 		return err
 	}
 	w := &pageWalk{f: f, size: fi.Size(), pageSize: int64(tx.DB().Info().PageSize), seen: map[uint64]bool{}, edges: edges}
-	root, err := w.meta(uint64(tx.ID()))
+	root, freelist, err := w.meta(uint64(tx.ID()))
 	if err != nil {
+		return err
+	}
+	if err := w.freelist(freelist); err != nil {
 		return err
 	}
 	return w.tree(root, 0)
 }
 
-// meta reads both meta pages and returns the root page of the newest valid
-// one up to transaction txid: the one the transaction reads (a read
-// transaction's id is its meta's; a write transaction's is one more).
-func (w *pageWalk) meta(txid uint64) (root uint64, err error) {
+// freelist checks the header of the freelist page the meta names, which
+// bbolt's check asserts on (its id and type) before anything else: on its
+// goroutine a scribbled one is a crash.
+func (w *pageWalk) freelist(id uint64) error {
+	if id == noFreelist {
+		return nil
+	}
+	b, err := w.page(id)
+	if err != nil {
+		return fmt.Errorf("freelist: %w", err)
+	}
+	if flags := le.Uint16(b[8:]); flags != freelistFlag {
+		return fmt.Errorf("freelist page %d: not a freelist page (flags %#x)", id, flags)
+	}
+	return nil
+}
+
+// meta reads both meta pages and returns the root page and the freelist
+// page of the newest valid one up to transaction txid: the one the
+// transaction reads (a read transaction's id is its meta's; a write
+// transaction's is one more).
+func (w *pageWalk) meta(txid uint64) (root, freelist uint64, err error) {
 	var best uint64
 	found := false
 	for i := int64(0); i < 2; i++ {
@@ -89,16 +112,16 @@ func (w *pageWalk) meta(txid uint64) (root uint64, err error) {
 		}
 		if id := le.Uint64(m[48:]); id <= txid && (!found || id > best) {
 			best, found = id, true
-			root, w.high = le.Uint64(m[16:]), le.Uint64(m[40:])
+			root, freelist, w.high = le.Uint64(m[16:]), le.Uint64(m[32:]), le.Uint64(m[40:])
 		}
 	}
 	if !found {
-		return 0, errors.New("neither meta page is valid")
+		return 0, 0, errors.New("neither meta page is valid")
 	}
 	if int64(w.high)*w.pageSize > w.size {
-		return 0, fmt.Errorf("truncated: the file is %d bytes, its pages need %d", w.size, int64(w.high)*w.pageSize)
+		return 0, 0, fmt.Errorf("truncated: the file is %d bytes, its pages need %d", w.size, int64(w.high)*w.pageSize)
 	}
-	return root, nil
+	return root, freelist, nil
 }
 
 // page reads page id with its overflow pages.
