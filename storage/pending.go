@@ -68,9 +68,12 @@ func (s *Store) Pending(after uint64, limit int, due func(billing.EventRecord) b
 		c := tx.Bucket(pendingBucket).Cursor()
 		ec := tx.Bucket(eventsBucket).Cursor() // one cursor for every record (Get makes one each)
 		for k, pv := c.Seek(itob(after + 1)); k != nil && len(out) < limit; k, pv = c.Next() {
-			peek, indexed := decodePendingEntry(btoi(k), pv)
-			if due != nil && indexed && !due(peek) {
-				continue
+			indexed := false // due decided from the index entry alone
+			if due != nil {
+				var peek billing.EventRecord
+				if peek, indexed = decodePendingEntry(btoi(k), pv); indexed && !due(peek) {
+					continue
+				}
 			}
 			ek, v := ec.Seek(k)
 			if !bytes.Equal(ek, k) || v == nil {
